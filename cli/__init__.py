@@ -1,0 +1,1 @@
+"""The ``neostore`` command (installed as the ``neostore_cli`` package)."""

@@ -1,0 +1,548 @@
+"""Typer app for ``neostore``. Parses, prompts, prints, maps errors to exit codes.
+
+Library modules are imported inside the commands so that ``--help`` and
+cheap commands do not pay for them.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import os
+import stat
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from . import exitcodes
+
+if TYPE_CHECKING:
+    from neostore.repository import Repository, SnapshotInfo
+    from neostore.tree import Node
+
+    from .progress import BarReporter
+
+app = typer.Typer(
+    name="neostore",
+    help="End-to-end encrypted, deduplicating backups.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+RepoOpt = Annotated[
+    str | None,
+    typer.Option(
+        "-r", "--repo", envvar="NEOSTORE_REPO", help="Repository: a directory or file:// URL."
+    ),
+]
+PasswordFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--password-file", envvar="NEOSTORE_PASSWORD_FILE", help="Read the password from FILE."
+    ),
+]
+TargetOpt = Annotated[str | None, typer.Option("--target", "-t", help="Target name.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+class Fail(Exception):
+    def __init__(self, message: str, code: int = exitcodes.FATAL) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# -- plumbing -------------------------------------------------------------------
+
+
+def _password(password_file: str | None, confirm: bool = False) -> bytes:
+    env = os.environ.get("NEOSTORE_PASSWORD")
+    if env is not None:
+        return env.encode()
+    if password_file:
+        try:
+            with open(password_file, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise Fail(f"cannot read password file {password_file}: {e.strerror}") from e
+        return data.rstrip(b"\r\n")
+    if not sys.stdin.isatty():
+        raise Fail(
+            "no password given: set NEOSTORE_PASSWORD, NEOSTORE_PASSWORD_FILE or --password-file"
+        )
+    first = getpass.getpass("enter password for repository: ")
+    if confirm and getpass.getpass("enter password again: ") != first:
+        raise Fail("passwords do not match")
+    return first.encode()
+
+
+def _backend(repo: str | None) -> Any:
+    from neostore.backend import open_backend
+
+    return open_backend(repo or "")
+
+
+def _open(repo: str | None, password_file: str | None) -> Repository:
+    from neostore.repository import Repository
+
+    backend = _backend(repo)
+    if not backend.exists_repository():
+        from neostore.errors import RepositoryNotFound
+
+        raise RepositoryNotFound(f"{backend.location}: no repository there (run `neostore init`)")
+    return Repository.open(backend, _password(password_file))
+
+
+def _reporter(json_output: bool) -> BarReporter:
+    from .progress import BarReporter
+
+    return BarReporter(show=sys.stderr.isatty() and not json_output)
+
+
+def _emit(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def _show(path: bytes) -> str:
+    return os.fsdecode(path)
+
+
+def _split_snapshot_arg(spec: str) -> tuple[str, bytes]:
+    snap, sep, sub = spec.partition(":")
+    return snap, os.fsencode(sub) if sep else b"/"
+
+
+def _time(ns: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9))
+
+
+def _iso(ns: int) -> str:
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+def _exit_code(error: BaseException) -> int:
+    from neostore import errors
+
+    table: list[tuple[type[BaseException], int]] = [
+        (errors.RepositoryNotFound, exitcodes.NO_REPOSITORY),
+        (errors.RepositoryLocked, exitcodes.LOCKED),
+        (errors.WrongPassword, exitcodes.WRONG_PASSWORD),
+        (errors.PermissionDenied, exitcodes.PERMISSION),
+    ]
+    for cls, code in table:
+        if isinstance(error, cls):
+            return code
+    return exitcodes.FATAL
+
+
+def _die(message: str, code: int) -> NoReturn:
+    print(f"neostore: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def command(name: str | None = None) -> Callable[[F], F]:
+    """Register a command whose library errors become one line and an exit code."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> None:
+            from neostore.errors import NeostoreError
+
+            try:
+                func(*args, **kwargs)
+            except KeyboardInterrupt:
+                _die("interrupted; nothing partial was recorded", exitcodes.INTERRUPTED)
+            except Fail as e:
+                _die(str(e), e.code)
+            except NeostoreError as e:
+                _die(str(e), _exit_code(e))
+            except BrokenPipeError:
+                raise typer.Exit(exitcodes.FATAL) from None
+            except OSError as e:
+                where = f"{os.fsdecode(e.filename)}: " if e.filename else ""
+                _die(f"{where}{e.strerror or e}", exitcodes.FATAL)
+
+        app.command(name)(wrapper)
+        return func
+
+    return decorate
+
+
+# -- commands -----------------------------------------------------------------------
+
+
+@command()
+def init(
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    chunk_min: Annotated[int | None, typer.Option(help="Minimum chunk size in bytes.")] = None,
+    chunk_avg: Annotated[int | None, typer.Option(help="Average chunk size in bytes.")] = None,
+    chunk_max: Annotated[int | None, typer.Option(help="Maximum chunk size in bytes.")] = None,
+    pack_size: Annotated[int | None, typer.Option(help="Target pack size in bytes.")] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Create a repository and its owner key; prints the repository id."""
+    from neostore import config as cfg
+    from neostore.repository import Repository
+
+    backend = _backend(repo)
+    if backend.exists_repository():
+        raise Fail(f"{backend.location}: a repository already exists there")
+    password = _password(password_file, confirm=True)
+    sizes = None
+    if chunk_min or chunk_avg or chunk_max:
+        sizes = (
+            chunk_min or cfg.DEFAULT_CHUNK_MIN,
+            chunk_avg or cfg.DEFAULT_CHUNK_AVG,
+            chunk_max or cfg.DEFAULT_CHUNK_MAX,
+        )
+    created = Repository.init(backend, password, chunk_sizes=sizes, pack_size=pack_size)
+    if json_output:
+        _emit({"repository_id": created.repo_id.hex(), "location": backend.location})
+    else:
+        print(created.repo_id.hex())
+
+
+@command()
+def snapshot(
+    paths: Annotated[list[str], typer.Argument(help="Files and directories to back up.")],
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    target: TargetOpt = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Tag the snapshot (repeatable).")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", "-e", help="Exclude a glob.")
+    ] = None,
+    exclude_file: Annotated[
+        list[str] | None, typer.Option("--exclude-file", help="Read exclude globs from FILE.")
+    ] = None,
+    one_file_system: Annotated[
+        bool, typer.Option("--one-file-system", "-x", help="Do not cross file-system boundaries.")
+    ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Ignore the files cache: read every file.")
+    ] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Back up PATHs into a new snapshot of the target; prints its id."""
+    from neostore.archiver import Archiver, SnapshotOptions, read_exclude_file
+
+    patterns = list(exclude or [])
+    for path in exclude_file or []:
+        patterns.extend(read_exclude_file(path))
+    repository = _open(repo, password_file)
+    reporter = _reporter(json_output)
+    options = SnapshotOptions(
+        paths=paths,
+        target=target or "default",
+        tags=tag or [],
+        excludes=patterns,
+        one_file_system=one_file_system,
+        use_files_cache=not no_cache,
+    )
+    result = Archiver(repository, options, reporter).run()
+    s = result.stats
+    if json_output:
+        _emit(
+            {
+                "id": result.snapshot_id.hex(),
+                "target": result.target,
+                "files_new": s.files_new,
+                "files_changed": s.files_changed,
+                "files_unchanged": s.files_unchanged,
+                "dirs": s.dirs,
+                "others": s.others,
+                "bytes_read": s.bytes_read,
+                "bytes_total": s.bytes_total,
+                "bytes_added": s.bytes_added,
+                "blobs_added": s.blobs_new,
+                "duration": round(s.duration, 3),
+                "errors": [{"path": _show(p), "message": m} for p, m in result.errors],
+                "warnings": [{"path": _show(p or b""), "message": m} for p, m in reporter.warnings],
+            }
+        )
+    else:
+        if sys.stderr.isatty():
+            print(
+                f"files: {s.files_new} new, {s.files_changed} changed, "
+                f"{s.files_unchanged} unchanged; "
+                f"read {s.bytes_read} B, added {s.bytes_added} B in {s.duration:.1f}s",
+                file=sys.stderr,
+            )
+        print(result.snapshot_id.hex())
+    if result.errors:
+        print(f"warning: {len(result.errors)} source file(s) could not be read", file=sys.stderr)
+        raise typer.Exit(exitcodes.PARTIAL)
+
+
+@command()
+def snapshots(
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    target: TargetOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """List snapshots (of one target, or of every target the key can read)."""
+    from neostore.chains import verify_chains
+
+    repository = _open(repo, password_file)
+    names = [target] if target else repository.target_names()
+    rows = []
+    for name in names:
+        record = repository.target(name)
+        infos = repository.list_snapshots(name)
+        for problem in verify_chains(repository, record, infos):
+            print(f"warning: {problem}", file=sys.stderr)
+        rows.extend(infos)
+    rows.sort(key=lambda i: i.manifest.time_ns)
+    if json_output:
+        _emit([_snapshot_json(i) for i in rows])
+        return
+    print(f"{'ID':<10} {'Time':<19} {'Target':<12} {'Host':<16} {'Tags':<12} Paths")
+    for info in rows:
+        m = info.manifest
+        paths = ", ".join(_show(p) for p in m.paths)
+        print(
+            f"{info.hex_id[:8]:<10} {_time(m.time_ns):<19} {info.target:<12} {m.host[:16]:<16} "
+            f"{','.join(m.tags)[:12]:<12} {paths}"
+        )
+    print(f"{len(rows)} snapshot(s)")
+
+
+def _snapshot_json(info: SnapshotInfo) -> dict[str, Any]:
+    m = info.manifest
+    return {
+        "id": info.hex_id,
+        "short_id": info.hex_id[:8],
+        "target": info.target,
+        "time": _iso(m.time_ns),
+        "host": m.host,
+        "user": m.user,
+        "paths": [_show(p) for p in m.paths],
+        "tags": m.tags,
+        "parent": m.parent.hex() if m.parent else None,
+        "seq": m.seq,
+        "stats": m.stats,
+    }
+
+
+def _mode_string(node: Node) -> str:
+    kinds = {"f": "-", "d": "d", "l": "l", "p": "p", "c": "c", "b": "b", "s": "s"}
+    return kinds[node.type] + stat.filemode(node.mode)[1:]
+
+
+def _node_json(path: bytes, node: Node) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "path": _show(path),
+        "name": _show(node.name),
+        "type": {
+            "f": "file",
+            "d": "dir",
+            "l": "symlink",
+            "p": "fifo",
+            "c": "chardev",
+            "b": "blockdev",
+            "s": "socket",
+        }[node.type],
+        "mode": node.mode,
+        "uid": node.uid,
+        "gid": node.gid,
+        "user": node.user,
+        "group": node.group,
+        "size": node.size,
+        "mtime": _iso(node.mtime_ns),
+        "mtime_ns": node.mtime_ns,
+        "inode": node.inode,
+        "links": node.links,
+    }
+    if node.link_target is not None:
+        out["link_target"] = _show(node.link_target)
+    return out
+
+
+@command("ls")
+def ls_command(
+    snapshot_id: Annotated[
+        str, typer.Argument(metavar="SNAPSHOT", help="Id, unique prefix or 'latest'.")
+    ],
+    path: Annotated[str, typer.Argument(help="Directory inside the snapshot.")] = "/",
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    target: TargetOpt = None,
+    long: Annotated[bool, typer.Option("--long", "-l", help="Mode, owner, size, time.")] = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-R", help="Everything below PATH.")
+    ] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """List files in a snapshot."""
+    from neostore.repository import iter_tree
+    from neostore.restorer import resolve_path
+
+    repository = _open(repo, password_file)
+    info = repository.find_snapshot(snapshot_id, target)
+    repository.load_index()
+    wanted = b"/" + b"/".join(p for p in os.fsencode(path).split(b"/") if p)
+    node, listing = resolve_path(repository, info, wanted)
+    base = wanted.rstrip(b"/")
+    entries: list[tuple[bytes, Node]] = []
+    if node is not None and node.type != "d":
+        entries.append((wanted, node))
+    else:
+        for child in listing:
+            child_path = base + b"/" + child.name
+            entries.append((child_path, child))
+            if recursive and child.type == "d":
+                entries.extend(iter_tree(repository, child.subtree, child_path))
+    if json_output:
+        _emit([_node_json(p, n) for p, n in entries])
+        return
+    for entry_path, entry in entries:
+        if long:
+            owner = entry.user or str(entry.uid)
+            group = entry.group or str(entry.gid)
+            suffix = f" -> {_show(entry.link_target)}" if entry.link_target is not None else ""
+            print(
+                f"{_mode_string(entry)} {owner:>8} {group:>8} {entry.size:>12} "
+                f"{_time(entry.mtime_ns)} {_show(entry_path)}{suffix}"
+            )
+        else:
+            print(_show(entry_path))
+
+
+@command()
+def dump(
+    snapshot_id: Annotated[str, typer.Argument(metavar="SNAPSHOT")],
+    path: Annotated[str, typer.Argument(help="File inside the snapshot.")],
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    target: TargetOpt = None,
+) -> None:
+    """Write one file's content to stdout."""
+    from neostore.restorer import resolve_path
+    from neostore.targets import DATA
+
+    repository = _open(repo, password_file)
+    info = repository.find_snapshot(snapshot_id, target)
+    repository.load_index()
+    node, _ = resolve_path(repository, info, os.fsencode(path))
+    if node is None or node.type != "f":
+        raise Fail(f"{path}: not a regular file in snapshot {info.hex_id[:8]}")
+    out = sys.stdout.buffer
+    for ref in node.content:
+        out.write(repository.read_blob(DATA, ref))
+    out.flush()
+
+
+@command()
+def restore(
+    snapshot_spec: Annotated[str, typer.Argument(metavar="SNAPSHOT[:SUBPATH]")],
+    to: Annotated[str, typer.Option("--to", "--target-dir", help="Destination directory.")],
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    target: TargetOpt = None,
+    include: Annotated[
+        list[str] | None, typer.Option("--include", "-i", help="Restore only matches.")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", "-e", help="Skip matches.")
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Restore a snapshot (or a sub-path of it) under a directory."""
+    from neostore.restorer import RestoreOptions, Restorer
+
+    snap, subpath = _split_snapshot_arg(snapshot_spec)
+    repository = _open(repo, password_file)
+    info = repository.find_snapshot(snap, target)
+    reporter = _reporter(json_output)
+    options = RestoreOptions(
+        destination=to, subpath=subpath, includes=include or [], excludes=exclude or []
+    )
+    started = time.monotonic()
+    stats = Restorer(repository, options, reporter).run(info)
+    if json_output:
+        _emit(
+            {
+                "snapshot": info.hex_id,
+                "files": stats.files,
+                "dirs": stats.dirs,
+                "others": stats.others,
+                "bytes_written": stats.bytes_written,
+                "duration": round(time.monotonic() - started, 3),
+                "errors": [{"path": _show(p), "message": m} for p, m in stats.errors],
+            }
+        )
+    elif sys.stderr.isatty():
+        print(f"restored {stats.files} files, {stats.dirs} directories to {to}", file=sys.stderr)
+    if stats.errors:
+        print(f"error: {len(stats.errors)} item(s) could not be restored", file=sys.stderr)
+        raise typer.Exit(exitcodes.FATAL)
+
+
+@command()
+def check(
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    read_data: Annotated[
+        bool, typer.Option("--read-data", help="Decrypt and verify every blob.")
+    ] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Verify the repository's structure (and, with --read-data, every blob)."""
+    from neostore.checker import Checker
+
+    repository = _open(repo, password_file)
+    repository.require_owner("check")
+    reporter = _reporter(True)  # problems are printed below, once
+    result = Checker(repository, reporter).run(read_data=read_data)
+    if json_output:
+        _emit(
+            {
+                "ok": result.ok,
+                "errors": result.errors,
+                "warnings": result.warnings,
+                "snapshots": result.snapshots,
+                "trees": result.trees,
+                "packs": result.packs,
+                "blobs_checked": result.blobs_checked,
+            }
+        )
+    else:
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        for error in result.errors:
+            print(f"error: {error}", file=sys.stderr)
+        summary = f"{result.snapshots} snapshots, {result.trees} trees, {result.packs} packs"
+        if read_data:
+            summary += f", {result.blobs_checked} blobs verified"
+        print(f"{'no errors' if result.ok else f'{len(result.errors)} error(s)'} ({summary})")
+    if not result.ok:
+        raise typer.Exit(exitcodes.FATAL)
+
+
+# -- entry point ----------------------------------------------------------------------
+
+
+def run() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="surrogateescape")
+    app()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,433 @@
+"""The snapshot pipeline.
+
+The calling thread walks the file system (scandir, excludes,
+one-file-system) and finalises directories; a bounded pool of workers
+reads, chunks, hashes, dedups, compresses and encrypts file content; the
+:class:`~neostore.packer.Packer` uploads packs from its own bounded pool.
+A directory is finalised (its listing chunked and stored) as soon as all its
+children are done, so memory holds only directories still in progress.
+Write order: packs → index → snapshot manifest; an interrupted run writes
+no manifest.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import queue
+import stat
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+from . import tree
+from .blob import Ref, make_ref
+from .chunker import Chunker
+from .errors import NeostoreError, UsageError
+from .filescache import FilesCache
+from .fsmeta import node_from_stat
+from .localstate import cache_dir
+from .matcher import PathMatcher
+from .packer import Packer
+from .progress import Reporter
+from .repository import Repository, default_host_user
+from .snapshot import Manifest
+from .targets import DATA, TREE, Domain
+from .tree import Node
+
+_O_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+@dataclass(frozen=True)
+class SnapshotOptions:
+    paths: Sequence[str]
+    target: str = "default"
+    tags: Sequence[str] = ()
+    excludes: Sequence[str] = ()
+    one_file_system: bool = False
+    use_files_cache: bool = True
+    workers: int = max(2, os.cpu_count() or 2)
+
+
+@dataclass
+class SnapshotStats:
+    files_new: int = 0
+    files_changed: int = 0
+    files_unchanged: int = 0
+    dirs: int = 0
+    others: int = 0
+    bytes_read: int = 0
+    bytes_total: int = 0
+    bytes_added: int = 0
+    blobs_new: int = 0
+    duration: float = 0.0
+
+
+@dataclass
+class SnapshotResult:
+    snapshot_id: bytes
+    target: str
+    stats: SnapshotStats
+    errors: list[tuple[bytes, str]] = field(default_factory=list)
+
+
+def read_exclude_file(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.strip() for line in f]
+    except OSError as e:
+        raise UsageError(f"cannot read exclude file {path}: {e.strerror}") from e
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+class _Dir:
+    """A directory whose children are still being processed."""
+
+    def __init__(self, node: Node | None, parent: _Dir | None, slot: int) -> None:
+        self.node = node
+        self.parent = parent
+        self.slot = slot
+        self.children: list[Node | None] = []
+        self.pending = 1  # the walk of this directory itself
+        self.lock = threading.Lock()
+        self.error: BaseException | None = None
+
+
+class Archiver:
+    def __init__(
+        self, repo: Repository, options: SnapshotOptions, reporter: Reporter | None = None
+    ) -> None:
+        self.repo = repo
+        self.options = options
+        self.reporter = reporter or Reporter()
+        self.record = repo.ensure_target(options.target)
+        self.domain: Domain = repo.domain(self.record)
+        self.writer = repo.writer
+        self.stats = SnapshotStats()
+        self.errors: list[tuple[bytes, str]] = []
+        self._stats_lock = threading.Lock()
+        self._exclude = PathMatcher(options.excludes)
+        self._local = threading.local()
+        self._ready: queue.SimpleQueue[_Dir] = queue.SimpleQueue()
+        self._cancel = threading.Event()
+        self._job_slots = threading.BoundedSemaphore(options.workers * 4)
+        self.cache: FilesCache | None = None
+
+    # -- helpers -------------------------------------------------------------
+
+    def _chunker(self) -> Chunker:
+        chunker = getattr(self._local, "chunker", None)
+        if chunker is None:
+            chunker = Chunker(self.repo.config, self.domain.chunker_seed)
+            self._local.chunker = chunker
+        return chunker
+
+    def _count(self, **deltas: int) -> None:
+        with self._stats_lock:
+            for name, delta in deltas.items():
+                setattr(self.stats, name, getattr(self.stats, name) + delta)
+
+    def _fail(self, path: bytes, message: str) -> None:
+        with self._stats_lock:
+            self.errors.append((path, message))
+        self.reporter.error(path, message)
+
+    # -- the run -------------------------------------------------------------
+
+    def run(self) -> SnapshotResult:
+        started = time.monotonic()
+        paths = self._normalise(self.options.paths)
+        self.repo.load_index()
+        prev_seq, prev_id = self.repo.chain_head(self.record)
+        parent = self._latest_id()
+        if self.options.use_files_cache:
+            name = f"files-{self.domain.domain_id.hex()}-{self.domain.epoch}.sqlite"
+            self.cache = FilesCache(cache_dir() / self.repo.repo_id.hex() / name)
+        packer = Packer(self.repo, self.record, self.domain, self.writer)
+        self.packer = packer
+        pool = ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="chunk")
+        self.pool = pool
+        self.reporter.start("snapshot")
+        try:
+            root = self._walk_roots(paths)
+            self._drain_until(root)
+            packer.flush()
+        except BaseException:
+            self._cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            packer.abort()
+            if self.cache is not None:
+                self.cache.close()
+            raise
+        pool.shutdown(wait=True)
+        packer.close()
+        if self.cache is not None:
+            self.cache.close()
+        assert root.node is not None
+        self.stats.bytes_added = packer.stats.bytes_stored
+        self.stats.blobs_new = packer.stats.blobs_new
+        self.stats.duration = time.monotonic() - started
+        host, user = default_host_user()
+        manifest = Manifest(
+            repo_id=self.repo.repo_id,
+            target_id=self.record.target_id,
+            writer_id=self.writer.writer_id,
+            epoch=self.domain.epoch,
+            seq=prev_seq + 1,
+            prev=prev_id,
+            time_ns=time.time_ns(),
+            host=host,
+            user=user,
+            paths=paths,
+            tags=list(self.options.tags),
+            parent=parent,
+            root=root.node.subtree,
+            stats=asdict(self.stats),
+        )
+        snapshot_id = self.repo.save_snapshot(self.record, manifest)
+        self.stats.duration = time.monotonic() - started
+        self.reporter.finish()
+        return SnapshotResult(snapshot_id, self.record.name, self.stats, self.errors)
+
+    def _latest_id(self) -> bytes | None:
+        if self.repo.material.master is None:
+            return None
+        snapshots = self.repo.list_snapshots(self.record.name, on_error=lambda e: None)
+        return snapshots[-1].snapshot_id if snapshots else None
+
+    @staticmethod
+    def _normalise(paths: Sequence[str]) -> list[bytes]:
+        if not paths:
+            raise UsageError("nothing to back up: give at least one path")
+        absolute = sorted({os.fsencode(os.path.abspath(p)) for p in paths})
+        kept: list[bytes] = []
+        for path in absolute:
+            if not os.path.lexists(path):
+                raise UsageError(f"{os.fsdecode(path)}: no such file or directory")
+            if any(path == k or path.startswith(k.rstrip(b"/") + b"/") for k in kept):
+                continue
+            kept.append(path)
+        return kept
+
+    def _walk_roots(self, paths: list[bytes]) -> _Dir:
+        """Build the virtual directories leading to each path, then walk."""
+        root_st = os.lstat(b"/")
+        root = _Dir(node_from_stat(b"root", b"/", root_st), None, 0)
+        if paths == [b"/"]:
+            self._scan_dir(root, b"/", root_st.st_dev)
+            return root
+        layout: dict[bytes, object] = {}
+        for path in paths:
+            parts = [p for p in path.split(b"/") if p]
+            level = layout
+            for part in parts[:-1]:
+                nxt = level.setdefault(part, {})
+                assert isinstance(nxt, dict)
+                level = nxt
+            level[parts[-1]] = None  # a real path: walked whole
+        self._walk_layout(root, b"", layout)
+        self._walked(root)
+        return root
+
+    def _walk_layout(self, parent: _Dir, prefix: bytes, layout: dict[bytes, object]) -> None:
+        for name in sorted(layout):
+            path = prefix + b"/" + name
+            sub = layout[name]
+            if sub is None:
+                try:
+                    st = os.lstat(path)
+                except OSError as e:
+                    self._fail(path, e.strerror or str(e))
+                    continue
+                self._add_entry(parent, name, path, st, st.st_dev)
+                continue
+            st = os.lstat(path)
+            node = node_from_stat(name, path, st)
+            node.size = 0
+            child = self._new_child_dir(parent, node)
+            assert isinstance(sub, dict)
+            self._walk_layout(child, path, sub)
+            self._walked(child)
+
+    def _new_child_dir(self, parent: _Dir, node: Node) -> _Dir:
+        with parent.lock:
+            slot = len(parent.children)
+            parent.children.append(None)
+            parent.pending += 1
+        return _Dir(node, parent, slot)
+
+    def _add_entry(
+        self, parent: _Dir, name: bytes, path: bytes, st: os.stat_result, root_dev: int
+    ) -> None:
+        if self._exclude.matches(path):
+            return
+        try:
+            node = node_from_stat(name, path, st)
+        except OSError as e:
+            self._fail(path, e.strerror or str(e))
+            return
+        self.reporter.item(path)
+        if node.type == tree.DIR:
+            if self.options.one_file_system and st.st_dev != root_dev:
+                return
+            self._count(dirs=1)
+            child = self._new_child_dir(parent, node)
+            self._scan_dir(child, path, root_dev)
+        elif node.type == tree.FILE:
+            with parent.lock:
+                slot = len(parent.children)
+                parent.children.append(None)
+                parent.pending += 1
+            self._job_slots.acquire()
+            try:
+                future = self.pool.submit(self._file_job, path, st, node)
+            except BaseException:
+                self._job_slots.release()
+                raise
+            future.add_done_callback(functools.partial(self._file_done, parent, slot))
+        else:
+            self._count(others=1)
+            with parent.lock:
+                parent.children.append(node)
+        self._drain_ready()
+
+    def _scan_dir(self, directory: _Dir, path: bytes, root_dev: int) -> None:
+        try:
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            self._fail(path, f"cannot list directory: {e.strerror or e}")
+            entries = []
+        for entry in entries:
+            if self._cancel.is_set():
+                raise KeyboardInterrupt
+            child_path = entry.path if path != b"/" else b"/" + entry.name
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as e:
+                self._fail(child_path, e.strerror or str(e))
+                continue
+            self._add_entry(directory, entry.name, child_path, st, root_dev)
+        self._walked(directory)
+
+    # -- completion bookkeeping ---------------------------------------------
+
+    def _walked(self, directory: _Dir) -> None:
+        self._release(directory)
+
+    def _release(self, directory: _Dir) -> None:
+        with directory.lock:
+            directory.pending -= 1
+            done = directory.pending == 0
+        if done:
+            self._ready.put(directory)
+
+    def _file_done(self, parent: _Dir, slot: int, future: Future[Node | None]) -> None:
+        self._job_slots.release()
+        if future.cancelled():
+            return
+        if future.exception() is None:
+            parent.children[slot] = future.result()
+            self._release(parent)
+        else:
+            # wake the walker, which re-raises when it finalises this directory
+            parent.children[slot] = None
+            parent.error = future.exception()
+            self._release(parent)
+
+    def _drain_ready(self) -> None:
+        while True:
+            try:
+                directory = self._ready.get_nowait()
+            except queue.Empty:
+                return
+            self._finalise(directory)
+
+    def _drain_until(self, root: _Dir) -> None:
+        while True:
+            directory = self._ready.get()
+            self._finalise(directory)
+            if directory is root:
+                return
+
+    def _finalise(self, directory: _Dir) -> None:
+        if directory.error is not None:
+            raise directory.error
+        nodes = [n for n in directory.children if n is not None]
+        assert directory.node is not None
+        directory.node.subtree = self._store_stream(TREE, tree.encode_tree(nodes))
+        parent = directory.parent
+        if parent is not None:
+            with parent.lock:
+                parent.children[directory.slot] = directory.node
+            self._release(parent)
+        directory.children = []
+
+    def _store_stream(self, btype: int, data: bytes) -> list[Ref]:
+        refs = []
+        for piece in self._chunker().cut_buffer(data):
+            ref = make_ref(self.domain, btype, piece)
+            self.packer.add(btype, ref, piece)
+            refs.append(ref)
+        return refs
+
+    # -- file content (worker threads) ---------------------------------------
+
+    def _file_job(self, path: bytes, st: os.stat_result, node: Node) -> Node | None:
+        if self._cancel.is_set():
+            return None
+        self._count(bytes_total=st.st_size)
+        status = "new"
+        if self.cache is not None:
+            status, refs = self.cache.lookup(
+                path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+            )
+            if refs is not None and all(r.blob_id in self.packer.repo.index for r in refs):
+                node.content = refs
+                self._count(files_unchanged=1)
+                self.reporter.advance(st.st_size, 1)
+                return node
+            if status == "unchanged":
+                status = "changed"
+        try:
+            refs, after = self._read_content(path, st)
+        except OSError as e:
+            self._fail(path, f"cannot read: {e.strerror or e}")
+            return None
+        node.content = refs
+        node.size = sum(r.length for r in refs)
+        if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+        ):
+            self.reporter.warning(path, "file changed while it was read; stored as read")
+        elif self.cache is not None:
+            self.cache.store(path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, refs)
+        self._count(**{f"files_{status}": 1})
+        return node
+
+    def _read_content(self, path: bytes, st: os.stat_result) -> tuple[list[Ref], os.stat_result]:
+        flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(path, flags | _O_NOATIME)
+        except PermissionError:
+            fd = os.open(path, flags)  # O_NOATIME needs ownership
+        with os.fdopen(fd, "rb", buffering=0) as f:
+            opened = os.fstat(fd)
+            if not stat.S_ISREG(opened.st_mode) or opened.st_ino != st.st_ino:
+                raise OSError(0, "file was replaced while being backed up")
+            refs: list[Ref] = []
+            for piece in self._chunker().cut_stream(f):
+                if self._cancel.is_set():
+                    raise NeostoreError("interrupted")
+                ref = make_ref(self.domain, DATA, piece)
+                self.packer.add(DATA, ref, piece)
+                refs.append(ref)
+                self._count(bytes_read=len(piece))
+                self.reporter.advance(len(piece))
+            after = os.fstat(fd)
+        self.reporter.advance(0, 1)
+        return refs, after

@@ -1,0 +1,49 @@
+"""The Backend protocol: a dumb store of named, opaque objects.
+
+Contract, for every implementation:
+
+* Objects are addressed by ``(otype, name)`` (see :mod:`.names`), never by a
+  raw path; addresses are validated before any I/O.
+* ``save`` is atomic: a reader sees either the old object, nothing, or the
+  complete new one — never a prefix. When ``save`` returns, the object is
+  durable. Saving an existing name replaces it (content-addressed objects are
+  identical, so the operation is idempotent).
+* ``load`` raises :class:`~neostore.errors.NotFound` for a missing object,
+  returns exactly the requested range (shorter only at end of object).
+* Errors are :class:`~neostore.errors.TransientBackendError` (retry may help)
+  or :class:`~neostore.errors.PermanentBackendError`; no other exception type
+  escapes.
+* Every method is safe to call from several threads at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Backend(Protocol):
+    location: str
+
+    def exists_repository(self) -> bool:
+        """True when a repository (its ``config`` object) is present."""
+        ...
+
+    def create_repository(self) -> None:
+        """Prepare an empty store (directories etc.); fails if one exists."""
+        ...
+
+    def save(self, otype: str, name: str, data: bytes | memoryview) -> None: ...
+
+    def load(self, otype: str, name: str, offset: int = 0, length: int | None = None) -> bytes: ...
+
+    def size(self, otype: str, name: str) -> int: ...
+
+    def exists(self, otype: str, name: str) -> bool: ...
+
+    def remove(self, otype: str, name: str) -> None: ...
+
+    def list(self, otype: str) -> Iterator[tuple[str, int]]:
+        """Yield ``(name, size)`` of every object of a type, in no order."""
+        ...

@@ -1,0 +1,145 @@
+"""Local-directory backend: the embedded default.
+
+Writes go to a temporary file in the destination directory, are fsynced,
+renamed into place, and the directory is fsynced, so a crash leaves either
+no object or the whole object.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+
+from ..errors import NotFound, PermanentBackendError, TransientBackendError
+from .names import OBJECT_TYPES, relative_path
+
+_TRANSIENT = {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT}
+
+
+def _wrap(e: OSError, what: str) -> Exception:
+    if isinstance(e, FileNotFoundError):
+        return NotFound(f"{what} does not exist")
+    if e.errno == errno.ENOSPC:
+        return PermanentBackendError(f"{what}: no space left on device")
+    cls = TransientBackendError if e.errno in _TRANSIENT else PermanentBackendError
+    return cls(f"{what}: {e.strerror or e}")
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalBackend:
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self.location = self.root
+
+    def _path(self, otype: str, name: str) -> str:
+        return os.path.join(self.root, *relative_path(otype, name).split("/"))
+
+    def exists_repository(self) -> bool:
+        return os.path.isfile(os.path.join(self.root, "config"))
+
+    def create_repository(self) -> None:
+        if self.exists_repository():
+            raise PermanentBackendError(f"{self.root}: a repository already exists here")
+        try:
+            os.makedirs(self.root, exist_ok=True)
+            if any(not n.startswith(".") for n in os.listdir(self.root)):
+                raise PermanentBackendError(f"{self.root}: directory is not empty")
+            for otype, segments in OBJECT_TYPES.items():
+                if otype != "config":
+                    os.makedirs(os.path.join(self.root, otype), exist_ok=True)
+                del segments
+            for i in range(256):
+                os.makedirs(os.path.join(self.root, "data", f"{i:02x}"), exist_ok=True)
+            _fsync_dir(self.root)
+        except OSError as e:
+            raise _wrap(e, self.root) from e
+
+    def save(self, otype: str, name: str, data: bytes | memoryview) -> None:
+        path = self._path(otype, name)
+        directory = os.path.dirname(path)
+        tmp = f"{path}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            _fsync_dir(directory)
+        except OSError as e:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise _wrap(e, f"{otype}/{name}") from e
+
+    def load(self, otype: str, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        path = self._path(otype, name)
+        try:
+            with open(path, "rb") as f:
+                if length is None:
+                    f.seek(offset)
+                    return f.read()
+                return os.pread(f.fileno(), length, offset)
+        except OSError as e:
+            raise _wrap(e, f"{otype}/{name}") from e
+
+    def size(self, otype: str, name: str) -> int:
+        try:
+            return os.stat(self._path(otype, name)).st_size
+        except OSError as e:
+            raise _wrap(e, f"{otype}/{name}") from e
+
+    def exists(self, otype: str, name: str) -> bool:
+        return os.path.isfile(self._path(otype, name))
+
+    def remove(self, otype: str, name: str) -> None:
+        path = self._path(otype, name)
+        try:
+            os.unlink(path)
+            _fsync_dir(os.path.dirname(path))
+        except OSError as e:
+            raise _wrap(e, f"{otype}/{name}") from e
+
+    def list(self, otype: str) -> Iterator[tuple[str, int]]:
+        segments = OBJECT_TYPES[otype]
+        base = os.path.join(self.root, otype)
+        if otype == "config":
+            if self.exists_repository():
+                yield "config", self.size("config", "config")
+            return
+        if otype == "data":
+            segments = 2  # data/<2 hex>/<id>, but the name is <id> alone
+        yield from self._walk(base, "", segments, strip_first=otype == "data")
+
+    def _walk(
+        self, base: str, prefix: str, depth: int, strip_first: bool
+    ) -> Iterator[tuple[str, int]]:
+        try:
+            entries = list(os.scandir(base))
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise _wrap(e, base) from e
+        for entry in entries:
+            if ".tmp-" in entry.name:
+                continue
+            if depth > 1:
+                if entry.is_dir(follow_symlinks=False):
+                    sub = "" if strip_first else f"{prefix}{entry.name}/"
+                    yield from self._walk(entry.path, sub, depth - 1, False)
+            elif entry.is_file(follow_symlinks=False):
+                yield f"{prefix}{entry.name}", entry.stat(follow_symlinks=False).st_size

@@ -1,0 +1,54 @@
+"""Snapshot chain verification: the reader's defence against a store that
+hides, replays or reorders snapshots.
+
+Every writer numbers its snapshots (``seq``) and links each to its previous
+one (``prev``). A missing link, a duplicate seq, or a chain head older than
+the one this machine saw before is reported as tampering. (Forget records,
+which make a deletion legitimate, arrive with ``forget``.)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from . import localstate
+from .repository import Repository, SnapshotInfo
+from .targets import TargetRecord
+
+
+def verify_chains(
+    repo: Repository, record: TargetRecord, snapshots: list[SnapshotInfo]
+) -> list[str]:
+    problems: list[str] = []
+    by_writer: dict[bytes, list[SnapshotInfo]] = defaultdict(list)
+    for info in snapshots:
+        by_writer[info.manifest.writer_id].append(info)
+    ids = {info.snapshot_id for info in snapshots}
+    for writer_id, infos in by_writer.items():
+        infos.sort(key=lambda i: i.manifest.seq)
+        seqs = [i.manifest.seq for i in infos]
+        if len(set(seqs)) != len(seqs):
+            problems.append(
+                f"target {record.name}: writer {writer_id.hex()[:8]} has two snapshots with "
+                "the same sequence number (replayed or forged)"
+            )
+        for info in infos:
+            m = info.manifest
+            if m.seq > 1 and (m.prev is None or m.prev not in ids):
+                problems.append(
+                    f"target {record.name}: snapshot {info.hex_id[:12]} follows a snapshot that is "
+                    "missing from the repository (deleted or hidden)"
+                )
+    for writer_id, (seq, _sid) in localstate.seen_heads(repo.repo_id, record.target_id).items():
+        newest = max((i.manifest.seq for i in by_writer.get(writer_id, [])), default=0)
+        if newest < seq:
+            problems.append(
+                f"target {record.name}: writer {writer_id.hex()[:8]} had snapshot #{seq} when this "
+                f"machine last looked, now only #{newest} (rolled back or hidden)"
+            )
+    for writer_id, infos in by_writer.items():
+        head = infos[-1]
+        localstate.record_chain_head(
+            repo.repo_id, record.target_id, writer_id, head.manifest.seq, head.snapshot_id
+        )
+    return problems

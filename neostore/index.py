@@ -1,0 +1,124 @@
+"""Index files (which blob lives where) and the in-memory master index.
+
+An index file is a signed envelope (:mod:`.signed`) whose body lists
+``[pack_id, pack_size, [entries]]``; its name is the BLAKE3 of its bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from . import crypto
+from .codec import field
+from .errors import IntegrityError
+from .pack import PackEntry, decode_entries
+from .signed import Envelope, open_envelope, seal_envelope
+from .targets import Domain
+from .writer import WriterIdentity
+
+
+@dataclass(frozen=True)
+class PackRecord:
+    pack_id: bytes
+    size: int
+    entries: list[PackEntry]
+
+
+def encode_index(
+    packs: Iterable[PackRecord],
+    *,
+    repo_id: bytes,
+    domain: Domain,
+    target_id: bytes,
+    writer: WriterIdentity,
+) -> tuple[bytes, bytes]:
+    body = {
+        "v": 1,
+        "packs": [[p.pack_id, p.size, [e.encode() for e in p.entries]] for p in packs],
+        "time": time.time_ns(),
+    }
+    data = seal_envelope(
+        body,
+        repo_id=repo_id,
+        domain=domain,
+        target_id=target_id,
+        writer=writer,
+        ad_prefix=crypto.AD_INDEX,
+        sig_prefix=crypto.SIG_INDEX,
+    )
+    return crypto.object_hash(data), data
+
+
+def decode_index(
+    data: bytes, *, what: str, repo_id: bytes, owner_vk: bytes, domain_for: object
+) -> tuple[Envelope, list[PackRecord]] | None:
+    envelope = open_envelope(
+        data,
+        what=what,
+        repo_id=repo_id,
+        owner_vk=owner_vk,
+        domain_for=domain_for,  # type: ignore[arg-type]
+        ad_prefix=crypto.AD_INDEX,
+        sig_prefix=crypto.SIG_INDEX,
+    )
+    if envelope is None:
+        return None
+    records = []
+    for item in field(envelope.body, "packs", list, what):
+        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], bytes)):
+            raise IntegrityError(f"{what}: malformed pack record")
+        if not isinstance(item[1], int):
+            raise IntegrityError(f"{what}: malformed pack size")
+        records.append(PackRecord(item[0], item[1], decode_entries(item[2], what)))
+    return envelope, records
+
+
+@dataclass(frozen=True)
+class Location:
+    pack_id: bytes
+    offset: int
+    length: int
+    btype: int
+
+
+class MasterIndex:
+    """blob_id → location, for the domains this key can read. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._packs: list[bytes] = []
+        self._pack_no: dict[bytes, int] = {}
+        self._pack_size: dict[bytes, int] = {}
+        self._blobs: dict[bytes, tuple[int, int, int, int]] = {}
+        self._lock = threading.Lock()
+
+    def add_pack(self, record: PackRecord) -> None:
+        with self._lock:
+            number = self._pack_no.get(record.pack_id)
+            if number is None:
+                number = len(self._packs)
+                self._packs.append(record.pack_id)
+                self._pack_no[record.pack_id] = number
+                self._pack_size[record.pack_id] = record.size
+            for e in record.entries:
+                self._blobs.setdefault(e.blob_id, (number, e.offset, e.length, e.btype))
+
+    def lookup(self, blob_id: bytes) -> Location | None:
+        found = self._blobs.get(blob_id)
+        if found is None:
+            return None
+        number, offset, length, btype = found
+        return Location(self._packs[number], offset, length, btype)
+
+    def __contains__(self, blob_id: bytes) -> bool:
+        return blob_id in self._blobs
+
+    def __len__(self) -> int:
+        return len(self._blobs)
+
+    def packs(self) -> Iterator[tuple[bytes, int]]:
+        with self._lock:
+            items = list(self._pack_size.items())
+        yield from items

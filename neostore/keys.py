@@ -1,0 +1,187 @@
+"""Password-wrapped key files (``keys/<key id>``) and the key material inside.
+
+A key file is ``msgpack([header, sealed])``: ``header`` is the msgpack of the
+public parameters (Argon2id cost, salt, key id, role, target) and ``sealed``
+is ``nonce ‖ XChaCha20-Poly1305(Argon2id(password), material, AD = header)``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from nacl import pwhash
+
+from . import crypto
+from .codec import field as get_field
+from .codec import pack, unpack
+from .errors import IntegrityError, UsageError, WrongPassword
+
+MAGIC = "neostore-key"
+KEYFILE_VERSION = 1
+ALG = "argon2id13+xchacha20poly1305"
+
+ROLES = ("owner", "writer", "reader", "read-write", "share")
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    ops: int
+    mem: int  # bytes
+
+
+DEFAULT_KDF = KdfParams(ops=3, mem=256 * 1024 * 1024)
+#: The floor: files below it are refused. Tests use exactly this.
+FLOOR_KDF = KdfParams(ops=2, mem=64 * 1024 * 1024)
+MAX_KDF_MEM = 4 * 1024 * 1024 * 1024
+
+
+def kdf_for_new_keys() -> KdfParams:
+    """Current defaults; ``NEOSTORE_TEST_KDF=floor`` selects the floor (tests only)."""
+    if os.environ.get("NEOSTORE_TEST_KDF") == "floor":
+        return FLOOR_KDF
+    return DEFAULT_KDF
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    """What a key file carries. Fields a role does not need are absent (None)."""
+
+    key_id: bytes
+    role: str
+    repo_id: bytes
+    owner_vk: bytes
+    target: str | None = None
+    owner_seed: bytes | None = None
+    master: bytes | None = None
+    writer_seed: bytes | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        body: dict[str, Any] = {
+            "repo_id": self.repo_id,
+            "owner_vk": self.owner_vk,
+            "role": self.role,
+            "target": self.target,
+            "extra": self.extra,
+        }
+        for name in ("owner_seed", "master", "writer_seed"):
+            value = getattr(self, name)
+            if value is not None:
+                body[name] = value
+        return pack(body)
+
+    @classmethod
+    def from_bytes(cls, key_id: bytes, data: bytes) -> KeyMaterial:
+        what = "key material"
+        body = unpack(data, what)
+        return cls(
+            key_id=key_id,
+            role=get_field(body, "role", str, what),
+            repo_id=get_field(body, "repo_id", bytes, what),
+            owner_vk=get_field(body, "owner_vk", bytes, what),
+            target=body.get("target"),
+            owner_seed=body.get("owner_seed"),
+            master=body.get("master"),
+            writer_seed=body.get("writer_seed"),
+            extra=body.get("extra") or {},
+        )
+
+
+def _wrapping_key(password: bytes, salt: bytes, params: KdfParams) -> bytes:
+    return pwhash.argon2id.kdf(
+        crypto.KEY_LEN, password, salt, opslimit=params.ops, memlimit=params.mem
+    )
+
+
+def encode_keyfile(
+    material: KeyMaterial, password: bytes, params: KdfParams | None = None
+) -> bytes:
+    params = params or kdf_for_new_keys()
+    if not password:
+        raise UsageError("empty password")
+    salt = os.urandom(pwhash.argon2id.SALTBYTES)
+    header = pack(
+        {
+            "magic": MAGIC,
+            "v": KEYFILE_VERSION,
+            "alg": ALG,
+            "ops": params.ops,
+            "mem": params.mem,
+            "salt": salt,
+            "key_id": material.key_id,
+            "role": material.role,
+            "target": material.target,
+            "created": time.time_ns(),
+            "host": socket.gethostname(),
+            "user": getpass.getuser(),
+        }
+    )
+    wrapping = _wrapping_key(password, salt, params)
+    sealed = crypto.aead_encrypt(wrapping, material.to_bytes(), crypto.AD_KEYFILE + header)
+    return pack([header, sealed])
+
+
+@dataclass(frozen=True)
+class KeyFileHeader:
+    key_id: bytes
+    role: str
+    target: str | None
+    params: KdfParams
+    salt: bytes
+    created_ns: int
+    host: str
+    user: str
+    raw: bytes
+
+
+def decode_keyfile_header(data: bytes, name: str) -> tuple[KeyFileHeader, bytes]:
+    what = f"key file {name}"
+    outer = unpack(data, what)
+    if not (
+        isinstance(outer, list) and len(outer) == 2 and all(isinstance(x, bytes) for x in outer)
+    ):
+        raise IntegrityError(f"{what}: malformed")
+    raw, sealed = outer
+    header = unpack(raw, what)
+    if get_field(header, "magic", str, what) != MAGIC:
+        raise IntegrityError(f"{what}: not a neostore key file")
+    if get_field(header, "v", int, what) != KEYFILE_VERSION or header.get("alg") != ALG:
+        raise IntegrityError(f"{what}: unsupported key file version or algorithm")
+    params = KdfParams(get_field(header, "ops", int, what), get_field(header, "mem", int, what))
+    if params.ops < FLOOR_KDF.ops or params.mem < FLOOR_KDF.mem or params.mem > MAX_KDF_MEM:
+        raise IntegrityError(f"{what}: Argon2id parameters outside the accepted range")
+    return (
+        KeyFileHeader(
+            key_id=get_field(header, "key_id", bytes, what),
+            role=get_field(header, "role", str, what),
+            target=header.get("target"),
+            params=params,
+            salt=get_field(header, "salt", bytes, what),
+            created_ns=get_field(header, "created", int, what),
+            host=str(header.get("host", "")),
+            user=str(header.get("user", "")),
+            raw=raw,
+        ),
+        sealed,
+    )
+
+
+def open_keyfile(data: bytes, name: str, password: bytes) -> KeyMaterial:
+    """Decrypt a key file; raises WrongPassword when the password does not fit."""
+    header, sealed = decode_keyfile_header(data, name)
+    wrapping = _wrapping_key(password, header.salt, header.params)
+    try:
+        plain = crypto.aead_decrypt(
+            wrapping, sealed, crypto.AD_KEYFILE + header.raw, f"key file {name}"
+        )
+    except IntegrityError as e:
+        raise WrongPassword("wrong password or tampered key file") from e
+    material = KeyMaterial.from_bytes(header.key_id, plain)
+    if material.role != header.role or material.target != header.target:
+        raise IntegrityError(f"key file {name}: header does not match its contents")
+    return material

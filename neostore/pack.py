@@ -1,0 +1,130 @@
+"""Packs: ``blob region ‖ header envelope ‖ u32 LE header length``.
+
+The header lists ``[type, blob_id, offset, stored length]`` per blob and the
+BLAKE3 of the blob region, inside a signed envelope (:mod:`.signed`).
+A pack's name is the BLAKE3 of all its bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from dataclasses import dataclass
+
+import blake3
+
+from . import crypto
+from .codec import field
+from .errors import IntegrityError
+from .signed import Envelope, open_envelope, seal_envelope
+from .targets import BLOB_TYPES, Domain
+from .writer import WriterIdentity
+
+_TRAILER = struct.Struct("<I")
+MAX_HEADER = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PackEntry:
+    btype: int
+    blob_id: bytes
+    offset: int
+    length: int
+
+    def encode(self) -> list[object]:
+        return [self.btype, self.blob_id, self.offset, self.length]
+
+
+def decode_entries(value: object, what: str) -> list[PackEntry]:
+    if not isinstance(value, list):
+        raise IntegrityError(f"{what}: malformed entry list")
+    entries = []
+    for item in value:
+        if not (
+            isinstance(item, list)
+            and len(item) == 4
+            and item[0] in BLOB_TYPES
+            and isinstance(item[1], bytes)
+            and len(item[1]) == 32
+            and isinstance(item[2], int)
+            and isinstance(item[3], int)
+            and item[2] >= 0
+            and item[3] > 0
+        ):
+            raise IntegrityError(f"{what}: malformed entry")
+        entries.append(PackEntry(item[0], item[1], item[2], item[3]))
+    return entries
+
+
+class PackBuilder:
+    """Accumulates encrypted blobs of one type; not thread-safe."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.entries: list[PackEntry] = []
+        self.size = 0
+        self._hasher = blake3.blake3()
+
+    def add(self, btype: int, blob_id: bytes, stored: bytes) -> PackEntry:
+        entry = PackEntry(btype, blob_id, self.size, len(stored))
+        self.parts.append(stored)
+        self.entries.append(entry)
+        self._hasher.update(stored)
+        self.size += len(stored)
+        return entry
+
+    def finish(
+        self, *, repo_id: bytes, domain: Domain, target_id: bytes, writer: WriterIdentity
+    ) -> tuple[bytes, bytes]:
+        """Returns ``(pack_id, pack bytes)``."""
+        body = {
+            "v": 1,
+            "entries": [e.encode() for e in self.entries],
+            "blobs_hash": self._hasher.digest(),
+            "time": time.time_ns(),
+        }
+        header = seal_envelope(
+            body,
+            repo_id=repo_id,
+            domain=domain,
+            target_id=target_id,
+            writer=writer,
+            ad_prefix=crypto.AD_PACK_HEADER,
+            sig_prefix=crypto.SIG_PACK,
+        )
+        self.parts.append(header)
+        self.parts.append(_TRAILER.pack(len(header)))
+        data = b"".join(self.parts)
+        self.parts = []
+        return crypto.object_hash(data), data
+
+
+def header_length(trailer: bytes, pack_size: int, what: str) -> int:
+    length: int = _TRAILER.unpack(trailer)[0]
+    if length > MAX_HEADER or length + _TRAILER.size > pack_size:
+        raise IntegrityError(f"{what}: header length out of range")
+    return length
+
+
+def open_header(
+    header: bytes,
+    *,
+    what: str,
+    repo_id: bytes,
+    owner_vk: bytes,
+    domain_for: object,
+) -> tuple[Envelope, list[PackEntry], bytes] | None:
+    envelope = open_envelope(
+        header,
+        what=what,
+        repo_id=repo_id,
+        owner_vk=owner_vk,
+        domain_for=domain_for,  # type: ignore[arg-type]
+        ad_prefix=crypto.AD_PACK_HEADER,
+        sig_prefix=crypto.SIG_PACK,
+    )
+    if envelope is None:
+        return None
+    entries = decode_entries(field(envelope.body, "entries", list, what), what)
+    blobs_hash = field(envelope.body, "blobs_hash", bytes, what)
+    return envelope, entries, blobs_hash

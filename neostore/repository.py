@@ -1,0 +1,392 @@
+"""The repository: binds a backend, the key material, targets and the index.
+
+Opening verifies, in order: the format version in ``config``; a key file
+that the password opens; the config signature against the owner key carried
+in that key file; the local pin of (repo_id, owner_vk, config_version).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from . import crypto, keys, localstate
+from .backend import Backend
+from .backend.names import is_valid_target_name
+from .blob import Ref, decrypt_blob
+from .config import Config, decode_config, encode_config, verify_config
+from .errors import (
+    IntegrityError,
+    NeostoreError,
+    NotFound,
+    PermissionDenied,
+    RepositoryNotFound,
+    UsageError,
+    WrongPassword,
+)
+from .index import MasterIndex, decode_index
+from .snapshot import Manifest, open_manifest, seal_manifest
+from .targets import (
+    TREE,
+    Domain,
+    TargetRecord,
+    decode_target,
+    domain_secret,
+    encode_target,
+    new_target,
+    target_seal_secret,
+)
+from .tree import Node, decode_tree
+from .writer import WriterIdentity
+
+DEFAULT_TARGET = "default"
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    snapshot_id: bytes
+    target: str
+    manifest: Manifest
+
+    @property
+    def hex_id(self) -> str:
+        return self.snapshot_id.hex()
+
+
+class Repository:
+    def __init__(self, backend: Backend, config: Config, material: keys.KeyMaterial) -> None:
+        self.backend = backend
+        self.config = config
+        self.material = material
+        self.repo_id = config.repo_id
+        self.index = MasterIndex()
+        self._targets: dict[str, TargetRecord] = {}
+        self._domains: dict[tuple[bytes, int], Domain] = {}
+        self._index_loaded: set[str] = set()
+        self._owner = (
+            crypto.SigningKey(material.owner_seed) if material.owner_seed is not None else None
+        )
+
+    # -- creating and opening ------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        backend: Backend,
+        password: bytes,
+        *,
+        chunk_sizes: tuple[int, int, int] | None = None,
+        pack_size: int | None = None,
+        kdf: keys.KdfParams | None = None,
+    ) -> Repository:
+        if backend.exists_repository():
+            raise UsageError(f"{backend.location}: a repository already exists there")
+        owner = crypto.SigningKey.generate()
+        repo_id = os.urandom(16)
+        options: dict[str, int] = {}
+        if chunk_sizes:
+            options.update(
+                chunk_min=chunk_sizes[0], chunk_avg=chunk_sizes[1], chunk_max=chunk_sizes[2]
+            )
+        if pack_size:
+            options["pack_size"] = pack_size
+        config = Config(
+            repo_id=repo_id, owner_vk=owner.verify_key, created_ns=time.time_ns(), **options
+        )
+        _check_sizes(config)
+        material = keys.KeyMaterial(
+            key_id=os.urandom(16),
+            role="owner",
+            repo_id=repo_id,
+            owner_vk=owner.verify_key,
+            owner_seed=owner.seed,
+            master=os.urandom(32),
+            writer_seed=os.urandom(32),
+        )
+        backend.create_repository()
+        keyfile = keys.encode_keyfile(material, password, kdf)
+        backend.save("keys", material.key_id.hex(), keyfile)
+        repo = cls(backend, config, material)
+        repo.ensure_target(DEFAULT_TARGET)
+        # config last: a repository "exists" only once everything else is in place
+        backend.save("config", "config", encode_config(config, owner))
+        localstate.pin_config(repo_id, owner.verify_key, config.config_version)
+        return repo
+
+    @classmethod
+    def open(cls, backend: Backend, password: bytes) -> Repository:
+        if not backend.exists_repository():
+            raise RepositoryNotFound(
+                f"{backend.location}: no repository there (run `neostore init`)"
+            )
+        raw_config = backend.load("config", "config")
+        decode_config(raw_config)  # refuses newer formats before asking the KDF
+        material = open_with_password(backend, password)
+        config = verify_config(raw_config, material.owner_vk)
+        if config.repo_id != material.repo_id:
+            raise IntegrityError("config: repository id does not match the key file")
+        _check_sizes(config)
+        localstate.check_config_pin(config.repo_id, config.owner_vk, config.config_version)
+        return cls(backend, config, material)
+
+    # -- roles -----------------------------------------------------------------
+
+    def require_owner(self, action: str) -> crypto.SigningKey:
+        if self._owner is None or self.material.master is None:
+            raise PermissionDenied(
+                f"{action} needs an owner key; this key's role is {self.material.role}"
+            )
+        return self._owner
+
+    @property
+    def writer(self) -> WriterIdentity:
+        if self.material.writer_seed is None:
+            raise PermissionDenied(f"this key ({self.material.role}) cannot write snapshots")
+        return WriterIdentity(
+            writer_id=self.material.key_id,
+            signing=crypto.SigningKey(self.material.writer_seed),
+            owner=self._owner,
+        )
+
+    # -- targets and domains ---------------------------------------------------
+
+    def target(self, name: str) -> TargetRecord:
+        record = self._targets.get(name)
+        if record is None:
+            if not is_valid_target_name(name):
+                raise UsageError(f"invalid target name {name!r} (use a-z, 0-9, '.', '_', '-')")
+            try:
+                data = self.backend.load("targets", name)
+            except NotFound:
+                raise NotFound(f"target {name!r} does not exist") from None
+            record = decode_target(data, name, self.repo_id, self.material.owner_vk)
+            self._targets[name] = record
+        return record
+
+    def target_names(self) -> list[str]:
+        return sorted(name for name, _ in self.backend.list("targets"))
+
+    def ensure_target(self, name: str) -> TargetRecord:
+        try:
+            return self.target(name)
+        except NotFound:
+            pass
+        owner = self.require_owner(f"creating target {name!r}")
+        assert self.material.master is not None
+        record = new_target(name, self.material.master)
+        self.backend.save("targets", name, encode_target(record, self.repo_id, owner))
+        self._targets[name] = record
+        return record
+
+    def domain_for(self, domain_id: bytes, epoch: int) -> Domain | None:
+        found = self._domains.get((domain_id, epoch))
+        if found is None and self.material.master is not None:
+            found = Domain(domain_id, epoch, domain_secret(self.material.master, domain_id, epoch))
+            self._domains[(domain_id, epoch)] = found
+        return found
+
+    def domain(self, record: TargetRecord) -> Domain:
+        found = self.domain_for(record.domain_id, record.epoch)
+        if found is None:
+            raise PermissionDenied(f"this key holds no keys for target {record.name!r}")
+        return found
+
+    def target_secret(self, record: TargetRecord) -> bytes:
+        if self.material.master is None:
+            raise PermissionDenied(f"this key cannot read snapshots of target {record.name!r}")
+        return target_seal_secret(self.material.master, record.target_id)
+
+    # -- index -------------------------------------------------------------------
+
+    def load_index(self, on_error: Callable[[NeostoreError], None] | None = None) -> None:
+        """Load every index file not loaded yet; bad ones go to ``on_error`` or raise."""
+        names = [n for n, _ in self.backend.list("index") if n not in self._index_loaded]
+
+        def load_one(name: str) -> None:
+            data = self.backend.load("index", name)
+            what = f"index file {name}"
+            if crypto.object_hash(data).hex() != name:
+                raise IntegrityError(f"{what}: content does not match its name")
+            decoded = decode_index(
+                data,
+                what=what,
+                repo_id=self.repo_id,
+                owner_vk=self.material.owner_vk,
+                domain_for=self.domain_for,
+            )
+            if decoded is not None:
+                for record in decoded[1]:
+                    self.index.add_pack(record)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = {pool.submit(load_one, n): n for n in names}
+            for future, name in futures.items():
+                try:
+                    future.result()
+                    self._index_loaded.add(name)
+                except NeostoreError as e:
+                    if on_error is None:
+                        raise
+                    on_error(e)
+
+    def note_index_written(self, name: str) -> None:
+        self._index_loaded.add(name)
+
+    # -- blobs and trees -----------------------------------------------------------
+
+    def read_blob(self, btype: int, ref: Ref) -> bytes:
+        location = self.index.lookup(ref.blob_id)
+        if location is None:
+            raise IntegrityError(f"blob {ref.blob_id.hex()} is not in any index (missing data)")
+        if location.btype != btype:
+            raise IntegrityError(f"blob {ref.blob_id.hex()} has the wrong type in the index")
+        pack_name = location.pack_id.hex()
+        try:
+            stored = self.backend.load("data", pack_name, location.offset, location.length)
+        except NotFound:
+            raise IntegrityError(
+                f"pack {pack_name} is missing (needed for blob {ref.blob_id.hex()})"
+            ) from None
+        if len(stored) != location.length:
+            raise IntegrityError(f"pack {pack_name} is truncated")
+        try:
+            return decrypt_blob(self.repo_id, btype, ref, stored)
+        except IntegrityError as e:
+            raise IntegrityError(f"pack {pack_name}: {e}") from None
+
+    def read_stream(self, btype: int, refs: list[Ref]) -> bytes:
+        return b"".join(self.read_blob(btype, ref) for ref in refs)
+
+    def load_tree(self, refs: list[Ref]) -> list[Node]:
+        data = self.read_stream(TREE, refs)
+        what = f"tree {refs[0].blob_id.hex()[:16]}" if refs else "empty tree"
+        return decode_tree(data, what) if refs else []
+
+    # -- snapshots -------------------------------------------------------------------
+
+    def list_snapshots(
+        self,
+        target: str | None = None,
+        on_error: Callable[[NeostoreError], None] | None = None,
+    ) -> list[SnapshotInfo]:
+        """Readable snapshots of one or every target, oldest first."""
+        names = [target] if target else self.target_names()
+        records = {name: self.target(name) for name in names}
+        wanted = set(names)
+        found: list[SnapshotInfo] = []
+        for object_name, _ in self.backend.list("snapshots"):
+            tname, _, sid = object_name.partition("/")
+            if tname not in wanted:
+                continue
+            try:
+                found.append(self.load_snapshot(records[tname], sid))
+            except NeostoreError as e:
+                if on_error is None:
+                    raise
+                on_error(e)
+        found.sort(key=lambda s: (s.manifest.time_ns, s.manifest.seq))
+        return found
+
+    def load_snapshot(self, record: TargetRecord, hex_id: str) -> SnapshotInfo:
+        what = f"snapshot {record.name}/{hex_id}"
+        stored = self.backend.load("snapshots", f"{record.name}/{hex_id}")
+        if crypto.object_hash(stored).hex() != hex_id:
+            raise IntegrityError(f"{what}: content does not match its name")
+        manifest = open_manifest(
+            stored,
+            what=what,
+            target_sk=self.target_secret(record),
+            repo_id=self.repo_id,
+            owner_vk=self.material.owner_vk,
+            target_id=record.target_id,
+        )
+        return SnapshotInfo(bytes.fromhex(hex_id), record.name, manifest)
+
+    def find_snapshot(self, spec: str, target: str | None) -> SnapshotInfo:
+        """Resolve ``latest``, a full id or a unique prefix of at least 4 hex digits."""
+        if spec == "latest":
+            snapshots = self.list_snapshots(target or DEFAULT_TARGET)
+            if not snapshots:
+                raise NotFound(f"target {target or DEFAULT_TARGET!r} has no snapshots")
+            return snapshots[-1]
+        spec = spec.lower()
+        if len(spec) < 4 or any(c not in "0123456789abcdef" for c in spec):
+            raise UsageError(
+                f"{spec!r}: give `latest`, a snapshot id or a prefix of ≥ 4 hex digits"
+            )
+        wanted = {target} if target else None
+        matches = []
+        for object_name, _ in self.backend.list("snapshots"):
+            tname, _, sid = object_name.partition("/")
+            if sid.startswith(spec) and (wanted is None or tname in wanted):
+                matches.append((tname, sid))
+        if not matches:
+            raise NotFound(f"no snapshot matches {spec!r}")
+        if len(matches) > 1:
+            raise UsageError(f"{spec!r} matches {len(matches)} snapshots; give more digits")
+        tname, sid = matches[0]
+        return self.load_snapshot(self.target(tname), sid)
+
+    def save_snapshot(self, record: TargetRecord, manifest: Manifest) -> bytes:
+        snapshot_id, stored = seal_manifest(manifest, self.writer, record.seal_pk)
+        self.backend.save("snapshots", f"{record.name}/{snapshot_id.hex()}", stored)
+        localstate.record_chain_head(
+            self.repo_id, record.target_id, manifest.writer_id, manifest.seq, snapshot_id
+        )
+        return snapshot_id
+
+    def chain_head(self, record: TargetRecord) -> tuple[int, bytes | None]:
+        """This writer's last (seq, snapshot id) in a target."""
+        local = localstate.chain_head(self.repo_id, record.target_id, self.material.key_id)
+        best: tuple[int, bytes | None] = local or (0, None)
+        if self.material.master is not None:
+            for info in self.list_snapshots(record.name, on_error=lambda e: None):
+                if info.manifest.writer_id == self.material.key_id and info.manifest.seq > best[0]:
+                    best = (info.manifest.seq, info.snapshot_id)
+        return best
+
+
+def _check_sizes(config: Config) -> None:
+    if not (64 <= config.chunk_min <= config.chunk_avg <= config.chunk_max <= 16 * 1024 * 1024):
+        raise UsageError("chunk sizes must satisfy 64 ≤ min ≤ avg ≤ max ≤ 16 MiB")
+    if config.chunk_min > 1024 * 1024 or config.chunk_max < 1024:
+        raise UsageError("chunk min must be ≤ 1 MiB and max ≥ 1 KiB")
+    if not (1024 <= config.pack_size <= 1024 * 1024 * 1024):
+        raise UsageError("pack size must be between 1 KiB and 1 GiB")
+
+
+def open_with_password(backend: Backend, password: bytes) -> keys.KeyMaterial:
+    names = sorted(name for name, _ in backend.list("keys"))
+    if not names:
+        raise IntegrityError("repository has no key files")
+    for name in names:
+        try:
+            material = keys.open_keyfile(backend.load("keys", name), name, password)
+        except (WrongPassword, IntegrityError):
+            continue
+        return material
+    raise WrongPassword("wrong password: no key file opens with it")
+
+
+def default_host_user() -> tuple[str, str]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return socket.gethostname(), user
+
+
+def iter_tree(
+    repo: Repository, refs: list[Ref], prefix: bytes = b""
+) -> Iterator[tuple[bytes, Node]]:
+    """Depth-first walk yielding (absolute path, node)."""
+    for node in repo.load_tree(refs):
+        path = prefix + b"/" + node.name
+        yield path, node
+        if node.type == "d":
+            yield from iter_tree(repo, node.subtree, path)

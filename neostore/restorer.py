@@ -1,0 +1,372 @@
+"""Restore: recreate a snapshot's files under a destination directory.
+
+Restore is hostile-input handling: names were validated when the tree was
+decoded (no "/", NUL, "." or ".."), every file-system call is relative to
+an open directory fd with O_NOFOLLOW, so a malicious tree cannot make us
+write outside the destination. File content is fetched and written by a
+pool of workers; all-zero chunks become holes; metadata is applied after
+content, directories after everything inside them.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import grp
+import os
+import pwd
+import stat
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from . import crypto, tree
+from .errors import IntegrityError, NeostoreError, NotFound
+from .matcher import PathMatcher
+from .progress import Reporter
+from .repository import Repository, SnapshotInfo
+from .targets import DATA
+from .tree import Node
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    destination: str
+    subpath: bytes = b"/"
+    includes: Sequence[str] = ()
+    excludes: Sequence[str] = ()
+    workers: int = 4
+
+
+@dataclass
+class RestoreStats:
+    files: int = 0
+    dirs: int = 0
+    others: int = 0
+    bytes_written: int = 0
+    errors: list[tuple[bytes, str]] = field(default_factory=list)
+
+
+@functools.lru_cache(maxsize=4096)
+def _zero_digest(length: int) -> bytes:
+    return crypto.content_hash(bytes(length))
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_uid(name: str | None, fallback: int) -> int:
+    if name:
+        try:
+            return pwd.getpwnam(name).pw_uid
+        except KeyError:
+            pass
+    return fallback
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_gid(name: str | None, fallback: int) -> int:
+    if name:
+        try:
+            return grp.getgrnam(name).gr_gid
+        except KeyError:
+            pass
+    return fallback
+
+
+def resolve_path(
+    repo: Repository, snapshot: SnapshotInfo, path: bytes
+) -> tuple[Node | None, list[Node]]:
+    """Find ``path`` in a snapshot: (its node or None for "/", its listing)."""
+    nodes = repo.load_tree(snapshot.manifest.root)
+    node: Node | None = None
+    for part in (p for p in path.split(b"/") if p):
+        found = next((n for n in nodes if n.name == part), None)
+        if found is None:
+            raise NotFound(f"{os.fsdecode(path)}: not in snapshot {snapshot.hex_id[:12]}")
+        node = found
+        nodes = repo.load_tree(found.subtree) if found.type == tree.DIR else []
+    return node, nodes
+
+
+class _Dest:
+    """A destination directory, created on first use (so --include does not
+    leave empty directories behind)."""
+
+    def __init__(
+        self, parent: _Dest | None, name: bytes, node: Node | None, fd: int | None = None
+    ) -> None:
+        self.parent = parent
+        self.name = name
+        self.node = node
+        self._fd = fd
+        self.lock = threading.Lock()
+
+    def fd(self) -> int:
+        with self.lock:
+            if self._fd is None:
+                assert self.parent is not None
+                parent_fd = self.parent.fd()
+                try:
+                    os.mkdir(self.name, 0o700, dir_fd=parent_fd)
+                except FileExistsError:
+                    st = os.stat(self.name, dir_fd=parent_fd, follow_symlinks=False)
+                    if not stat.S_ISDIR(st.st_mode):
+                        os.unlink(self.name, dir_fd=parent_fd)
+                        os.mkdir(self.name, 0o700, dir_fd=parent_fd)
+                self._fd = os.open(self.name, _DIR_FLAGS, dir_fd=parent_fd)
+            return self._fd
+
+    @property
+    def created(self) -> bool:
+        return self._fd is not None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class Restorer:
+    def __init__(
+        self, repo: Repository, options: RestoreOptions, reporter: Reporter | None = None
+    ) -> None:
+        self.repo = repo
+        self.options = options
+        self.reporter = reporter or Reporter()
+        self.stats = RestoreStats()
+        self._lock = threading.Lock()
+        self._include = PathMatcher(options.includes)
+        self._exclude = PathMatcher(options.excludes)
+        self._is_root = os.geteuid() == 0
+        # (device, inode) of a hard-linked file -> (its dest dir, name, future)
+        self._links: dict[tuple[int, int], tuple[_Dest, bytes, Future[bool]]] = {}
+
+    def _fail(self, path: bytes, message: str) -> None:
+        with self._lock:
+            self.stats.errors.append((path, message))
+        self.reporter.error(path, message)
+
+    def run(self, snapshot: SnapshotInfo) -> RestoreStats:
+        self.repo.load_index()
+        subpath = b"/" + b"/".join(p for p in self.options.subpath.split(b"/") if p)
+        node, listing = resolve_path(self.repo, snapshot, subpath)
+        os.makedirs(self.options.destination, exist_ok=True)
+        root_fd = os.open(self.options.destination, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        root = _Dest(None, b"", None, root_fd)
+        self.reporter.start("restore")
+        pool = ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="restore")
+        self.pool = pool
+        try:
+            base = subpath.rstrip(b"/")
+            if node is not None and node.type != tree.DIR:
+                self._restore_nodes(root, [node], base.rsplit(b"/", 1)[0])
+            else:
+                self._restore_nodes(root, listing, base)
+        finally:
+            pool.shutdown(wait=True)
+            root.close()
+        self.reporter.finish()
+        return self.stats
+
+    def _wanted(self, path: bytes, node: Node) -> bool:
+        if self._exclude and self._exclude.matches_or_below(path):
+            return False
+        if not self._include:
+            return True
+        return node.type == tree.DIR or self._include.matches_or_below(path)
+
+    def _restore_nodes(self, dest: _Dest, nodes: list[Node], prefix: bytes) -> None:
+        futures: list[Future[bool]] = []
+        deferred_links: list[tuple[Node, bytes]] = []
+        for node in nodes:
+            path = prefix + b"/" + node.name
+            if not self._wanted(path, node):
+                continue
+            self.reporter.item(path)
+            try:
+                if node.type == tree.DIR:
+                    self._restore_dir(dest, node, path)
+                elif node.type == tree.FILE:
+                    key = (node.device, node.inode)
+                    if node.links > 1 and key in self._links:
+                        deferred_links.append((node, path))
+                        continue
+                    future = self.pool.submit(self._restore_file, dest, node, path)
+                    if node.links > 1:
+                        self._links[key] = (dest, node.name, future)
+                    futures.append(future)
+                else:
+                    self._restore_special(dest, node, path)
+            except OSError as e:
+                self._fail(path, e.strerror or str(e))
+        for future in futures:
+            future.result()
+        for node, path in deferred_links:
+            self._restore_link(dest, node, path)
+
+    def _restore_dir(self, parent: _Dest, node: Node, path: bytes) -> None:
+        try:
+            children = self.repo.load_tree(node.subtree)
+        except NeostoreError as e:
+            self._fail(path, f"cannot read directory listing: {e}")
+            return
+        child = _Dest(parent, node.name, node)
+        if not self._include or self._include.matches_or_below(path):
+            child.fd()
+        try:
+            self._restore_nodes(child, children, path)
+            if child.created:
+                self._apply_metadata_fd(child.fd(), node, path)
+                with self._lock:
+                    self.stats.dirs += 1
+        finally:
+            child.close()
+
+    def _open_file(self, dir_fd: int, name: bytes) -> int:
+        try:
+            return os.open(name, _FILE_FLAGS, 0o600, dir_fd=dir_fd)
+        except OSError as e:
+            if e.errno not in (
+                errno.ELOOP,
+                errno.EISDIR,
+                errno.ETXTBSY,
+                errno.EACCES,
+                errno.EEXIST,
+            ):
+                raise
+        _remove(dir_fd, name)
+        return os.open(name, _FILE_FLAGS | os.O_EXCL, 0o600, dir_fd=dir_fd)
+
+    def _restore_file(self, dest: _Dest, node: Node, path: bytes) -> bool:
+        try:
+            fd = self._open_file(dest.fd(), node.name)
+        except OSError as e:
+            self._fail(path, f"cannot create: {e.strerror or e}")
+            return False
+        try:
+            offset = 0
+            for ref in node.content:
+                if ref.digest == _zero_digest(ref.length):
+                    offset += ref.length  # a hole
+                    continue
+                data = self.repo.read_blob(DATA, ref)
+                view = memoryview(data)
+                while view:
+                    written = os.pwrite(fd, view, offset)
+                    view = view[written:]
+                    offset += written
+                self.reporter.advance(len(data))
+            os.ftruncate(fd, offset)
+            self._apply_metadata_fd(fd, node, path)
+        except IntegrityError as e:
+            self._fail(path, f"not restored: {e}")
+            os.close(fd)
+            try:
+                os.unlink(node.name, dir_fd=dest.fd())
+            except OSError:
+                pass
+            return False
+        except OSError as e:
+            self._fail(path, f"cannot write: {e.strerror or e}")
+            os.close(fd)
+            return False
+        os.close(fd)
+        with self._lock:
+            self.stats.files += 1
+            self.stats.bytes_written += node.size
+        self.reporter.advance(0, 1)
+        return True
+
+    def _restore_link(self, dest: _Dest, node: Node, path: bytes) -> None:
+        first_dest, first_name, future = self._links[(node.device, node.inode)]
+        if future.result():
+            try:
+                dir_fd = dest.fd()
+                _remove(dir_fd, node.name)
+                os.link(
+                    first_name,
+                    node.name,
+                    src_dir_fd=first_dest.fd(),
+                    dst_dir_fd=dir_fd,
+                    follow_symlinks=False,
+                )
+                with self._lock:
+                    self.stats.files += 1
+                return
+            except OSError:
+                pass  # e.g. the first copy's directory is closed: fall back to a copy
+        self._restore_file(dest, node, path)
+
+    def _restore_special(self, dest: _Dest, node: Node, path: bytes) -> None:
+        dir_fd = dest.fd()
+        name = node.name
+        _remove(dir_fd, name)
+        if node.type == tree.SYMLINK:
+            os.symlink(node.link_target or b"", name, dir_fd=dir_fd)
+            if self._is_root:
+                os.chown(
+                    name,
+                    _local_uid(node.user, node.uid),
+                    _local_gid(node.group, node.gid),
+                    dir_fd=dir_fd,
+                    follow_symlinks=False,
+                )
+            os.utime(name, ns=(node.atime_ns, node.mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+        elif node.type == tree.FIFO:
+            os.mkfifo(name, 0o600, dir_fd=dir_fd)
+            self._apply_metadata_path(dir_fd, node, path)
+        elif node.type in (tree.CHARDEV, tree.BLOCKDEV):
+            kind = stat.S_IFCHR if node.type == tree.CHARDEV else stat.S_IFBLK
+            try:
+                os.mknod(name, kind | 0o600, node.rdev, dir_fd=dir_fd)
+            except PermissionError:
+                self.reporter.warning(path, "device node not restored (needs root)")
+                return
+            self._apply_metadata_path(dir_fd, node, path)
+        else:
+            self.reporter.warning(path, "socket not restored")
+            return
+        with self._lock:
+            self.stats.others += 1
+
+    def _apply_metadata_path(self, dir_fd: int, node: Node, path: bytes) -> None:
+        # FIFOs and devices must not be opened; path-based calls with
+        # follow_symlinks=False where Linux supports it.
+        if self._is_root:
+            os.chown(
+                node.name,
+                _local_uid(node.user, node.uid),
+                _local_gid(node.group, node.gid),
+                dir_fd=dir_fd,
+                follow_symlinks=False,
+            )
+        os.chmod(node.name, node.mode, dir_fd=dir_fd)
+        os.utime(node.name, ns=(node.atime_ns, node.mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+
+    def _apply_metadata_fd(self, fd: int, node: Node, path: bytes) -> None:
+        if self._is_root:
+            os.fchown(fd, _local_uid(node.user, node.uid), _local_gid(node.group, node.gid))
+        for key, value in node.xattrs.items():
+            try:
+                os.setxattr(fd, key, value)
+            except OSError as e:
+                self.reporter.warning(
+                    path, f"extended attribute {os.fsdecode(key)} not restored: {e.strerror}"
+                )
+        os.fchmod(fd, node.mode)  # after chown, which clears setuid/setgid
+        os.utime(fd, ns=(node.atime_ns, node.mtime_ns))
+
+
+def _remove(dir_fd: int, name: bytes) -> None:
+    """Remove whatever is at ``name`` (not a directory with content)."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        os.rmdir(name, dir_fd=dir_fd)
+    else:
+        os.unlink(name, dir_fd=dir_fd)

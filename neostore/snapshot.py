@@ -1,0 +1,116 @@
+"""Snapshot manifests: signed by the writer, sealed to the target.
+
+Stored object = ``crypto_box_seal(target_pk, msgpack([manifest, sig,
+writer_vk, cert]))`` where ``sig = Ed25519_writer("neostore-v1-snapshot" ‖
+repo_id ‖ manifest)``. The snapshot id is the BLAKE3 of the stored bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import crypto
+from .blob import Ref
+from .codec import field as get_field
+from .codec import pack, unpack
+from .errors import IntegrityError
+from .writer import WriterIdentity, verify_writer
+
+
+@dataclass
+class Manifest:
+    repo_id: bytes
+    target_id: bytes
+    writer_id: bytes
+    epoch: int
+    seq: int
+    prev: bytes | None
+    time_ns: int
+    host: str
+    user: str
+    paths: list[bytes]
+    tags: list[str]
+    parent: bytes | None
+    root: list[Ref]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return pack(
+            {
+                "v": 1,
+                "repo_id": self.repo_id,
+                "target_id": self.target_id,
+                "writer_id": self.writer_id,
+                "epoch": self.epoch,
+                "seq": self.seq,
+                "prev": self.prev,
+                "time": self.time_ns,
+                "host": self.host,
+                "user": self.user,
+                "paths": self.paths,
+                "tags": self.tags,
+                "parent": self.parent,
+                "root": [r.encode() for r in self.root],
+                "stats": self.stats,
+            }
+        )
+
+    @classmethod
+    def decode(cls, data: bytes, what: str) -> Manifest:
+        raw = unpack(data, what)
+        if get_field(raw, "v", int, what) != 1:
+            raise IntegrityError(f"{what}: unsupported manifest version")
+        paths = get_field(raw, "paths", list, what)
+        tags = get_field(raw, "tags", list, what)
+        if not all(isinstance(p, bytes) for p in paths) or not all(
+            isinstance(t, str) for t in tags
+        ):
+            raise IntegrityError(f"{what}: malformed paths or tags")
+        return cls(
+            repo_id=get_field(raw, "repo_id", bytes, what),
+            target_id=get_field(raw, "target_id", bytes, what),
+            writer_id=get_field(raw, "writer_id", bytes, what),
+            epoch=get_field(raw, "epoch", int, what),
+            seq=get_field(raw, "seq", int, what),
+            prev=get_field(raw, "prev", (bytes, type(None)), what),
+            time_ns=get_field(raw, "time", int, what),
+            host=get_field(raw, "host", str, what),
+            user=get_field(raw, "user", str, what),
+            paths=paths,
+            tags=tags,
+            parent=get_field(raw, "parent", (bytes, type(None)), what),
+            root=[Ref.decode(r, what) for r in get_field(raw, "root", list, what)],
+            stats=get_field(raw, "stats", dict, what),
+        )
+
+
+def seal_manifest(
+    manifest: Manifest, writer: WriterIdentity, target_pk: bytes
+) -> tuple[bytes, bytes]:
+    """Returns ``(snapshot_id, stored bytes)``."""
+    body = manifest.encode()
+    signature = writer.signing.sign(crypto.SIG_SNAPSHOT + manifest.repo_id, body)
+    cert = writer.cert(manifest.repo_id, manifest.target_id, manifest.epoch)
+    stored = crypto.seal(target_pk, pack([body, signature, writer.verify_key, cert]))
+    return crypto.object_hash(stored), stored
+
+
+def open_manifest(
+    stored: bytes, *, what: str, target_sk: bytes, repo_id: bytes, owner_vk: bytes, target_id: bytes
+) -> Manifest:
+    plain = crypto.unseal(target_sk, stored, what)
+    parts = unpack(plain, what)
+    if not (
+        isinstance(parts, list) and len(parts) == 4 and all(isinstance(p, bytes) for p in parts)
+    ):
+        raise IntegrityError(f"{what}: malformed")
+    body, signature, writer_vk, cert = parts
+    crypto.verify(writer_vk, crypto.SIG_SNAPSHOT + repo_id, body, signature, what)
+    manifest = Manifest.decode(body, what)
+    if manifest.repo_id != repo_id or manifest.target_id != target_id:
+        raise IntegrityError(f"{what}: belongs to another repository or target")
+    verify_writer(
+        owner_vk, repo_id, target_id, manifest.writer_id, writer_vk, manifest.epoch, cert, what
+    )
+    return manifest
