@@ -18,9 +18,10 @@ import queue
 import stat
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from typing import BinaryIO
 
 from . import tree
 from .blob import Ref, make_ref
@@ -38,6 +39,11 @@ from .targets import DATA, TREE, Domain
 from .tree import Node
 
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
+#: files up to this size are read in one call rather than streamed
+SMALL_FILE = 4 * 1024 * 1024
+#: a worker task carries up to this many files or bytes
+BATCH_FILES = 64
+BATCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,28 @@ def read_exclude_file(path: str) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
+def _read_up_to(f: BinaryIO, limit: int) -> bytes:
+    parts = []
+    remaining = limit
+    while remaining > 0:
+        block = f.read(remaining)
+        if not block:
+            break
+        parts.append(block)
+        remaining -= len(block)
+    return b"".join(parts)
+
+
+@dataclass
+class _FileJob:
+    parent: _Dir
+    slot: int
+    path: bytes
+    st: os.stat_result
+    node: Node
+    status: str
+
+
 class _Dir:
     """A directory whose children are still being processed."""
 
@@ -114,6 +142,8 @@ class Archiver:
         self._cancel = threading.Event()
         self._job_slots = threading.BoundedSemaphore(options.workers * 4)
         self.cache: FilesCache | None = None
+        self._batch: list[_FileJob] = []
+        self._batch_bytes = 0
 
     # -- helpers -------------------------------------------------------------
 
@@ -276,17 +306,23 @@ class Archiver:
             child = self._new_child_dir(parent, node)
             self._scan_dir(child, path, root_dev)
         elif node.type == tree.FILE:
-            with parent.lock:
-                slot = len(parent.children)
-                parent.children.append(None)
-                parent.pending += 1
-            self._job_slots.acquire()
-            try:
-                future = self.pool.submit(self._file_job, path, st, node)
-            except BaseException:
-                self._job_slots.release()
-                raise
-            future.add_done_callback(functools.partial(self._file_done, parent, slot))
+            self._count(bytes_total=st.st_size)
+            status, refs = self._cached(path, st)
+            if refs is not None:
+                node.content = refs
+                self._count(**{f"files_{status}": 1})
+                self.reporter.advance(st.st_size, 1)
+                with parent.lock:
+                    parent.children.append(node)
+            else:
+                with parent.lock:
+                    slot = len(parent.children)
+                    parent.children.append(None)
+                    parent.pending += 1
+                self._batch.append(_FileJob(parent, slot, path, st, node, status))
+                self._batch_bytes += st.st_size
+                if len(self._batch) >= BATCH_FILES or self._batch_bytes >= BATCH_BYTES:
+                    self._flush_batch()
         else:
             self._count(others=1)
             with parent.lock:
@@ -315,6 +351,7 @@ class Archiver:
     # -- completion bookkeeping ---------------------------------------------
 
     def _walked(self, directory: _Dir) -> None:
+        self._flush_batch()
         self._release(directory)
 
     def _release(self, directory: _Dir) -> None:
@@ -324,18 +361,32 @@ class Archiver:
         if done:
             self._ready.put(directory)
 
-    def _file_done(self, parent: _Dir, slot: int, future: Future[Node | None]) -> None:
+    def _flush_batch(self) -> None:
+        """Hand the pending files to a worker: small files travel in batches
+        so that per-file overhead (a task, a wake-up) is paid per batch."""
+        if not self._batch:
+            return
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        self._job_slots.acquire()
+        try:
+            future = self.pool.submit(self._file_batch, batch)
+        except BaseException:
+            self._job_slots.release()
+            raise
+        future.add_done_callback(functools.partial(self._batch_done, batch))
+
+    def _batch_done(self, batch: list[_FileJob], future: Future[list[Node | None]]) -> None:
         self._job_slots.release()
         if future.cancelled():
             return
-        if future.exception() is None:
-            parent.children[slot] = future.result()
-            self._release(parent)
-        else:
-            # wake the walker, which re-raises when it finalises this directory
-            parent.children[slot] = None
-            parent.error = future.exception()
-            self._release(parent)
+        error = future.exception()
+        results = future.result() if error is None else [None] * len(batch)
+        for job, result in zip(batch, results, strict=True):
+            job.parent.children[job.slot] = result
+            if error is not None:
+                # wake the walker, which re-raises when it finalises this directory
+                job.parent.error = error
+            self._release(job.parent)
 
     def _drain_ready(self) -> None:
         while True:
@@ -375,22 +426,28 @@ class Archiver:
 
     # -- file content (worker threads) ---------------------------------------
 
-    def _file_job(self, path: bytes, st: os.stat_result, node: Node) -> Node | None:
+    def _cached(self, path: bytes, st: os.stat_result) -> tuple[str, list[Ref] | None]:
+        """Files-cache verdict; refs only when every blob is still indexed."""
+        if self.cache is None:
+            return "new", [] if st.st_size == 0 else None
+        status, refs = self.cache.lookup(
+            path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+        )
+        if st.st_size == 0:  # nothing to read; the cache only tells new from changed
+            if status != "unchanged":
+                self.cache.store(path, st.st_ino, 0, st.st_mtime_ns, st.st_ctime_ns, [])
+            return status, []
+        if refs is not None and all(r.blob_id in self.repo.index for r in refs):
+            return status, refs
+        return ("changed" if status == "unchanged" else status), None
+
+    def _file_batch(self, batch: list[_FileJob]) -> list[Node | None]:
+        return [self._file_job(job) for job in batch]
+
+    def _file_job(self, job: _FileJob) -> Node | None:
         if self._cancel.is_set():
             return None
-        self._count(bytes_total=st.st_size)
-        status = "new"
-        if self.cache is not None:
-            status, refs = self.cache.lookup(
-                path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-            )
-            if refs is not None and all(r.blob_id in self.packer.repo.index for r in refs):
-                node.content = refs
-                self._count(files_unchanged=1)
-                self.reporter.advance(st.st_size, 1)
-                return node
-            if status == "unchanged":
-                status = "changed"
+        path, st, node, status = job.path, job.st, job.node, job.status
         try:
             refs, after = self._read_content(path, st)
         except OSError as e:
@@ -420,7 +477,13 @@ class Archiver:
             if not stat.S_ISREG(opened.st_mode) or opened.st_ino != st.st_ino:
                 raise OSError(0, "file was replaced while being backed up")
             refs: list[Ref] = []
-            for piece in self._chunker().cut_stream(f):
+            if opened.st_size <= SMALL_FILE:
+                # one read, no 16 MiB stream buffer; same cut points as streaming
+                data = _read_up_to(f, SMALL_FILE + 1)
+                pieces: Iterable[memoryview] = self._chunker().cut_buffer(data) if data else ()
+            else:
+                pieces = self._chunker().cut_stream(f)
+            for piece in pieces:
                 if self._cancel.is_set():
                     raise NeostoreError("interrupted")
                 ref = make_ref(self.domain, DATA, piece)

@@ -253,11 +253,8 @@ class Restorer:
                     offset += ref.length  # a hole
                     continue
                 data = self.repo.read_blob(DATA, ref)
-                view = memoryview(data)
-                while view:
-                    written = os.pwrite(fd, view, offset)
-                    view = view[written:]
-                    offset += written
+                write_sparse(fd, data, offset)
+                offset += len(data)
                 self.reporter.advance(len(data))
             os.ftruncate(fd, offset)
             self._apply_metadata_fd(fd, node, path)
@@ -358,6 +355,35 @@ class Restorer:
                 )
         os.fchmod(fd, node.mode)  # after chown, which clears setuid/setgid
         os.utime(fd, ns=(node.atime_ns, node.mtime_ns))
+
+
+_HOLE_BLOCK = 4096
+_ZEROS = bytes(_HOLE_BLOCK)
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        written = os.pwrite(fd, data, offset)
+        data = data[written:]
+        offset += written
+
+
+def write_sparse(fd: int, data: bytes, offset: int) -> None:
+    """Write ``data`` at ``offset``, leaving whole zero blocks as holes."""
+    view = memoryview(data)
+    if data.find(_ZEROS) < 0:
+        _pwrite_all(fd, view, offset)
+        return
+    start = None  # start of the pending run of non-zero blocks
+    for pos in range(0, len(data), _HOLE_BLOCK):
+        if view[pos : pos + _HOLE_BLOCK] == _ZEROS:
+            if start is not None:
+                _pwrite_all(fd, view[start:pos], offset + start)
+                start = None
+        elif start is None:
+            start = pos
+    if start is not None:
+        _pwrite_all(fd, view[start:], offset + start)
 
 
 def _remove(dir_fd: int, name: bytes) -> None:

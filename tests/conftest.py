@@ -34,15 +34,25 @@ class Cli:
         self.env = env
         self.repo = repo
 
-    def __call__(self, *args: str | os.PathLike[str], password: str | None = PASSWORD,
-                 timeout: float = 600, **popen: Any) -> Result:
-        env = dict(self.env)
+    def __call__(
+        self,
+        *args: str | os.PathLike[str],
+        password: str | None = PASSWORD,
+        timeout: float = 600,
+        extra_env: dict[str, str] | None = None,
+        **popen: Any,
+    ) -> Result:
+        env = dict(self.env, **(extra_env or {}))
         if password is not None:
             env["NEOSTORE_PASSWORD"] = password
         env.setdefault("NEOSTORE_REPO", str(self.repo))
         proc = subprocess.run(
             [sys.executable, "-m", "neostore_cli.main", *map(str, args)],
-            env=env, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, **popen,
+            env=env,
+            capture_output=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            **popen,
         )
         return Result(
             proc.returncode,
@@ -60,7 +70,10 @@ class Cli:
         env = dict(self.env, NEOSTORE_PASSWORD=PASSWORD, NEOSTORE_REPO=str(self.repo))
         return subprocess.Popen(
             [sys.executable, "-m", "neostore_cli.main", *map(str, args)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
         )
 
 

@@ -1,0 +1,121 @@
+"""Deduplication, the files cache and incremental snapshots."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+
+from conftest import Cli, data_blob_count
+
+MiB = 1024 * 1024
+
+
+def _stored(repo_path: Path) -> int:
+    return sum(p.stat().st_size for p in (repo_path / "data").rglob("*") if p.is_file())
+
+
+def test_unchanged_resnapshot_adds_no_data_and_reads_nothing(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    rng = random.Random(7)
+    for i in range(40):
+        (src / "a" / f"file{i}").write_bytes(rng.randbytes(rng.randint(0, 300_000)))
+    first = repo.ok("snapshot", src, "--json").json()
+    assert first["files_new"] == 40 and first["bytes_read"] == first["bytes_total"]
+    blobs = data_blob_count(repo.repo)
+
+    second = repo.ok("snapshot", src, "--json").json()
+    assert second["files_unchanged"] == 40
+    assert second["files_new"] == second["files_changed"] == 0
+    assert second["bytes_read"] == 0
+    assert data_blob_count(repo.repo) == blobs
+
+    # without the cache every file is read again, and still nothing is added
+    third = repo.ok("snapshot", src, "--no-cache", "--json").json()
+    assert third["bytes_read"] == first["bytes_total"]
+    assert data_blob_count(repo.repo) == blobs
+
+    # a lost cache is rebuilt, not fatal
+    shutil.rmtree(Path(repo.env["NEOSTORE_CACHE_DIR"]))
+    fourth = repo.ok("snapshot", src, "--json").json()
+    assert fourth["files_new"] == 40 and data_blob_count(repo.repo) == blobs
+    fifth = repo.ok("snapshot", src, "--json").json()
+    assert fifth["files_unchanged"] == 40
+
+
+def test_changed_file_detected(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    target = src / "doc.txt"
+    target.write_text("version one\n")
+    repo.ok("snapshot", src)
+    target.write_text("version two, longer\n")
+    result = repo.ok("snapshot", src, "--json").json()
+    assert result["files_changed"] == 1
+    assert repo.ok("dump", "latest", str(target)).out == "version two, longer\n"
+    # the old version is still restorable from the old snapshot
+    first = repo.ok("snapshots", "--json").json()[0]["id"]
+    assert repo.ok("dump", first, str(target)).out == "version one\n"
+
+
+def test_one_mib_change_in_100_mib_file_adds_about_one_chunk(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    big = src / "big.bin"
+    rng = random.Random(1)
+    with open(big, "wb") as f:
+        for _ in range(100):
+            f.write(rng.randbytes(MiB))
+    repo.ok("snapshot", src)
+    before = _stored(repo.repo)
+    blobs_before = data_blob_count(repo.repo)
+    assert before > 100 * MiB
+
+    with open(big, "r+b") as f:
+        f.seek(50 * MiB + 12345)
+        f.write(rng.randbytes(MiB))
+    result = repo.ok("snapshot", src, "--json").json()
+    assert result["files_changed"] == 1
+    # the 1 MiB edit touches 1-3 chunks (~1 MiB on average, ≤ 8 MiB each with
+    # this repository's random chunker seed), not the 100 MiB file
+    growth = _stored(repo.repo) - before
+    assert result["bytes_added"] == growth
+    assert growth < 16 * MiB, growth
+    new_chunks = data_blob_count(repo.repo) - blobs_before
+    assert 1 <= new_chunks <= 4, new_chunks
+
+
+def test_identical_files_stored_once(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    payload = os.urandom(5 * MiB)
+    for i in range(4):
+        (src / f"copy{i}").write_bytes(payload)
+    result = repo.ok("snapshot", src, "--json").json()
+    assert result["bytes_read"] == 20 * MiB
+    assert result["bytes_added"] < 6 * MiB
+
+
+def test_compressible_data_is_compressed(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "text").write_text("the same sentence again and again\n" * 300_000)
+    result = repo.ok("snapshot", src, "--json").json()
+    assert result["bytes_added"] < result["bytes_read"] / 20
+
+
+def test_no_plaintext_names_or_content_in_repository(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src-VISIBLENAME"
+    src.mkdir()
+    marker = b"SECRET-CONTENT-MARKER-0123456789"
+    (src / "VISIBLEFILE.txt").write_bytes(marker * 1000)
+    (src / "incompressible").write_bytes(marker + os.urandom(100_000))
+    repo.ok("snapshot", src, "--tag", "VISIBLETAG")
+    for path in repo.repo.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for needle in (marker, b"VISIBLENAME", b"VISIBLEFILE", b"VISIBLETAG", os.fsencode(src)):
+                assert needle not in data, (path, needle)
+        assert "VISIBLE" not in path.name
