@@ -300,16 +300,25 @@ def snapshots(
     repository = _open(repo, password_file)
     names = [target] if target else repository.target_names()
     rows = []
+    failures: list[str] = []
     for name in names:
         record = repository.target(name)
-        infos = repository.list_snapshots(name)
+        infos = repository.list_snapshots(name, on_error=lambda e: failures.append(str(e)))
         for problem in verify_chains(repository, record, infos):
             print(f"warning: {problem}", file=sys.stderr)
         rows.extend(infos)
+    for failure in failures:
+        print(f"error: {failure}", file=sys.stderr)
     rows.sort(key=lambda i: i.manifest.time_ns)
     if json_output:
         _emit([_snapshot_json(i) for i in rows])
-        return
+    else:
+        _print_snapshots(rows)
+    if failures:
+        raise typer.Exit(exitcodes.FATAL)
+
+
+def _print_snapshots(rows: list[SnapshotInfo]) -> None:
     print(f"{'ID':<10} {'Time':<19} {'Target':<12} {'Host':<16} {'Tags':<12} Paths")
     for info in rows:
         m = info.manifest

@@ -1,0 +1,148 @@
+"""Key files, the config pin and snapshot chains: what a malicious store or
+a stolen key file can and cannot do."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from neostore import keys
+from neostore.backend import LocalBackend
+from neostore.errors import IntegrityError, WrongPassword
+from neostore.repository import Repository
+
+from conftest import PASSWORD, Cli
+
+
+def test_key_file_round_trip_and_wrong_password() -> None:
+    material = keys.KeyMaterial(
+        key_id=b"k" * 16, role="owner", repo_id=b"r" * 16, owner_vk=b"v" * 32, master=b"m" * 32
+    )
+    data = keys.encode_keyfile(material, b"pw", keys.FLOOR_KDF)
+    assert keys.open_keyfile(data, "k", b"pw") == material
+    with pytest.raises(WrongPassword):
+        keys.open_keyfile(data, "k", b"PW")
+    header, _ = keys.decode_keyfile_header(data, "k")
+    assert (header.params.ops, header.params.mem) == (2, 64 * 1024 * 1024)
+    assert b"m" * 32 not in data
+
+
+def test_key_file_below_floor_refused() -> None:
+    material = keys.KeyMaterial(
+        key_id=b"k" * 16, role="owner", repo_id=b"r" * 16, owner_vk=b"v" * 32
+    )
+    weak = keys.encode_keyfile(material, b"pw", keys.KdfParams(ops=1, mem=8 * 1024 * 1024))
+    with pytest.raises(IntegrityError, match="outside the accepted range"):
+        keys.open_keyfile(weak, "k", b"pw")
+
+
+def test_default_kdf_is_strong(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEOSTORE_TEST_KDF")
+    assert keys.kdf_for_new_keys() == keys.KdfParams(ops=3, mem=256 * 1024 * 1024)
+
+
+def test_tampered_key_file_header_is_wrong_password(repo: Cli) -> None:
+    keyfile = next((repo.repo / "keys").iterdir())
+    header, sealed = msgpack.unpackb(keyfile.read_bytes())
+    fields = msgpack.unpackb(header)
+    fields["host"] = "evil"
+    keyfile.write_bytes(msgpack.packb([msgpack.packb(fields), sealed]))
+    result = repo("snapshots")
+    assert result.code == 12
+
+
+def test_replaced_owner_detected_by_pin(repo: Cli, tmp_path: Path) -> None:
+    # a store swaps in a whole different repository that happens to share the
+    # password and repo id: the owner key differs from the pinned one
+    repo.ok("snapshots")
+    original = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
+    from neostore import config as cfg
+    from neostore import crypto
+
+    owner = crypto.SigningKey.generate()
+    material = keys.KeyMaterial(
+        key_id=b"x" * 16,
+        role="owner",
+        repo_id=original.repo_id,
+        owner_vk=owner.verify_key,
+        owner_seed=owner.seed,
+        master=b"y" * 32,
+        writer_seed=b"z" * 32,
+    )
+    forged_config = cfg.encode_config(
+        cfg.Config(repo_id=original.repo_id, owner_vk=owner.verify_key), owner
+    )
+    shutil.rmtree(repo.repo / "keys")
+    (repo.repo / "keys").mkdir()
+    (repo.repo / "keys" / ("78" * 16)).write_bytes(
+        keys.encode_keyfile(material, PASSWORD.encode(), keys.FLOOR_KDF)
+    )
+    (repo.repo / "config").write_bytes(forged_config)
+    result = repo("snapshots")
+    assert result.code == 1
+    assert "owner key changed" in result.err
+
+
+def _snapshots_of(repo: Cli, src: Path, n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        (src / "f").write_text(str(i))
+        ids.append(repo.ok("snapshot", src).out.strip())
+    return ids
+
+
+def test_deleted_snapshot_reported_as_tampering(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    ids = _snapshots_of(repo, src, 3)
+    (repo.repo / "snapshots" / "default" / ids[1]).unlink()  # the store hides the middle one
+    checked = repo("check")
+    assert checked.code == 1
+    assert "missing from the repository" in checked.err
+    listed = repo("snapshots")
+    assert listed.code == 0 and "warning:" in listed.err
+
+
+def test_rolled_back_repository_reported(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    _snapshots_of(repo, src, 1)
+    saved = tmp_path / "saved"
+    shutil.copytree(repo.repo, saved)
+    _snapshots_of(repo, src, 2)
+    repo.ok("snapshots")  # this machine has now seen snapshot #3
+    shutil.rmtree(repo.repo)
+    shutil.copytree(saved, repo.repo)  # the store rolls back to when there was one
+    checked = repo("check")
+    assert checked.code == 1
+    assert "rolled back or hidden" in checked.err
+
+
+def test_forged_snapshot_rejected(repo: Cli, tmp_path: Path) -> None:
+    """Anyone can seal a manifest to the target's public key; only a
+    certified writer's signature makes it a snapshot."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x")
+    repo.ok("snapshot", src)
+    from neostore import crypto
+    from neostore.snapshot import seal_manifest
+    from neostore.writer import WriterIdentity
+
+    repository = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
+    record = repository.target("default")
+    genuine = repository.list_snapshots("default")[0]
+    real = genuine.manifest
+    real.seq = 2
+    rogue = WriterIdentity(
+        b"e" * 16, crypto.SigningKey.generate(), owner=crypto.SigningKey.generate()
+    )
+    sid, stored = seal_manifest(real, rogue, record.seal_pk)
+    (repo.repo / "snapshots" / "default" / sid.hex()).write_bytes(stored)
+    result = repo("snapshots", "--json")
+    assert result.code == 1
+    assert "writer certificate" in result.err
+    assert [s["id"] for s in result.json()] == [genuine.hex_id]
