@@ -31,6 +31,9 @@ from .tree import Node
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+#: a worker task restores up to this many files or bytes
+BATCH_FILES = 64
+BATCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,14 @@ def resolve_path(
     return node, nodes
 
 
+class _Written:
+    """Whether a file's restore finished, and succeeded (for hard links)."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.ok = False
+
+
 class _Dest:
     """A destination directory, created on first use (so --include does not
     leave empty directories behind)."""
@@ -119,6 +130,15 @@ class _Dest:
                 self._fd = os.open(self.name, _DIR_FLAGS, dir_fd=parent_fd)
             return self._fd
 
+    def components(self) -> list[bytes]:
+        """Names from the restore root down to this directory."""
+        names: list[bytes] = []
+        node: _Dest | None = self
+        while node is not None and node.parent is not None:
+            names.append(node.name)
+            node = node.parent
+        return names[::-1]
+
     @property
     def created(self) -> bool:
         return self._fd is not None
@@ -142,7 +162,8 @@ class Restorer:
         self._exclude = PathMatcher(options.excludes)
         self._is_root = os.geteuid() == 0
         # (device, inode) of a hard-linked file -> (its dest dir, name, future)
-        self._links: dict[tuple[int, int], tuple[_Dest, bytes, Future[bool]]] = {}
+        self._links: dict[tuple[int, int], tuple[list[bytes], bytes, _Written]] = {}
+        self._root_fd = -1
 
     def _fail(self, path: bytes, message: str) -> None:
         with self._lock:
@@ -156,6 +177,7 @@ class Restorer:
         os.makedirs(self.options.destination, exist_ok=True)
         root_fd = os.open(self.options.destination, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         root = _Dest(None, b"", None, root_fd)
+        self._root_fd = root_fd
         self.reporter.start("restore")
         pool = ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="restore")
         self.pool = pool
@@ -179,7 +201,9 @@ class Restorer:
         return node.type == tree.DIR or self._include.matches_or_below(path)
 
     def _restore_nodes(self, dest: _Dest, nodes: list[Node], prefix: bytes) -> None:
-        futures: list[Future[bool]] = []
+        futures: list[Future[None]] = []
+        batch: list[tuple[Node, bytes, _Written]] = []
+        batch_bytes = 0
         deferred_links: list[tuple[Node, bytes]] = []
         for node in nodes:
             path = prefix + b"/" + node.name
@@ -194,18 +218,32 @@ class Restorer:
                     if node.links > 1 and key in self._links:
                         deferred_links.append((node, path))
                         continue
-                    future = self.pool.submit(self._restore_file, dest, node, path)
+                    written = _Written()
                     if node.links > 1:
-                        self._links[key] = (dest, node.name, future)
-                    futures.append(future)
+                        self._links[key] = (dest.components(), node.name, written)
+                    batch.append((node, path, written))
+                    batch_bytes += node.size
+                    if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+                        futures.append(self.pool.submit(self._restore_batch, dest, batch))
+                        batch, batch_bytes = [], 0
                 else:
                     self._restore_special(dest, node, path)
             except OSError as e:
                 self._fail(path, e.strerror or str(e))
+        if batch:
+            futures.append(self.pool.submit(self._restore_batch, dest, batch))
         for future in futures:
             future.result()
         for node, path in deferred_links:
             self._restore_link(dest, node, path)
+
+    def _restore_batch(self, dest: _Dest, batch: list[tuple[Node, bytes, _Written]]) -> None:
+        """Small files travel to a worker together: per-task overhead per batch."""
+        for node, path, written in batch:
+            try:
+                written.ok = self._restore_file(dest, node, path)
+            finally:
+                written.done.set()
 
     def _restore_dir(self, parent: _Dest, node: Node, path: bytes) -> None:
         try:
@@ -278,24 +316,42 @@ class Restorer:
         return True
 
     def _restore_link(self, dest: _Dest, node: Node, path: bytes) -> None:
-        first_dest, first_name, future = self._links[(node.device, node.inode)]
-        if future.result():
+        components, first_name, written = self._links[(node.device, node.inode)]
+        written.done.wait()
+        if written.ok:
             try:
-                dir_fd = dest.fd()
-                _remove(dir_fd, node.name)
-                os.link(
-                    first_name,
-                    node.name,
-                    src_dir_fd=first_dest.fd(),
-                    dst_dir_fd=dir_fd,
-                    follow_symlinks=False,
-                )
+                src_fd = self._open_below_root(components)
+                try:
+                    dir_fd = dest.fd()
+                    _remove(dir_fd, node.name)
+                    os.link(
+                        first_name,
+                        node.name,
+                        src_dir_fd=src_fd,
+                        dst_dir_fd=dir_fd,
+                        follow_symlinks=False,
+                    )
+                finally:
+                    os.close(src_fd)
                 with self._lock:
                     self.stats.files += 1
                 return
             except OSError:
-                pass  # e.g. the first copy's directory is closed: fall back to a copy
+                pass  # e.g. across file systems: fall back to a copy
         self._restore_file(dest, node, path)
+
+    def _open_below_root(self, components: list[bytes]) -> int:
+        """Open a restored directory again, never following a symlink."""
+        fd = os.dup(self._root_fd)
+        try:
+            for name in components:
+                nxt = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = nxt
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def _restore_special(self, dest: _Dest, node: Node, path: bytes) -> None:
         dir_fd = dest.fd()

@@ -89,11 +89,21 @@ class LocalBackend:
     def load(self, otype: str, name: str, offset: int = 0, length: int | None = None) -> bytes:
         path = self._path(otype, name)
         try:
-            with open(path, "rb") as f:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
                 if length is None:
-                    f.seek(offset)
-                    return f.read()
-                return os.pread(f.fileno(), length, offset)
+                    length = os.fstat(fd).st_size - offset
+                parts = []
+                while length > 0:
+                    block = os.pread(fd, length, offset)
+                    if not block:
+                        break
+                    parts.append(block)
+                    offset += len(block)
+                    length -= len(block)
+                return b"".join(parts)
+            finally:
+                os.close(fd)
         except OSError as e:
             raise _wrap(e, f"{otype}/{name}") from e
 
