@@ -296,6 +296,7 @@ def snapshots(
 ) -> None:
     """List snapshots (of one target, or of every target the key can read)."""
     from neostore.chains import verify_chains
+    from neostore.repository import chain_order
 
     repository = _open(repo, password_file)
     names = [target] if target else repository.target_names()
@@ -309,7 +310,7 @@ def snapshots(
         rows.extend(infos)
     for failure in failures:
         print(f"error: {failure}", file=sys.stderr)
-    rows.sort(key=lambda i: i.manifest.time_ns)
+    rows = chain_order(rows)
     if json_output:
         _emit([_snapshot_json(i) for i in rows])
     else:

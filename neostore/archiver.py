@@ -33,7 +33,7 @@ from .localstate import cache_dir
 from .matcher import PathMatcher
 from .packer import Packer
 from .progress import Reporter
-from .repository import Repository, default_host_user
+from .repository import Repository, SnapshotInfo, default_host_user
 from .snapshot import Manifest
 from .targets import DATA, TREE, Domain
 from .tree import Node
@@ -170,8 +170,9 @@ class Archiver:
         started = time.monotonic()
         paths = self._normalise(self.options.paths)
         self.repo.load_index()
-        prev_seq, prev_id = self.repo.chain_head(self.record)
-        parent = self._latest_id()
+        existing = self._readable_snapshots()
+        prev_seq, prev_id = self.repo.chain_head(self.record, existing)
+        parent = existing[-1].snapshot_id if existing else None
         if self.options.use_files_cache:
             name = f"files-{self.domain.domain_id.hex()}-{self.domain.epoch}.sqlite"
             self.cache = FilesCache(cache_dir() / self.repo.repo_id.hex() / name)
@@ -221,11 +222,10 @@ class Archiver:
         self.reporter.finish()
         return SnapshotResult(snapshot_id, self.record.name, self.stats, self.errors)
 
-    def _latest_id(self) -> bytes | None:
+    def _readable_snapshots(self) -> list[SnapshotInfo]:
         if self.repo.material.master is None:
-            return None
-        snapshots = self.repo.list_snapshots(self.record.name, on_error=lambda e: None)
-        return snapshots[-1].snapshot_id if snapshots else None
+            return []  # a put-only writer cannot read them
+        return self.repo.list_snapshots(self.record.name, on_error=lambda e: None)
 
     @staticmethod
     def _normalise(paths: Sequence[str]) -> list[bytes]:

@@ -9,11 +9,15 @@ which make a deletion legitimate, arrive with ``forget``.)
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 
 from . import localstate
 from .repository import Repository, SnapshotInfo
 from .targets import TargetRecord
+
+#: how far ahead of this machine's clock a snapshot time may be
+FUTURE_SLACK_NS = 10 * 60 * 1_000_000_000
 
 
 def verify_chains(
@@ -39,6 +43,13 @@ def verify_chains(
                     f"target {record.name}: snapshot {info.hex_id[:12]} follows a snapshot that is "
                     "missing from the repository (deleted or hidden)"
                 )
+    horizon = time.time_ns() + FUTURE_SLACK_NS
+    for info in snapshots:
+        if info.manifest.time_ns > horizon:
+            problems.append(
+                f"target {record.name}: snapshot {info.hex_id[:12]} claims a time in the future "
+                "(clock skew or tampering); it is ordered as if made now"
+            )
     for writer_id, (seq, _sid) in localstate.seen_heads(repo.repo_id, record.target_id).items():
         newest = max((i.manifest.seq for i in by_writer.get(writer_id, [])), default=0)
         if newest < seq:

@@ -58,9 +58,6 @@ class Packer:
         self._unindexed: list[PackRecord] = []
         self._error: BaseException | None = None
 
-    def has(self, blob_id: bytes) -> bool:
-        return blob_id in self.repo.index or blob_id in self._inflight
-
     def add(self, btype: int, ref: Ref, plaintext: bytes | memoryview) -> bool:
         """Store a blob unless the repository has it; True when it was new.
 

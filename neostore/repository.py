@@ -289,8 +289,7 @@ class Repository:
                 if on_error is None:
                     raise
                 on_error(e)
-        found.sort(key=lambda s: (s.manifest.time_ns, s.manifest.seq))
-        return found
+        return chain_order(found)
 
     def load_snapshot(self, record: TargetRecord, hex_id: str) -> SnapshotInfo:
         what = f"snapshot {record.name}/{hex_id}"
@@ -340,15 +339,34 @@ class Repository:
         )
         return snapshot_id
 
-    def chain_head(self, record: TargetRecord) -> tuple[int, bytes | None]:
-        """This writer's last (seq, snapshot id) in a target."""
+    def chain_head(
+        self, record: TargetRecord, snapshots: list[SnapshotInfo]
+    ) -> tuple[int, bytes | None]:
+        """This key's last (seq, snapshot id) in a target, from local state and
+        from the target's snapshots (when this key can read them)."""
         local = localstate.chain_head(self.repo_id, record.target_id, self.material.key_id)
         best: tuple[int, bytes | None] = local or (0, None)
-        if self.material.master is not None:
-            for info in self.list_snapshots(record.name, on_error=lambda e: None):
-                if info.manifest.writer_id == self.material.key_id and info.manifest.seq > best[0]:
-                    best = (info.manifest.seq, info.snapshot_id)
+        for info in snapshots:
+            if info.manifest.writer_id == self.material.key_id and info.manifest.seq > best[0]:
+                best = (info.manifest.seq, info.snapshot_id)
         return best
+
+
+def chain_order(snapshots: list[SnapshotInfo]) -> list[SnapshotInfo]:
+    """Oldest first. A writer's own sequence numbers are authoritative, and
+    a claimed time is trusted no further than "now" and no later than the
+    writer's next snapshot, so a future timestamp cannot make a snapshot
+    `latest`."""
+    effective: dict[bytes, int] = {}
+    by_writer: dict[bytes, list[SnapshotInfo]] = {}
+    for info in snapshots:
+        by_writer.setdefault(info.manifest.writer_id, []).append(info)
+    for infos in by_writer.values():
+        bound = time.time_ns()
+        for info in sorted(infos, key=lambda i: i.manifest.seq, reverse=True):
+            bound = min(bound, info.manifest.time_ns)
+            effective[info.snapshot_id] = bound
+    return sorted(snapshots, key=lambda i: (effective[i.snapshot_id], i.manifest.seq))
 
 
 def _check_sizes(config: Config) -> None:

@@ -146,3 +146,26 @@ def test_forged_snapshot_rejected(repo: Cli, tmp_path: Path) -> None:
     assert result.code == 1
     assert "writer certificate" in result.err
     assert [s["id"] for s in result.json()] == [genuine.hex_id]
+
+
+def test_future_timestamp_cannot_become_latest(repo: Cli, tmp_path: Path) -> None:
+    import time
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("1")
+    repo.ok("snapshot", src)
+    repository = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
+    record = repository.target("default")
+    first = repository.list_snapshots("default")[0]
+    future = first.manifest
+    future.seq, future.prev = 2, first.snapshot_id
+    future.time_ns = time.time_ns() + 365 * 24 * 3600 * 10**9
+    future_id = repository.save_snapshot(record, future).hex()
+    (src / "f").write_text("3")
+    third = repo.ok("snapshot", src).out.strip()
+    listed = [s["id"] for s in repo.ok("snapshots", "--json").json()]
+    assert listed[-1] == third and future_id in listed
+    assert repo.ok("dump", "latest", str(src / "f")).out == "3"
+    checked = repo("check")
+    assert checked.code == 1 and "time in the future" in checked.err
