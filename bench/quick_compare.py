@@ -14,9 +14,10 @@ What it does:
 * for each repetition, alternating which tool goes first, and with fresh repositories,
   caches and state directories: ``init``, first snapshot, unchanged re-snapshot and full
   restore into an empty directory. Each command is one child process; its wall time
-  and its user/sys CPU and peak RSS (from ``os.wait4``) are recorded, as is the
-  repository's size after the first snapshot. Restores are checked against the corpus
-  (file count, bytes and a SHA-256 of names and contents), outside the timings;
+  and its user/sys CPU and peak RSS (from GNU ``/usr/bin/time``, else ``os.wait4``) are
+  recorded, as is the repository's size after the first snapshot. Restores are checked
+  against the corpus (file count, bytes and a SHA-256 of names, sizes and contents),
+  outside the timings;
 * ``sync`` runs (untimed) after every command so that one step's dirty pages are not
   written back during the next one. Page caches are never dropped;
 * prints medians per step with the neostore/restic ratio and saves every raw
@@ -35,6 +36,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -55,6 +57,7 @@ SMALL_FILES_PER_DIR = 500
 STEPS = ("init", "snapshot", "resnapshot", "restore")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 
 
 # -- corpus ----------------------------------------------------------------------------
@@ -177,15 +180,17 @@ def iter_files(root: Path) -> Iterator[Path]:
 
 
 def tree_digest(root: Path) -> dict[str, Any]:
-    """Count, bytes and SHA-256 over relative names and contents."""
+    """Count, bytes and SHA-256 over relative names, sizes and contents (streamed)."""
     h = hashlib.sha256()
     files = total = 0
     for path in iter_files(root):
-        data = path.read_bytes()
-        h.update(os.fsencode(path.relative_to(root)) + b"\0" + len(data).to_bytes(8, "little"))
-        h.update(data)
+        size = path.stat().st_size
+        h.update(os.fsencode(path.relative_to(root)) + b"\0" + size.to_bytes(8, "little"))
+        with path.open("rb") as f:
+            while block := f.read(MIB):
+                h.update(block)
         files += 1
-        total += len(data)
+        total += size
     return {"files": files, "bytes": total, "sha256": h.hexdigest()}
 
 
@@ -230,20 +235,29 @@ class Measurement:
 
 
 def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> Measurement:
-    """Run ``cmd`` to completion; stdout/stderr go to ``log``. Fails loudly on error."""
+    """Run ``cmd`` to completion; stdout/stderr go to ``log``. Fails loudly on error.
+
+    With GNU time, CPU and peak RSS are those of the command alone. Without it they come
+    from ``os.wait4``, whose peak RSS is never below this (Python) process's own: the
+    kernel carries the spawning process's high-water mark across ``exec``.
+    """
+    stats = log.with_suffix(".time")
+    full = [GNU_TIME, "-f", "%U %S %M", "-o", str(stats), *cmd] if GNU_TIME else cmd
     with log.open("ab") as out:
         out.write(f"$ {' '.join(cmd)}\n".encode())
         out.flush()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        proc = subprocess.Popen(full, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}; see {log}")
     subprocess.run(["sync"], check=True)
-    m = Measurement(cmd, wall, usage.ru_utime, usage.ru_stime, usage.ru_maxrss, proc.returncode)
-    if m.returncode != 0:
-        raise SystemExit(f"command failed ({m.returncode}): {' '.join(cmd)}; see {log}")
-    return m
+    if GNU_TIME:
+        user, sys_, rss = stats.read_text().split()[-3:]
+        return Measurement(cmd, wall, float(user), float(sys_), int(rss), proc.returncode)
+    return Measurement(cmd, wall, usage.ru_utime, usage.ru_stime, usage.ru_maxrss, 0)
 
 
 # -- tools -----------------------------------------------------------------------------
@@ -433,6 +447,7 @@ def environment(neostore: str, restic: str) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "measured_with": GNU_TIME or "os.wait4 (peak RSS floored at the parent's)",
     }
 
 
@@ -486,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarise(records, meta["bytes"])
     print()
     print(format_table(rows))
+    env["bench_process_maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     env["neostore_git_dirty_files_at_end"] = environment(args.neostore, args.restic)[
         "neostore_git_dirty_files"
     ]
