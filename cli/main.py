@@ -96,7 +96,13 @@ def _open(repo: str | None, password_file: str | None) -> Repository:
         from neostore.errors import RepositoryNotFound
 
         raise RepositoryNotFound(f"{backend.location}: no repository there (run `neostore init`)")
-    return Repository.open(backend, _password(password_file))
+    repository = Repository.open(backend, _password(password_file))
+    repository.on_problem = _warn
+    return repository
+
+
+def _warn(error: Exception) -> None:
+    print(f"warning: {error}", file=sys.stderr)
 
 
 def _reporter(json_output: bool) -> BarReporter:
@@ -547,6 +553,16 @@ def check(
 
 
 def run() -> None:
+    # deep trees are walked recursively (pure-Python frames, no C stack in
+    # 3.11+); restore holds a directory fd per level
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
+    try:
+        import resource
+
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:

@@ -171,7 +171,6 @@ class Archiver:
         paths = self._normalise(self.options.paths)
         self.repo.load_index()
         existing = self._readable_snapshots()
-        prev_seq, prev_id = self.repo.chain_head(self.record, existing)
         parent = existing[-1].snapshot_id if existing else None
         if self.options.use_files_cache:
             name = f"files-{self.domain.domain_id.hex()}-{self.domain.epoch}.sqlite"
@@ -201,6 +200,9 @@ class Archiver:
         self.stats.blobs_new = packer.stats.blobs_new
         self.stats.duration = time.monotonic() - started
         host, user = default_host_user()
+        # the chain head is read as late as possible, so that two runs of the
+        # same key rarely fork the chain (a fork is legal, only untidy)
+        prev_seq, prev_id = self.repo.chain_head(self.record, self._readable_snapshots())
         manifest = Manifest(
             repo_id=self.repo.repo_id,
             target_id=self.record.target_id,
@@ -273,9 +275,12 @@ class Archiver:
                     continue
                 self._add_entry(parent, name, path, st, st.st_dev)
                 continue
-            st = os.lstat(path)
+            # a directory on the way to a backed-up path: follow symlinks here
+            # (/home -> /data/home) and record what they lead to, a directory
+            st = os.stat(path)
+            if not stat.S_ISDIR(st.st_mode):
+                raise UsageError(f"{os.fsdecode(path)}: not a directory")
             node = node_from_stat(name, path, st)
-            node.size = 0
             child = self._new_child_dir(parent, node)
             assert isinstance(sub, dict)
             self._walk_layout(child, path, sub)
@@ -467,7 +472,8 @@ class Archiver:
         return node
 
     def _read_content(self, path: bytes, st: os.stat_result) -> tuple[list[Ref], os.stat_result]:
-        flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        # O_NONBLOCK: a file swapped for a FIFO must not hang the open
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
         try:
             fd = os.open(path, flags | _O_NOATIME)
         except PermissionError:
@@ -476,6 +482,7 @@ class Archiver:
             opened = os.fstat(fd)
             if not stat.S_ISREG(opened.st_mode) or opened.st_ino != st.st_ino:
                 raise OSError(0, "file was replaced while being backed up")
+            os.set_blocking(fd, True)
             refs: list[Ref] = []
             if opened.st_size <= SMALL_FILE:
                 # one read, no 16 MiB stream buffer; same cut points as streaming

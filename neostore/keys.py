@@ -38,6 +38,8 @@ DEFAULT_KDF = KdfParams(ops=3, mem=256 * 1024 * 1024)
 #: The floor: files below it are refused. Tests use exactly this.
 FLOOR_KDF = KdfParams(ops=2, mem=64 * 1024 * 1024)
 MAX_KDF_MEM = 4 * 1024 * 1024 * 1024
+#: a planted key file must not be able to stall the client
+MAX_KDF_OPS = 16
 
 
 def kdf_for_new_keys() -> KdfParams:
@@ -153,7 +155,9 @@ def decode_keyfile_header(data: bytes, name: str) -> tuple[KeyFileHeader, bytes]
     if get_field(header, "v", int, what) != KEYFILE_VERSION or header.get("alg") != ALG:
         raise IntegrityError(f"{what}: unsupported key file version or algorithm")
     params = KdfParams(get_field(header, "ops", int, what), get_field(header, "mem", int, what))
-    if params.ops < FLOOR_KDF.ops or params.mem < FLOOR_KDF.mem or params.mem > MAX_KDF_MEM:
+    if not (
+        FLOOR_KDF.ops <= params.ops <= MAX_KDF_OPS and FLOOR_KDF.mem <= params.mem <= MAX_KDF_MEM
+    ):
         raise IntegrityError(f"{what}: Argon2id parameters outside the accepted range")
     return (
         KeyFileHeader(

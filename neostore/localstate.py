@@ -45,13 +45,20 @@ def _state(repo_id: bytes) -> Iterator[dict[str, Any]]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             state = json.loads(path.read_text()) if path.exists() else {}
-        except (OSError, ValueError):
-            state = {}
+        except (OSError, ValueError) as e:
+            # never silently forget what we knew: that would re-open
+            # trust-on-first-use for a store that rolled things back
+            raise IntegrityError(
+                f"local security state {path} is unreadable ({e}); move it away to start over"
+            ) from e
         before = json.dumps(state, sort_keys=True)
         yield state
         if json.dumps(state, sort_keys=True) != before:
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(state, sort_keys=True))
+            with open(tmp, "w") as f:
+                f.write(json.dumps(state, sort_keys=True))
+                f.flush()
+                os.fsync(f.fileno())
             os.replace(tmp, path)
 
 
@@ -75,6 +82,22 @@ def check_config_pin(repo_id: bytes, owner_vk: bytes, config_version: int) -> No
                 "config: older than the one this machine last saw (replayed config)"
             )
         pinned["config_version"] = config_version
+
+
+def pin_target(repo_id: bytes, name: str, target_id: bytes) -> None:
+    """Remember a target's id; a record with another id later is refused."""
+    with _state(repo_id) as state:
+        pinned = state.setdefault("targets", {}).setdefault(name, target_id.hex())
+    if pinned != target_id.hex():
+        raise IntegrityError(
+            f"target record {name}: replaced since this machine last saw it (different target id)"
+        )
+
+
+def pinned_target(repo_id: bytes, name: str) -> bytes | None:
+    with _state(repo_id) as state:
+        pinned = state.get("targets", {}).get(name)
+    return bytes.fromhex(pinned) if pinned else None
 
 
 def record_chain_head(

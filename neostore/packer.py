@@ -92,6 +92,8 @@ class Packer:
             self._slots.release()
             raise
         with self._lock:
+            # keep only pending futures: memory must not grow with the run
+            self._uploads = [f for f in self._uploads if not f.done()]
             self._uploads.append(future)
 
     def _upload(self, builder: PackBuilder) -> None:

@@ -71,6 +71,9 @@ class Repository:
         self._owner = (
             crypto.SigningKey(material.owner_seed) if material.owner_seed is not None else None
         )
+        #: where non-fatal problems go (a bad object among good ones); the
+        #: CLI prints them, the default raises
+        self.on_problem: Callable[[NeostoreError], None] = _raise
 
     # -- creating and opening ------------------------------------------------
 
@@ -165,6 +168,7 @@ class Repository:
             except NotFound:
                 raise NotFound(f"target {name!r} does not exist") from None
             record = decode_target(data, name, self.repo_id, self.material.owner_vk)
+            localstate.pin_target(self.repo_id, name, record.target_id)
             self._targets[name] = record
         return record
 
@@ -175,11 +179,17 @@ class Repository:
         try:
             return self.target(name)
         except NotFound:
-            pass
+            if localstate.pinned_target(self.repo_id, name) is not None:
+                raise IntegrityError(
+                    f"target {name!r} existed when this machine last looked and is now gone "
+                    "(deleted or hidden by the store)"
+                ) from None
         owner = self.require_owner(f"creating target {name!r}")
         assert self.material.master is not None
         record = new_target(name, self.material.master)
-        self.backend.save("targets", name, encode_target(record, self.repo_id, owner))
+        if not self.backend.save_new("targets", name, encode_target(record, self.repo_id, owner)):
+            return self.target(name)  # another client created it first: use theirs
+        localstate.pin_target(self.repo_id, name, record.target_id)
         self._targets[name] = record
         return record
 
@@ -230,16 +240,23 @@ class Repository:
                     future.result()
                     self._index_loaded.add(name)
                 except NeostoreError as e:
-                    if on_error is None:
-                        raise
-                    on_error(e)
+                    (on_error or self.on_problem)(e)
 
     def note_index_written(self, name: str) -> None:
         self._index_loaded.add(name)
 
     # -- blobs and trees -----------------------------------------------------------
 
+    def check_ref(self, ref: Ref) -> None:
+        """Refuse a reference no writer could have made (hostile trees)."""
+        if ref.length > self.config.chunk_max:
+            raise IntegrityError(
+                f"blob {ref.blob_id.hex()}: reference claims {ref.length} bytes, more than the "
+                f"largest chunk ({self.config.chunk_max})"
+            )
+
     def read_blob(self, btype: int, ref: Ref) -> bytes:
+        self.check_ref(ref)
         location = self.index.lookup(ref.blob_id)
         if location is None:
             raise IntegrityError(f"blob {ref.blob_id.hex()} is not in any index (missing data)")
@@ -309,9 +326,11 @@ class Repository:
     def find_snapshot(self, spec: str, target: str | None) -> SnapshotInfo:
         """Resolve ``latest``, a full id or a unique prefix of at least 4 hex digits."""
         if spec == "latest":
-            snapshots = self.list_snapshots(target or DEFAULT_TARGET)
+            name = target or DEFAULT_TARGET
+            snapshots = self.list_snapshots(name, on_error=self.on_problem)
+            self._refuse_rollback(self.target(name), snapshots)
             if not snapshots:
-                raise NotFound(f"target {target or DEFAULT_TARGET!r} has no snapshots")
+                raise NotFound(f"target {name!r} has no snapshots")
             return snapshots[-1]
         spec = spec.lower()
         if len(spec) < 4 or any(c not in "0123456789abcdef" for c in spec):
@@ -330,6 +349,21 @@ class Repository:
             raise UsageError(f"{spec!r} matches {len(matches)} snapshots; give more digits")
         tname, sid = matches[0]
         return self.load_snapshot(self.target(tname), sid)
+
+    def _refuse_rollback(self, record: TargetRecord, snapshots: list[SnapshotInfo]) -> None:
+        """``latest`` must not quietly fall back to an older snapshot when the
+        store hides the newest one this machine has seen."""
+        newest: dict[bytes, int] = {}
+        for info in snapshots:
+            m = info.manifest
+            newest[m.writer_id] = max(newest.get(m.writer_id, 0), m.seq)
+        for writer_id, (seq, _) in localstate.seen_heads(self.repo_id, record.target_id).items():
+            if newest.get(writer_id, 0) < seq:
+                raise IntegrityError(
+                    f"target {record.name}: snapshot #{seq} of writer {writer_id.hex()[:8]} was "
+                    "seen before and is missing now (rolled back or hidden); name a snapshot "
+                    "id to proceed"
+                )
 
     def save_snapshot(self, record: TargetRecord, manifest: Manifest) -> bytes:
         snapshot_id, stored = seal_manifest(manifest, self.writer, record.seal_pk)
@@ -350,6 +384,10 @@ class Repository:
             if info.manifest.writer_id == self.material.key_id and info.manifest.seq > best[0]:
                 best = (info.manifest.seq, info.snapshot_id)
         return best
+
+
+def _raise(error: NeostoreError) -> None:
+    raise error
 
 
 def chain_order(snapshots: list[SnapshotInfo]) -> list[SnapshotInfo]:

@@ -212,6 +212,11 @@ class Restorer:
             self.reporter.item(path)
             try:
                 if node.type == tree.DIR:
+                    # hand over the files so far first: a hard link below may
+                    # wait for one of them
+                    if batch:
+                        futures.append(self.pool.submit(self._restore_batch, dest, batch))
+                        batch, batch_bytes = [], 0
                     self._restore_dir(dest, node, path)
                 elif node.type == tree.FILE:
                     key = (node.device, node.inode)
@@ -264,17 +269,9 @@ class Restorer:
             child.close()
 
     def _open_file(self, dir_fd: int, name: bytes) -> int:
-        try:
-            return os.open(name, _FILE_FLAGS, 0o600, dir_fd=dir_fd)
-        except OSError as e:
-            if e.errno not in (
-                errno.ELOOP,
-                errno.EISDIR,
-                errno.ETXTBSY,
-                errno.EACCES,
-                errno.EEXIST,
-            ):
-                raise
+        # whatever is there goes first (a FIFO would block the open, a hard
+        # link would carry our writes outside the destination); then create
+        # exclusively, as tar does
         _remove(dir_fd, name)
         return os.open(name, _FILE_FLAGS | os.O_EXCL, 0o600, dir_fd=dir_fd)
 
@@ -287,6 +284,7 @@ class Restorer:
         try:
             offset = 0
             for ref in node.content:
+                self.repo.check_ref(ref)
                 if ref.digest == _zero_digest(ref.length):
                     offset += ref.length  # a hole
                     continue
@@ -386,18 +384,20 @@ class Restorer:
             self.stats.others += 1
 
     def _apply_metadata_path(self, dir_fd: int, node: Node, path: bytes) -> None:
-        # FIFOs and devices must not be opened; path-based calls with
-        # follow_symlinks=False where Linux supports it.
-        if self._is_root:
-            os.chown(
-                node.name,
-                _local_uid(node.user, node.uid),
-                _local_gid(node.group, node.gid),
-                dir_fd=dir_fd,
-                follow_symlinks=False,
-            )
-        os.chmod(node.name, node.mode, dir_fd=dir_fd)
-        os.utime(node.name, ns=(node.atime_ns, node.mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+        # FIFOs and devices must not be opened for I/O: an O_PATH handle pins
+        # the very inode we created (never a symlink swapped in meanwhile),
+        # and /proc/self/fd lets chmod, chown and utime act on it.
+        fd = os.open(node.name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                raise OSError(errno.ELOOP, "replaced by a symlink during restore")
+            handle = f"/proc/self/fd/{fd}"
+            if self._is_root:
+                os.chown(handle, _local_uid(node.user, node.uid), _local_gid(node.group, node.gid))
+            os.chmod(handle, node.mode)
+            os.utime(handle, ns=(node.atime_ns, node.mtime_ns))
+        finally:
+            os.close(fd)
 
     def _apply_metadata_fd(self, fd: int, node: Node, path: bytes) -> None:
         if self._is_root:

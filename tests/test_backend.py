@@ -56,6 +56,28 @@ def test_overwrite_replaces(backend: Backend) -> None:
     assert backend.load("keys", "k1") == b"two"
 
 
+def test_save_new_is_create_only(backend: Backend) -> None:
+    assert backend.save_new("targets", "docs", b"first")
+    assert not backend.save_new("targets", "docs", b"second")
+    assert backend.load("targets", "docs") == b"first"
+
+
+def test_save_new_race_has_one_winner(backend: Backend) -> None:
+    winners: list[int] = []
+
+    def attempt(n: int) -> None:
+        if backend.save_new("targets", "contested", bytes([n])):
+            winners.append(n)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1
+    assert backend.load("targets", "contested") == bytes(winners)
+
+
 def test_list_and_remove(backend: Backend) -> None:
     backend.save("data", PACK, b"p")
     backend.save("data", "cd" * 32, b"pp")

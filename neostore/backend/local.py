@@ -63,6 +63,12 @@ class LocalBackend:
             raise _wrap(e, self.root) from e
 
     def save(self, otype: str, name: str, data: bytes | memoryview) -> None:
+        self._store(otype, name, data, replace=True)
+
+    def save_new(self, otype: str, name: str, data: bytes | memoryview) -> bool:
+        return self._store(otype, name, data, replace=False)
+
+    def _store(self, otype: str, name: str, data: bytes | memoryview, replace: bool) -> bool:
         path = self._path(otype, name)
         directory = os.path.dirname(path)
         tmp = f"{path}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
@@ -77,8 +83,18 @@ class LocalBackend:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, path)
+            created = True
+            if replace:
+                os.replace(tmp, path)
+            else:
+                # link() fails if the name exists: create-only, atomically
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    created = False
+                os.unlink(tmp)
             _fsync_dir(directory)
+            return created
         except OSError as e:
             try:
                 os.unlink(tmp)

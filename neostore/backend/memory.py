@@ -29,6 +29,14 @@ class MemoryBackend:
         with self._lock:
             self._objects[(otype, name)] = bytes(data)
 
+    def save_new(self, otype: str, name: str, data: bytes | memoryview) -> bool:
+        validate(otype, name)
+        with self._lock:
+            if (otype, name) in self._objects:
+                return False
+            self._objects[(otype, name)] = bytes(data)
+        return True
+
     def load(self, otype: str, name: str, offset: int = 0, length: int | None = None) -> bytes:
         validate(otype, name)
         with self._lock:
