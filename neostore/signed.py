@@ -40,7 +40,8 @@ def seal_envelope(
     ad_prefix: bytes,
     sig_prefix: bytes,
 ) -> bytes:
-    body = dict(body, target_id=target_id)
+    # the signature covers where the envelope belongs, not only what it says
+    body = dict(body, target_id=target_id, domain_id=domain.domain_id, epoch=domain.epoch)
     inner = pack(body)
     signature = writer.signing.sign(sig_prefix + repo_id, inner)
     cert = writer.cert(repo_id, target_id, domain.epoch)
@@ -90,5 +91,10 @@ def open_envelope(
     crypto.verify(writer_vk, sig_prefix + repo_id, inner, signature, what)
     body = unpack(inner, what)
     target_id = field(body, "target_id", bytes, what)
+    if (
+        field(body, "domain_id", bytes, what) != domain_id
+        or field(body, "epoch", int, what) != epoch
+    ):
+        raise IntegrityError(f"{what}: signed for another dedup domain or epoch")
     verify_writer(owner_vk, repo_id, target_id, writer_id, writer_vk, epoch, cert, what)
     return Envelope(domain_id, epoch, writer_id, writer_vk, body)

@@ -358,3 +358,35 @@ def test_manifest_sealed_to_target_and_signed() -> None:
             owner_vk=OWNER.verify_key,
             target_id=record.target_id,
         )
+
+
+def test_envelope_signature_binds_its_domain() -> None:
+    """Re-encrypting a signed header under another domain's key (by someone
+    holding both index keys) must not make it valid there."""
+    from neostore.codec import pack as mp
+    from neostore.codec import unpack
+
+    other = Domain(b"e" * 16, 1, b"j" * 32)
+    _pack_id, data, _refs = _pack()
+    length = header_length(data[-4:], len(data), "pack")
+    outer = unpack(data[-4 - length : -4], "h")
+    ad = crypto.AD_PACK_HEADER + DOMAIN.header_ad(REPO_ID, WRITER.writer_id)
+    plain = crypto.aead_decrypt(DOMAIN.index_key, outer[4], ad, "h")
+    moved_ad = crypto.AD_PACK_HEADER + other.header_ad(REPO_ID, WRITER.writer_id)
+    moved = mp(
+        [
+            1,
+            other.domain_id,
+            1,
+            WRITER.writer_id,
+            crypto.aead_encrypt(other.index_key, plain, moved_ad),
+        ]
+    )
+    with pytest.raises(IntegrityError, match="another dedup domain"):
+        open_header(
+            moved,
+            what="p",
+            repo_id=REPO_ID,
+            owner_vk=OWNER.verify_key,
+            domain_for=lambda d, e: other,
+        )
