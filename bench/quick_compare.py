@@ -20,6 +20,14 @@ What it does:
   outside the timings;
 * ``sync`` runs (untimed) after every command so that one step's dirty pages are not
   written back during the next one. Page caches are never dropped;
+* the machine is shared, so before each tool run it waits (untimed) for the machine to
+  be idle, records for every step the CPU time that the rest of the machine used
+  (``other_cpu``, from /proc/stat; it includes kernel writeback of the step's own
+  writes), and re-runs a tool run in which some step ran beside more than
+  ``--max-other`` cores of other work. Only the last attempt counts; all are saved;
+* neostore's code is exported from a commit (``--ref``, default HEAD) and run through
+  the installed command with PYTHONPATH, so concurrent edits of the work tree cannot
+  change it mid-run (``--live`` runs the work tree instead);
 * prints medians per step with the neostore/restic ratio and saves every raw
   measurement as JSON under ``bench/results/quick-<date>.json``.
 
@@ -228,10 +236,21 @@ class Measurement:
     sys: float
     maxrss_kib: int
     returncode: int
+    #: CPU seconds the rest of the machine used meanwhile: other processes and kernel
+    #: threads, including writeback of the command's own writes
+    other_cpu: float
 
     @property
     def cpu(self) -> float:
         return self.user + self.sys
+
+
+def busy_cpu_seconds() -> float:
+    """Machine-wide non-idle CPU seconds so far (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> Measurement:
@@ -246,18 +265,20 @@ def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> Measurement:
     with log.open("ab") as out:
         out.write(f"$ {' '.join(cmd)}\n".encode())
         out.flush()
-        t0 = time.perf_counter()
+        busy0, t0 = busy_cpu_seconds(), time.perf_counter()
         proc = subprocess.Popen(full, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
         _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
+        wall, busy = time.perf_counter() - t0, busy_cpu_seconds() - busy0
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}; see {log}")
     subprocess.run(["sync"], check=True)
     if GNU_TIME:
-        user, sys_, rss = stats.read_text().split()[-3:]
-        return Measurement(cmd, wall, float(user), float(sys_), int(rss), proc.returncode)
-    return Measurement(cmd, wall, usage.ru_utime, usage.ru_stime, usage.ru_maxrss, 0)
+        fields = stats.read_text().split()[-3:]
+        user, sys_, rss = float(fields[0]), float(fields[1]), int(fields[2])
+    else:
+        user, sys_, rss = usage.ru_utime, usage.ru_stime, usage.ru_maxrss
+    return Measurement(cmd, wall, user, sys_, rss, 0, max(0.0, busy - user - sys_))
 
 
 # -- tools -----------------------------------------------------------------------------
@@ -285,9 +306,11 @@ class Tool:
 
 
 class Neostore(Tool):
-    def __init__(self, exe: str, base: Path) -> None:
+    def __init__(self, exe: str, base: Path, pythonpath: str | None = None) -> None:
         env = _clean_env()
         env.pop("NEOSTORE_TEST_KDF", None)
+        if pythonpath:
+            env["PYTHONPATH"] = pythonpath
         env.update(
             NEOSTORE_PASSWORD="bench",
             NEOSTORE_REPO=str(base / "repo"),
@@ -328,11 +351,30 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("NEOSTORE_", "RESTIC_"))}
 
 
+def settle(seconds: float = 3.0, quiet_cores: float = 0.1, timeout: float = 300.0) -> None:
+    """Flush dirty data, let deferred kernel work finish and wait for an idle machine.
+
+    Idle means the machine used under ``quiet_cores`` cores over two seconds; after
+    ``timeout`` seconds it goes on regardless (the step's ``other_cpu`` will show it).
+    """
+    subprocess.run(["sync"], check=True)
+    time.sleep(seconds)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy0 = busy_cpu_seconds()
+        time.sleep(2.0)
+        load = (busy_cpu_seconds() - busy0) / 2.0
+        if load < quiet_cores:
+            return
+        print(f"  waiting for an idle machine ({load:.2f} cores busy)", flush=True)
+
+
 def run_tool(tool: Tool, corpus: Path, expected: dict[str, Any]) -> dict[str, Any]:
     """init, snapshot, resnapshot, restore in a fresh ``tool.base``; returns the record."""
     shutil.rmtree(tool.base, ignore_errors=True)
     tool.base.mkdir(parents=True)
     tool.restore_dir.mkdir()
+    settle()
     log = tool.base / "log.txt"
     record: dict[str, Any] = {"tool": tool.name, "steps": {}}
     for step, cmd in tool.commands(corpus).items():
@@ -355,7 +397,38 @@ def run_tool(tool: Tool, corpus: Path, expected: dict[str, Any]) -> dict[str, An
 
 
 def _median(records: list[dict[str, Any]], tool: str, getter: Any) -> float:
-    return statistics.median(getter(r) for r in records if r["tool"] == tool)
+    return statistics.median(getter(r) for r in records if r["tool"] == tool and r["counted"])
+
+
+def disturbed_steps(record: dict[str, Any], max_other: float) -> list[str]:
+    """Steps during which the rest of the machine averaged over ``max_other`` cores."""
+    return [s for s, m in record["steps"].items() if m["other_cpu"] > max_other * m["wall"]]
+
+
+def run_counted(
+    tool: Tool, corpus: Path, expected: dict[str, Any], max_other: float, retries: int
+) -> list[dict[str, Any]]:
+    """Run ``tool`` until no step was disturbed (at most ``1 + retries`` times).
+
+    Every attempt is returned; exactly one (the last) has ``counted`` set.
+    """
+    attempts: list[dict[str, Any]] = []
+    for attempt in range(retries + 1):
+        rec = run_tool(tool, corpus, expected) | {"attempt": attempt, "counted": False}
+        rec["disturbed"] = disturbed_steps(rec, max_other)
+        attempts.append(rec)
+        steps = rec["steps"]
+        print(
+            f"  {tool.name:8} "
+            + " ".join(f"{s}={steps[s]['wall']:.1f}s/{steps[s]['cpu']:.1f}cpu" for s in STEPS)
+            + f" other={sum(v['other_cpu'] for v in steps.values()):.1f}cpu-s"
+            + (f" DISTURBED: {','.join(rec['disturbed'])}" if rec["disturbed"] else ""),
+            flush=True,
+        )
+        if not rec["disturbed"]:
+            break
+    attempts[-1]["counted"] = True
+    return attempts
 
 
 def summarise(records: list[dict[str, Any]], corpus_bytes: int) -> list[dict[str, Any]]:
@@ -367,6 +440,7 @@ def summarise(records: list[dict[str, Any]], corpus_bytes: int) -> list[dict[str
             ("cpu", "s", 1.0),
             ("user", "s", 1.0),
             ("sys", "s", 1.0),
+            ("other_cpu", "s", 1.0),
             ("maxrss_kib", "MiB", 1 / 1024),
         ):
             rows.append(
@@ -451,6 +525,39 @@ def environment(neostore: str, restic: str) -> dict[str, Any]:
     }
 
 
+def pin_source(ref: str, into: Path) -> tuple[str, str]:
+    """Export neostore's code at ``ref`` (``neostore/`` and ``cli/`` as ``neostore_cli/``).
+
+    Returns the commit and a PYTHONPATH under which the installed ``neostore`` command
+    runs that code rather than the live (editable, possibly changing) work tree.
+    """
+    sha = subprocess.run(
+        ["git", "rev-parse", ref], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    dest = into / f"src-{sha[:12]}"
+    if not (dest / "neostore_cli").is_dir():
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", sha, "neostore", "cli"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        (dest / "cli").rename(dest / "neostore_cli")
+    probe = subprocess.run(
+        [sys.executable, "-c", "import neostore, neostore_cli.main as m; print(m.__file__)"],
+        env=_clean_env() | {"PYTHONPATH": str(dest)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not Path(probe).is_relative_to(dest):
+        raise SystemExit(f"pinned code not picked up: {probe}")
+    return sha, str(dest)
+
+
 # -- main ------------------------------------------------------------------------------
 
 
@@ -461,6 +568,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/neostore-bench"))
     p.add_argument("--restic", default=shutil.which("restic") or "restic")
     p.add_argument("--neostore", default=str(Path(sys.executable).parent / "neostore"))
+    p.add_argument(
+        "--max-other",
+        type=float,
+        default=0.3,
+        help="a step is disturbed when other work averaged more than this many cores",
+    )
+    p.add_argument("--retries", type=int, default=2, help="re-runs of a disturbed tool run")
+    p.add_argument("--ref", default="HEAD", help="run neostore's code as of this commit")
+    p.add_argument(
+        "--live", action="store_true", help="run the editable work tree as is instead of --ref"
+    )
     return p.parse_args(argv)
 
 
@@ -472,7 +590,13 @@ def main(argv: list[str] | None = None) -> int:
     corpus = workdir / "corpus"
     started = datetime.now(UTC)
     env = environment(args.neostore, args.restic)
-    print(f"restic: {env['restic_version']}\nneostore: {env['neostore_git_head']}", flush=True)
+    pythonpath = None
+    if args.live:
+        env["neostore_code"] = f"live work tree at {env['neostore_git_head']}"
+    else:
+        sha, pythonpath = pin_source(args.ref, workdir)
+        env["neostore_code"] = f"commit {sha} (exported to {pythonpath})"
+    print(f"restic: {env['restic_version']}\nneostore: {env['neostore_code']}", flush=True)
 
     meta = generate_corpus(corpus, args.size_mb)
     print(
@@ -485,22 +609,22 @@ def main(argv: list[str] | None = None) -> int:
     records: list[dict[str, Any]] = []
     for rep in range(args.reps):
         tools: list[Tool] = [
-            Neostore(args.neostore, workdir / "runs" / "neostore"),
+            Neostore(args.neostore, workdir / "runs" / "neostore", pythonpath),
             Restic(args.restic, workdir / "runs" / "restic"),
         ]
+        print(f"rep {rep}", flush=True)
         for tool in tools if rep % 2 == 0 else tools[::-1]:
-            rec = run_tool(tool, corpus, meta["digest"]) | {"rep": rep}
-            records.append(rec)
-            steps = rec["steps"]
-            print(
-                f"rep {rep} {tool.name:8} "
-                + " ".join(f"{s}={steps[s]['wall']:.1f}s/{steps[s]['cpu']:.1f}cpu" for s in STEPS),
-                flush=True,
-            )
+            for rec in run_counted(tool, corpus, meta["digest"], args.max_other, args.retries):
+                records.append(rec | {"rep": rep})
 
     rows = summarise(records, meta["bytes"])
     print()
     print(format_table(rows))
+    still = [f"rep {r['rep']} {r['tool']}" for r in records if r["counted"] and r["disturbed"]]
+    print(
+        f"attempts: {len(records)}, counted: {sum(r['counted'] for r in records)}, "
+        f"counted but disturbed: {', '.join(still) or 'none'}"
+    )
     env["bench_process_maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     env["neostore_git_dirty_files_at_end"] = environment(args.neostore, args.restic)[
         "neostore_git_dirty_files"
@@ -508,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
-        "args": {"size_mb": args.size_mb, "reps": args.reps, "workdir": str(workdir)},
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "environment": env,
         "corpus": meta,
         "records": records,
