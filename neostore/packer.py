@@ -171,7 +171,9 @@ class Packer:
 
     def abort(self) -> None:
         """After a failure or interrupt: index what did reach the store, then stop."""
-        self._wait_uploads()
+        # shutdown waits for every submitted upload, also one whose future an
+        # interrupt kept from being recorded
+        self._pool.shutdown(wait=True)
         with self._lock:
             batch, self._unindexed = self._unindexed, []
         if batch:
@@ -179,7 +181,6 @@ class Packer:
                 self._write_index(batch)
             except NeostoreError:
                 pass
-        self._pool.shutdown(wait=True)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

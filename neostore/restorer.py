@@ -161,6 +161,7 @@ class Restorer:
         self._include = PathMatcher(options.includes)
         self._exclude = PathMatcher(options.excludes)
         self._is_root = os.geteuid() == 0
+        self._hole_min = repo.config.chunk_min
         # (device, inode) of a hard-linked file -> (its dest dir, name, future)
         self._links: dict[tuple[int, int], tuple[list[bytes], bytes, _Written]] = {}
         self._root_fd = -1
@@ -269,10 +270,13 @@ class Restorer:
             child.close()
 
     def _open_file(self, dir_fd: int, name: bytes) -> int:
-        # whatever is there goes first (a FIFO would block the open, a hard
-        # link would carry our writes outside the destination); then create
-        # exclusively, as tar does
-        _remove(dir_fd, name)
+        # create exclusively, as tar does: whatever is there (a FIFO would
+        # block the open, a hard link would carry our writes outside the
+        # destination, a symlink would redirect them) is removed first
+        try:
+            return os.open(name, _FILE_FLAGS | os.O_EXCL, 0o600, dir_fd=dir_fd)
+        except FileExistsError:
+            _remove(dir_fd, name)
         return os.open(name, _FILE_FLAGS | os.O_EXCL, 0o600, dir_fd=dir_fd)
 
     def _restore_file(self, dest: _Dest, node: Node, path: bytes) -> bool:
@@ -285,7 +289,9 @@ class Restorer:
             offset = 0
             for ref in node.content:
                 self.repo.check_ref(ref)
-                if ref.digest == _zero_digest(ref.length):
+                # all-zero chunks (holes, mostly max-size) are recognised by
+                # their digest without being fetched
+                if ref.length >= self._hole_min and ref.digest == _zero_digest(ref.length):
                     offset += ref.length  # a hole
                     continue
                 data = self.repo.read_blob(DATA, ref)

@@ -7,8 +7,11 @@ no object or the whole object.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 
 from ..errors import NotFound, PermanentBackendError, TransientBackendError
@@ -34,10 +37,71 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def _pread_all(fd: int, offset: int, length: int | None) -> bytes:
+    if length is None:
+        length = os.fstat(fd).st_size - offset
+    parts = []
+    while length > 0:
+        block = os.pread(fd, length, offset)
+        if not block:
+            break
+        parts.append(block)
+        offset += len(block)
+        length -= len(block)
+    return b"".join(parts)
+
+
+class _FdCache:
+    """A few read-only fds of recently read packs, shared by threads (pread
+    needs no shared file position). An fd in use is never closed."""
+
+    def __init__(self, size: int = 32) -> None:
+        self._size = size
+        self._fds: OrderedDict[str, int] = OrderedDict()
+        self._users: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def borrow(self, path: str) -> Iterator[int]:
+        with self._lock:
+            fd = self._fds.get(path)
+            if fd is not None:
+                self._fds.move_to_end(path)
+                self._users[path] = self._users.get(path, 0) + 1
+        if fd is None:
+            opened = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            with self._lock:
+                fd = self._fds.setdefault(path, opened)
+                if fd != opened:
+                    os.close(opened)
+                self._users[path] = self._users.get(path, 0) + 1
+        try:
+            yield fd
+        finally:
+            with self._lock:
+                self._users[path] -= 1
+                if not self._users[path]:
+                    del self._users[path]
+                self._evict_locked()
+
+    def _evict_locked(self) -> None:
+        for path in list(self._fds):
+            if len(self._fds) <= self._size:
+                return
+            if path not in self._users:
+                os.close(self._fds.pop(path))
+
+    def forget(self, path: str) -> None:
+        with self._lock:
+            if path not in self._users and path in self._fds:
+                os.close(self._fds.pop(path))
+
+
 class LocalBackend:
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
         self.location = self.root
+        self._fds = _FdCache()
 
     def _path(self, otype: str, name: str) -> str:
         return os.path.join(self.root, *relative_path(otype, name).split("/"))
@@ -105,19 +169,14 @@ class LocalBackend:
     def load(self, otype: str, name: str, offset: int = 0, length: int | None = None) -> bytes:
         path = self._path(otype, name)
         try:
+            if otype == "data":
+                # packs are immutable: keep them open for the many range reads
+                # of a restore
+                with self._fds.borrow(path) as fd:
+                    return _pread_all(fd, offset, length)
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                if length is None:
-                    length = os.fstat(fd).st_size - offset
-                parts = []
-                while length > 0:
-                    block = os.pread(fd, length, offset)
-                    if not block:
-                        break
-                    parts.append(block)
-                    offset += len(block)
-                    length -= len(block)
-                return b"".join(parts)
+                return _pread_all(fd, offset, length)
             finally:
                 os.close(fd)
         except OSError as e:
@@ -134,6 +193,7 @@ class LocalBackend:
 
     def remove(self, otype: str, name: str) -> None:
         path = self._path(otype, name)
+        self._fds.forget(path)
         try:
             os.unlink(path)
             _fsync_dir(os.path.dirname(path))
