@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from . import crypto
+from .blobtable import BlobTable
 from .codec import field
 from .errors import IntegrityError
 from .pack import PackEntry, decode_entries
@@ -85,13 +86,14 @@ class Location:
 
 
 class MasterIndex:
-    """blob_id → location, for the domains this key can read. Thread-safe."""
+    """blob_id → location, for the domains this key can read. Thread-safe;
+    compact (see :mod:`.blobtable`): about 60 bytes per blob."""
 
     def __init__(self) -> None:
         self._packs: list[bytes] = []
         self._pack_no: dict[bytes, int] = {}
         self._pack_size: dict[bytes, int] = {}
-        self._blobs: dict[bytes, tuple[int, int, int, int]] = {}
+        self._blobs = BlobTable()
         self._lock = threading.Lock()
 
     def add_pack(self, record: PackRecord) -> None:
@@ -102,8 +104,9 @@ class MasterIndex:
                 self._packs.append(record.pack_id)
                 self._pack_no[record.pack_id] = number
                 self._pack_size[record.pack_id] = record.size
-            for e in record.entries:
-                self._blobs.setdefault(e.blob_id, (number, e.offset, e.length, e.btype))
+            self._blobs.add_many(
+                number, [(e.blob_id, e.offset, e.length, e.btype) for e in record.entries]
+            )
 
     def lookup(self, blob_id: bytes) -> Location | None:
         found = self._blobs.get(blob_id)
@@ -117,6 +120,9 @@ class MasterIndex:
 
     def __len__(self) -> int:
         return len(self._blobs)
+
+    def blob_ids(self) -> Iterator[bytes]:
+        return self._blobs.ids()
 
     def packs(self) -> Iterator[tuple[bytes, int]]:
         with self._lock:

@@ -115,7 +115,7 @@ def data_blob_count(repo_path: Path) -> int:
     repository = Repository.open(LocalBackend(str(repo_path)), PASSWORD.encode())
     repository.load_index()
     count = 0
-    for blob_id in list(repository.index._blobs):
+    for blob_id in list(repository.index.blob_ids()):
         location = repository.index.lookup(blob_id)
         assert location is not None
         count += location.btype == 0
