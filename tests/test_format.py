@@ -307,20 +307,24 @@ def _manifest(**changes: object) -> Manifest:
     return Manifest(**fields)  # type: ignore[arg-type]
 
 
+def _open_sealed(stored: bytes, target_sk: bytes, target_id: bytes) -> Manifest:
+    return open_manifest(
+        stored,
+        what="s",
+        target_sk=target_sk,
+        repo_id=REPO_ID,
+        owner_vk=OWNER.verify_key,
+        target_id=target_id,
+    )
+
+
 def test_manifest_sealed_to_target_and_signed() -> None:
     record = new_target("docs", MASTER)
     secret = target_seal_secret(MASTER, record.target_id)
     manifest = _manifest(target_id=record.target_id)
     sid, stored = seal_manifest(manifest, WRITER, record.seal_pk)
     assert sid == crypto.object_hash(stored)
-    opened = open_manifest(
-        stored,
-        what="s",
-        target_sk=secret,
-        repo_id=REPO_ID,
-        owner_vk=OWNER.verify_key,
-        target_id=record.target_id,
-    )
+    opened = _open_sealed(stored, secret, record.target_id)
     assert opened == manifest
     other = new_target("work", MASTER)
     with pytest.raises(IntegrityError):  # another target's key cannot open it
@@ -338,26 +342,12 @@ def test_manifest_sealed_to_target_and_signed() -> None:
     )
     _, forged = seal_manifest(manifest, rogue, record.seal_pk)
     with pytest.raises(IntegrityError, match="certificate"):
-        open_manifest(
-            forged,
-            what="s",
-            target_sk=secret,
-            repo_id=REPO_ID,
-            owner_vk=OWNER.verify_key,
-            target_id=record.target_id,
-        )
+        _open_sealed(forged, secret, record.target_id)
     # a manifest moved to another target is refused
     moved = _manifest(target_id=other.target_id)
     _, stored_moved = seal_manifest(moved, WRITER, record.seal_pk)
     with pytest.raises(IntegrityError, match="another repository or target"):
-        open_manifest(
-            stored_moved,
-            what="s",
-            target_sk=secret,
-            repo_id=REPO_ID,
-            owner_vk=OWNER.verify_key,
-            target_id=record.target_id,
-        )
+        _open_sealed(stored_moved, secret, record.target_id)
 
 
 def test_envelope_signature_binds_its_domain() -> None:
