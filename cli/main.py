@@ -89,13 +89,13 @@ def _backend(repo: str | None) -> Any:
 
 
 def _open(repo: str | None, password_file: str | None) -> Repository:
-    from neostore.repository import Repository
-
     backend = _backend(repo)
     if not backend.exists_repository():
         from neostore.errors import RepositoryNotFound
 
         raise RepositoryNotFound(f"{backend.location}: no repository there (run `neostore init`)")
+    from neostore.repository import Repository  # crypto and codecs: only once needed
+
     repository = Repository.open(backend, _password(password_file))
     repository.on_problem = _warn
     return repository
@@ -243,12 +243,14 @@ def snapshot(
     json_output: JsonOpt = False,
 ) -> None:
     """Back up PATHs into a new snapshot of the target; prints its id."""
-    from neostore.archiver import Archiver, SnapshotOptions, read_exclude_file
+    from neostore.matcher import read_exclude_file
 
     patterns = list(exclude or [])
     for path in exclude_file or []:
         patterns.extend(read_exclude_file(path))
     repository = _open(repo, password_file)
+    from neostore.archiver import Archiver, SnapshotOptions
+
     reporter = _reporter(json_output)
     options = SnapshotOptions(
         paths=paths,
@@ -301,10 +303,10 @@ def snapshots(
     json_output: JsonOpt = False,
 ) -> None:
     """List snapshots (of one target, or of every target the key can read)."""
+    repository = _open(repo, password_file)
     from neostore.chains import verify_chains
     from neostore.repository import chain_order
 
-    repository = _open(repo, password_file)
     names = [target] if target else repository.target_names()
     rows = []
     failures: list[str] = []
@@ -404,10 +406,10 @@ def ls_command(
     json_output: JsonOpt = False,
 ) -> None:
     """List files in a snapshot."""
+    repository = _open(repo, password_file)
     from neostore.repository import iter_tree
     from neostore.restorer import resolve_path
 
-    repository = _open(repo, password_file)
     info = repository.find_snapshot(snapshot_id, target)
     repository.load_index()
     wanted = b"/" + b"/".join(p for p in os.fsencode(path).split(b"/") if p)
@@ -447,10 +449,10 @@ def dump(
     target: TargetOpt = None,
 ) -> None:
     """Write one file's content to stdout."""
+    repository = _open(repo, password_file)
     from neostore.restorer import resolve_path
     from neostore.targets import DATA
 
-    repository = _open(repo, password_file)
     info = repository.find_snapshot(snapshot_id, target)
     repository.load_index()
     node, _ = resolve_path(repository, info, os.fsencode(path))
@@ -478,10 +480,10 @@ def restore(
     json_output: JsonOpt = False,
 ) -> None:
     """Restore a snapshot (or a sub-path of it) under a directory."""
-    from neostore.restorer import RestoreOptions, Restorer
-
     snap, subpath = _split_snapshot_arg(snapshot_spec)
     repository = _open(repo, password_file)
+    from neostore.restorer import RestoreOptions, Restorer
+
     info = repository.find_snapshot(snap, target)
     reporter = _reporter(json_output)
     options = RestoreOptions(
@@ -518,9 +520,9 @@ def check(
     json_output: JsonOpt = False,
 ) -> None:
     """Verify the repository's structure (and, with --read-data, every blob)."""
+    repository = _open(repo, password_file)
     from neostore.checker import Checker
 
-    repository = _open(repo, password_file)
     repository.require_owner("check")
     reporter = _reporter(True)  # problems are printed below, once
     result = Checker(repository, reporter).run(read_data=read_data)

@@ -79,15 +79,6 @@ class SnapshotResult:
     errors: list[tuple[bytes, str]] = field(default_factory=list)
 
 
-def read_exclude_file(path: str) -> list[str]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = [line.strip() for line in f]
-    except OSError as e:
-        raise UsageError(f"cannot read exclude file {path}: {e.strerror}") from e
-    return [line for line in lines if line and not line.startswith("#")]
-
-
 def _read_up_to(f: BinaryIO, limit: int) -> bytes:
     parts = []
     remaining = limit

@@ -11,6 +11,8 @@ import fnmatch
 import os
 from collections.abc import Sequence
 
+from .errors import UsageError
+
 
 class PathMatcher:
     def __init__(self, patterns: Sequence[str]) -> None:
@@ -33,3 +35,12 @@ class PathMatcher:
         """True when ``path`` or any of its ancestors matches."""
         parts = path.split(b"/")
         return any(self.matches(b"/".join(parts[:i]) or b"/") for i in range(2, len(parts) + 1))
+
+
+def read_exclude_file(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.strip() for line in f]
+    except OSError as e:
+        raise UsageError(f"cannot read exclude file {path}: {e.strerror}") from e
+    return [line for line in lines if line and not line.startswith("#")]
