@@ -21,7 +21,6 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import BinaryIO
 
 from . import tree
 from .blob import Ref, make_ref
@@ -79,15 +78,19 @@ class SnapshotResult:
     errors: list[tuple[bytes, str]] = field(default_factory=list)
 
 
-def _read_up_to(f: BinaryIO, limit: int) -> bytes:
-    parts = []
-    remaining = limit
-    while remaining > 0:
-        block = f.read(remaining)
-        if not block:
-            break
+def _read_small(fd: int, expected: int) -> bytes:
+    """Read a file of ``expected`` bytes, usually in one call sized to it (a
+    4 MiB read buffer per small file costs an mmap and munmap each). A file
+    that grew is read on, up to just past SMALL_FILE; the caller's fstat
+    after reading reports the change."""
+    block = os.read(fd, expected + 1)
+    if len(block) == expected:
+        return block
+    parts, total = [block], len(block)
+    while block and total <= SMALL_FILE:
+        block = os.read(fd, min(1 << 20, SMALL_FILE + 1 - total))
         parts.append(block)
-        remaining -= len(block)
+        total += len(block)
     return b"".join(parts)
 
 
@@ -473,11 +476,11 @@ class Archiver:
             opened = os.fstat(fd)
             if not stat.S_ISREG(opened.st_mode) or opened.st_ino != st.st_ino:
                 raise OSError(0, "file was replaced while being backed up")
-            os.set_blocking(fd, True)
+            # O_NONBLOCK stays set: it has no effect on regular files
             refs: list[Ref] = []
             if opened.st_size <= SMALL_FILE:
                 # one read, no 16 MiB stream buffer; same cut points as streaming
-                data = _read_up_to(f, SMALL_FILE + 1)
+                data = _read_small(fd, opened.st_size)
                 pieces: Iterable[memoryview] = self._chunker().cut_buffer(data) if data else ()
             else:
                 pieces = self._chunker().cut_stream(f)
