@@ -1,23 +1,43 @@
-"""Side-by-side benchmark of ``neostore snapshot`` and ``restic backup`` on one corpus.
+"""Side-by-side benchmark of ``neostore snapshot`` against restic and borg on one corpus.
 
 Run from the repository root::
 
     python -m bench.quick_compare [--size-mb 1000] [--reps 3] [--workdir DIR]
+                                  [--peers restic,borg-lz4,borg-zstd3] [--no-install]
 
 What it does:
 
+* makes sure the peers are there: when ``restic``, ``borg`` or GNU ``/usr/bin/time`` is
+  missing and the benchmark runs as root, it runs ``apt-get update`` once and
+  ``apt-get install -y`` the missing Debian packages (``restic``, ``borgbackup``,
+  ``time``). Without root (or with ``--no-install``) it says so and skips a missing
+  peer (a missing GNU time falls back to ``os.wait4``);
 * builds a deterministic, seeded corpus under ``WORKDIR/corpus`` (never inside the
   repository): ~40 % small text-like files (1-20 KB), ~30 % mid-size semi-compressible
   files (0.5-6 MiB, word text interleaved with random blocks) and ~30 % incompressible
   random files (20-50 MiB). An existing corpus with the same parameters is reused;
-* reads the whole corpus once, untimed, so both tools start from a warm page cache;
-* for each repetition, alternating which tool goes first, and with fresh repositories,
-  caches and state directories: ``init``, first snapshot, unchanged re-snapshot and full
-  restore into an empty directory. Each command is one child process; its wall time
-  and its user/sys CPU and peak RSS (from GNU ``/usr/bin/time``, else ``os.wait4``) are
-  recorded, as is the repository's size after the first snapshot. Restores are checked
-  against the corpus (file count, bytes and a SHA-256 of names, sizes and contents),
-  outside the timings;
+* reads the whole corpus once, untimed, so all tools start from a warm page cache;
+* for each repetition, alternating the tool order (reversed on odd repetitions), and
+  with fresh repositories, caches and state directories, runs for every tool:
+  ``init``, first snapshot, unchanged re-snapshot, a "1 % change" snapshot and a full
+  restore into an empty directory. The tools are neostore, ``restic`` (defaults:
+  repository v2, compression auto), ``borg-lz4`` (``borg create -C lz4``) and
+  ``borg-zstd3`` (``-C zstd,3``), both borg 1.2 with ``repokey-blake2`` and all of
+  borg's state under the run directory (``BORG_BASE_DIR``); borg restores with
+  ``borg extract`` run inside the empty restore directory;
+* the change step: a seeded, deterministic edit of the shared corpus (a few bytes
+  appended to 100 small files, 1 MiB overwritten inside each of the 2 largest files)
+  is applied, untimed, right before each tool's change snapshot and reverted right
+  after it (contents and mtimes restored, reverted files re-hashed), so every tool
+  sees identical input. A marker file guards the corpus: if a run dies while the edit
+  is applied, the next run regenerates the corpus;
+* each command is one child process; its wall time and its user/sys CPU and peak RSS
+  (from GNU ``/usr/bin/time``, else ``os.wait4``) are recorded, as is the repository's
+  size after the first snapshot, the re-snapshot and the change snapshot;
+* restores restore the latest snapshot, i.e. the one taken of the CHANGED corpus, and
+  are checked (file count, bytes and a SHA-256 of names, sizes and contents) against
+  the changed corpus's digest, which is computed once up front by applying the edit,
+  hashing and reverting. All checks are outside the timings;
 * ``sync`` runs (untimed) after every command so that one step's dirty pages are not
   written back during the next one. Page caches are never dropped;
 * the machine is shared, so before each tool run it waits (untimed) for the machine to
@@ -28,11 +48,11 @@ What it does:
 * neostore's code is exported from a commit (``--ref``, default HEAD) and run through
   the installed command with PYTHONPATH, so concurrent edits of the work tree cannot
   change it mid-run (``--live`` runs the work tree instead);
-* prints medians per step with the neostore/restic ratio and saves every raw
-  measurement as JSON under ``bench/results/quick-<date>.json``.
+* prints medians per step with one neostore/peer ratio column per peer and saves every
+  raw measurement as JSON under ``bench/results/quick-<date>.json``.
 
 neostore runs with its production Argon2id parameters (``NEOSTORE_TEST_KDF`` is removed
-from the environment); restic runs with its defaults (repository v2, compression auto).
+from the environment).
 """
 
 from __future__ import annotations
@@ -51,6 +71,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,10 +83,22 @@ SEED = 20240601
 CORPUS_FORMAT = 1
 SMALL_SHARE, MID_SHARE = 0.40, 0.30  # the rest is random
 SMALL_FILES_PER_DIR = 500
-STEPS = ("init", "snapshot", "resnapshot", "restore")
+STEPS = ("init", "snapshot", "resnapshot", "change", "restore")
+PEERS = ("restic", "borg-lz4", "borg-zstd3")
+CHANGE_SEED = SEED + 1
+CHANGE_SMALL_FILES, CHANGE_LARGE_FILES = 100, 2
+#: medians at or below this are treated as zero: no ratio (float noise in ``other_cpu``)
+RATIO_FLOOR = 1e-6
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
-GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+GNU_TIME_PATH = "/usr/bin/time"
+#: Debian package that provides each external program
+PACKAGES = {"restic": "restic", "borg": "borgbackup", "time": "time"}
+
+
+def gnu_time() -> str | None:
+    """GNU time's path if installed (checked at each call: it may be installed mid-run)."""
+    return GNU_TIME_PATH if os.access(GNU_TIME_PATH, os.X_OK) else None
 
 
 # -- corpus ----------------------------------------------------------------------------
@@ -223,6 +256,116 @@ def dir_size(root: Path) -> dict[str, int]:
     return {"apparent": apparent, "allocated": allocated, "files": files}
 
 
+# -- the 1 % change ----------------------------------------------------------------------
+
+
+@dataclass
+class Edit:
+    """One seeded edit of one corpus file, with what is needed to undo it."""
+
+    path: Path
+    offset: int  # where ``data`` goes; the original size for an append
+    data: bytes
+    original: bytes  # overwritten bytes (empty for an append)
+    size: int
+    atime_ns: int
+    mtime_ns: int
+    sha256: str  # of the original file
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(MIB):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _edit(path: Path, offset: int, data: bytes) -> Edit:
+    st = path.stat()
+    with path.open("rb") as f:
+        f.seek(offset)
+        original = f.read(len(data)) if offset < st.st_size else b""
+    return Edit(
+        path, offset, data, original, st.st_size, st.st_atime_ns, st.st_mtime_ns, _file_sha256(path)
+    )
+
+
+class CorpusChange:
+    """The deterministic "1 % change": applied and reverted in place, around one step.
+
+    Appends 8-64 bytes to ``CHANGE_SMALL_FILES`` seeded small files and overwrites
+    1 MiB (seeded offset and content) inside each of the ``CHANGE_LARGE_FILES`` largest
+    files. A marker file exists while the change is applied.
+    """
+
+    def __init__(self, corpus: Path, seed: int = CHANGE_SEED) -> None:
+        self.marker = dirty_marker(corpus)
+        rng = random.Random(seed)
+        files = list(iter_files(corpus))
+        small = [f for f in files if f.is_relative_to(corpus / "small")]
+        picked = rng.sample(small, min(CHANGE_SMALL_FILES, len(small)))
+        letters = b"abcdefghijklmnopqrstuvwxyz \n"
+        self.edits = [
+            _edit(f, f.stat().st_size, bytes(rng.choices(letters, k=rng.randint(8, 64))))
+            for f in picked
+        ]
+        sizes = {f: f.stat().st_size for f in files}
+        largest = sorted(files, key=lambda f: (-sizes[f], str(f)))[:CHANGE_LARGE_FILES]
+        for f in largest:
+            n = min(MIB, sizes[f])
+            self.edits.append(_edit(f, rng.randrange(sizes[f] - n + 1), rng.randbytes(n)))
+
+    @property
+    def bytes_written(self) -> int:
+        return sum(len(e.data) for e in self.edits)
+
+    def apply(self) -> None:
+        self.marker.touch()
+        for e in self.edits:
+            with e.path.open("r+b") as f:
+                f.seek(e.offset)
+                f.write(e.data)
+        subprocess.run(["sync"], check=True)
+
+    def revert(self) -> None:
+        for e in self.edits:
+            if e.original:
+                with e.path.open("r+b") as f:
+                    f.seek(e.offset)
+                    f.write(e.original)
+            os.truncate(e.path, e.size)
+            os.utime(e.path, ns=(e.atime_ns, e.mtime_ns))
+        bad = [str(e.path) for e in self.edits if _file_sha256(e.path) != e.sha256]
+        if bad:
+            raise SystemExit(f"corpus change not reverted cleanly: {bad[:3]}")
+        subprocess.run(["sync"], check=True)
+        self.marker.unlink(missing_ok=True)
+
+    @contextmanager
+    def applied(self) -> Iterator[None]:
+        """The change is in place inside the ``with`` block, reverted on leaving it."""
+        self.apply()
+        try:
+            yield
+        finally:
+            self.revert()
+
+
+def dirty_marker(corpus: Path) -> Path:
+    """Exists while a change is applied to ``corpus``; a leftover one means "regenerate"."""
+    return corpus.parent / f"{corpus.name}.changed"
+
+
+def discard_if_dirty(corpus: Path) -> None:
+    """Force regeneration of a corpus that a crashed run left changed."""
+    marker = dirty_marker(corpus)
+    if marker.exists():
+        print(f"{corpus} was left changed by an interrupted run: regenerating", flush=True)
+        (corpus.parent / f"{corpus.name}.json").unlink(missing_ok=True)
+        marker.unlink()
+
+
 # -- measuring -------------------------------------------------------------------------
 
 
@@ -253,27 +396,32 @@ def busy_cpu_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> Measurement:
-    """Run ``cmd`` to completion; stdout/stderr go to ``log``. Fails loudly on error.
+def run_measured(
+    cmd: list[str], env: dict[str, str], log: Path, cwd: Path | None = None
+) -> Measurement:
+    """Run ``cmd`` (in ``cwd``) to completion; output goes to ``log``. Fails loudly on error.
 
     With GNU time, CPU and peak RSS are those of the command alone. Without it they come
     from ``os.wait4``, whose peak RSS is never below this (Python) process's own: the
     kernel carries the spawning process's high-water mark across ``exec``.
     """
     stats = log.with_suffix(".time")
-    full = [GNU_TIME, "-f", "%U %S %M", "-o", str(stats), *cmd] if GNU_TIME else cmd
+    timer = gnu_time()
+    full = [timer, "-f", "%U %S %M", "-o", str(stats), *cmd] if timer else cmd
     with log.open("ab") as out:
         out.write(f"$ {' '.join(cmd)}\n".encode())
         out.flush()
         busy0, t0 = busy_cpu_seconds(), time.perf_counter()
-        proc = subprocess.Popen(full, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        proc = subprocess.Popen(
+            full, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         wall, busy = time.perf_counter() - t0, busy_cpu_seconds() - busy0
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}; see {log}")
     subprocess.run(["sync"], check=True)
-    if GNU_TIME:
+    if timer:
         fields = stats.read_text().split()[-3:]
         user, sys_, rss = float(fields[0]), float(fields[1]), int(fields[2])
     else:
@@ -302,7 +450,12 @@ class Tool:
         return self.base / "restore"
 
     def commands(self, corpus: Path) -> dict[str, list[str]]:
+        """The command line of every step in ``STEPS``."""
         raise NotImplementedError
+
+    def cwd(self, step: str) -> Path | None:
+        """Working directory of ``step`` (None: inherit)."""
+        return None
 
 
 class Neostore(Tool):
@@ -324,6 +477,7 @@ class Neostore(Tool):
             "init": [self.exe, "init"],
             "snapshot": [self.exe, "snapshot", str(corpus)],
             "resnapshot": [self.exe, "snapshot", str(corpus)],
+            "change": [self.exe, "snapshot", str(corpus)],
             "restore": [self.exe, "restore", "latest", "--to", str(self.restore_dir)],
         }
 
@@ -343,12 +497,103 @@ class Restic(Tool):
             "init": [self.exe, "init"],
             "snapshot": [self.exe, "backup", str(corpus)],
             "resnapshot": [self.exe, "backup", str(corpus)],
+            "change": [self.exe, "backup", str(corpus)],
             "restore": [self.exe, "restore", "latest", "--target", str(self.restore_dir)],
         }
 
 
+class Borg(Tool):
+    """borg 1.2 with ``repokey-blake2`` and one compression setting (``-C``)."""
+
+    def __init__(self, name: str, exe: str, base: Path, compression: str) -> None:
+        env = _clean_env()
+        env.update(
+            BORG_PASSPHRASE="bench",
+            BORG_REPO=str(base / "repo"),
+            BORG_BASE_DIR=str(base / "borg-base"),
+        )
+        super().__init__(name, exe, base, env)
+        self.compression = compression
+
+    def commands(self, corpus: Path) -> dict[str, list[str]]:
+        def create(archive: str) -> list[str]:
+            return [self.exe, "create", "-C", self.compression, f"::{archive}", str(corpus)]
+
+        return {
+            "init": [self.exe, "init", "--encryption=repokey-blake2"],
+            "snapshot": create("snapshot"),
+            "resnapshot": create("resnapshot"),
+            "change": create("change"),
+            # the latest archive, as for the other tools; borg extracts into the cwd
+            "restore": [self.exe, "extract", "::change"],
+        }
+
+    def cwd(self, step: str) -> Path | None:
+        return self.restore_dir if step == "restore" else None
+
+
+BORG_COMPRESSION = {"borg-lz4": "lz4", "borg-zstd3": "zstd,3"}
+
+
+def make_peer(name: str, exes: dict[str, str], base: Path) -> Tool:
+    """The peer ``name`` (one of ``PEERS``) running in ``base``."""
+    if name == "restic":
+        return Restic(exes["restic"], base)
+    return Borg(name, exes["borg"], base, BORG_COMPRESSION[name])
+
+
+def peer_program(name: str) -> str:
+    """The external program a peer needs (``restic`` or ``borg``)."""
+    return "restic" if name == "restic" else "borg"
+
+
 def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("NEOSTORE_", "RESTIC_"))}
+    return {
+        k: v for k, v in os.environ.items() if not k.startswith(("NEOSTORE_", "RESTIC_", "BORG_"))
+    }
+
+
+def missing_programs(programs: list[str]) -> list[str]:
+    """Those of ``programs`` (names on PATH, or absolute paths) that cannot be run."""
+    return [
+        p for p in programs if not (os.access(p, os.X_OK) if os.path.isabs(p) else shutil.which(p))
+    ]
+
+
+def ensure_programs(programs: list[str], install: bool) -> list[str]:
+    """Install missing ``programs`` with apt-get when root (and ``install``).
+
+    Runs ``apt-get update`` once, then ``apt-get install -y`` of the missing packages
+    only (installed ones are never upgraded). Returns what is still missing.
+    """
+    missing = missing_programs(programs)
+    if not missing:
+        return []
+    packages = sorted({PACKAGES[Path(p).name] for p in missing if Path(p).name in PACKAGES})
+    if not install or os.geteuid() != 0:
+        why = "--no-install given" if not install else "not running as root"
+        print(f"missing {', '.join(missing)}; {why}, so not installing {' '.join(packages)}")
+        return missing
+    print(f"installing {' '.join(packages)} with apt-get", flush=True)
+    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update"], env=env, check=False, stdout=subprocess.DEVNULL)
+    subprocess.run(["apt-get", "install", "-y", *packages], env=env, check=False)
+    still = missing_programs(programs)
+    if still:
+        print(f"still missing after apt-get: {', '.join(still)}")
+    return still
+
+
+def available_peers(wanted: list[str], exes: dict[str, str], install: bool) -> list[str]:
+    """The peers of ``wanted`` whose program exists (installing it if possible)."""
+    programs = [*sorted({exes[peer_program(p)] for p in wanted}), GNU_TIME_PATH]
+    missing = ensure_programs(programs, install)
+    if GNU_TIME_PATH in missing:
+        print("GNU time missing: CPU and peak RSS come from os.wait4")
+    skipped = [p for p in wanted if exes[peer_program(p)] in missing]
+    for peer in skipped:
+        print(f"skipping {peer}: {exes[peer_program(peer)]} not found")
+    return [p for p in wanted if p not in skipped]
 
 
 def settle(seconds: float = 3.0, quiet_cores: float = 0.1, timeout: float = 300.0) -> None:
@@ -369,21 +614,33 @@ def settle(seconds: float = 3.0, quiet_cores: float = 0.1, timeout: float = 300.
         print(f"  waiting for an idle machine ({load:.2f} cores busy)", flush=True)
 
 
-def run_tool(tool: Tool, corpus: Path, expected: dict[str, Any]) -> dict[str, Any]:
-    """init, snapshot, resnapshot, restore in a fresh ``tool.base``; returns the record."""
+def run_step(tool: Tool, step: str, cmd: list[str], change: CorpusChange) -> Measurement:
+    """One measured step; the change step runs with ``change`` applied to the corpus."""
+    log = tool.base / "log.txt"
+    if step != "change":
+        return run_measured(cmd, tool.env, log, tool.cwd(step))
+    with change.applied():
+        return run_measured(cmd, tool.env, log, tool.cwd(step))
+
+
+def run_tool(
+    tool: Tool, corpus: Path, expected: dict[str, Any], change: CorpusChange
+) -> dict[str, Any]:
+    """All ``STEPS`` in a fresh ``tool.base``; returns the record.
+
+    The restore (of the latest snapshot, the changed one) is checked against
+    ``expected``, the digest of the changed corpus.
+    """
     shutil.rmtree(tool.base, ignore_errors=True)
     tool.base.mkdir(parents=True)
     tool.restore_dir.mkdir()
     settle()
-    log = tool.base / "log.txt"
     record: dict[str, Any] = {"tool": tool.name, "steps": {}}
     for step, cmd in tool.commands(corpus).items():
-        m = run_measured(cmd, tool.env, log)
+        m = run_step(tool, step, cmd, change)
         record["steps"][step] = asdict(m) | {"cpu": m.cpu}
-        if step == "snapshot":
-            record["repo_after_snapshot"] = dir_size(tool.repo)
-        elif step == "resnapshot":
-            record["repo_after_resnapshot"] = dir_size(tool.repo)
+        if step in ("snapshot", "resnapshot", "change"):
+            record[f"repo_after_{step}"] = dir_size(tool.repo)
     restored = tool.restore_dir / corpus.relative_to(corpus.anchor)
     got = tree_digest(restored)
     record["restore_verified"] = got == expected
@@ -396,8 +653,9 @@ def run_tool(tool: Tool, corpus: Path, expected: dict[str, Any]) -> dict[str, An
 # -- reporting -------------------------------------------------------------------------
 
 
-def _median(records: list[dict[str, Any]], tool: str, getter: Any) -> float:
-    return statistics.median(getter(r) for r in records if r["tool"] == tool and r["counted"])
+def _median(records: list[dict[str, Any]], tool: str, getter: Any) -> float | None:
+    values = [getter(r) for r in records if r["tool"] == tool and r["counted"]]
+    return statistics.median(values) if values else None
 
 
 def disturbed_steps(record: dict[str, Any], max_other: float) -> list[str]:
@@ -406,7 +664,12 @@ def disturbed_steps(record: dict[str, Any], max_other: float) -> list[str]:
 
 
 def run_counted(
-    tool: Tool, corpus: Path, expected: dict[str, Any], max_other: float, retries: int
+    tool: Tool,
+    corpus: Path,
+    expected: dict[str, Any],
+    change: CorpusChange,
+    max_other: float,
+    retries: int,
 ) -> list[dict[str, Any]]:
     """Run ``tool`` until no step was disturbed (at most ``1 + retries`` times).
 
@@ -414,12 +677,12 @@ def run_counted(
     """
     attempts: list[dict[str, Any]] = []
     for attempt in range(retries + 1):
-        rec = run_tool(tool, corpus, expected) | {"attempt": attempt, "counted": False}
+        rec = run_tool(tool, corpus, expected, change) | {"attempt": attempt, "counted": False}
         rec["disturbed"] = disturbed_steps(rec, max_other)
         attempts.append(rec)
         steps = rec["steps"]
         print(
-            f"  {tool.name:8} "
+            f"  {tool.name:10} "
             + " ".join(f"{s}={steps[s]['wall']:.1f}s/{steps[s]['cpu']:.1f}cpu" for s in STEPS)
             + f" other={sum(v['other_cpu'] for v in steps.values()):.1f}cpu-s"
             + (f" DISTURBED: {','.join(rec['disturbed'])}" if rec["disturbed"] else ""),
@@ -431,8 +694,10 @@ def run_counted(
     return attempts
 
 
-def summarise(records: list[dict[str, Any]], corpus_bytes: int) -> list[dict[str, Any]]:
-    """Median rows: one per (step, metric), with both tools and their ratio."""
+def summarise(
+    records: list[dict[str, Any]], corpus_bytes: int, tools: list[str]
+) -> list[dict[str, Any]]:
+    """Median rows: one per (step, metric), with every tool and neostore/peer ratios."""
     rows: list[dict[str, Any]] = []
     for step in STEPS:
         for metric, unit, scale in (
@@ -446,6 +711,7 @@ def summarise(records: list[dict[str, Any]], corpus_bytes: int) -> list[dict[str
             rows.append(
                 _row(
                     records,
+                    tools,
                     f"{step} {metric.replace('_kib', '')}",
                     unit,
                     lambda r, s=step, m=metric, k=scale: r["steps"][s][m] * k,
@@ -455,6 +721,7 @@ def summarise(records: list[dict[str, Any]], corpus_bytes: int) -> list[dict[str
             rows.append(
                 _row(
                     records,
+                    tools,
                     f"{step} throughput",
                     "MB/s",
                     lambda r, s=step: corpus_bytes / MB / r["steps"][s]["wall"],
@@ -463,65 +730,87 @@ def summarise(records: list[dict[str, Any]], corpus_bytes: int) -> list[dict[str
     rows.append(
         _row(
             records,
+            tools,
             "repo size after snapshot",
             "MB",
             lambda r: r["repo_after_snapshot"]["apparent"] / MB,
         )
     )
     rows.append(
-        _row(records, "repo files after snapshot", "", lambda r: r["repo_after_snapshot"]["files"])
-    )
-    rows.append(
         _row(
             records,
-            "repo growth on resnapshot",
-            "KB",
-            lambda r: (
-                (r["repo_after_resnapshot"]["apparent"] - r["repo_after_snapshot"]["apparent"])
-                / 1000
-            ),
+            tools,
+            "repo files after snapshot",
+            "",
+            lambda r: r["repo_after_snapshot"]["files"],
         )
     )
+    for step, before in (("resnapshot", "snapshot"), ("change", "resnapshot")):
+        rows.append(_growth_row(records, tools, step, before))
     return rows
 
 
-def _row(records: list[dict[str, Any]], label: str, unit: str, getter: Any) -> dict[str, Any]:
-    ns, rs = _median(records, "neostore", getter), _median(records, "restic", getter)
-    return {
-        "what": label,
-        "unit": unit,
-        "neostore": ns,
-        "restic": rs,
-        "ratio": ns / rs if rs else None,
+def _growth_row(
+    records: list[dict[str, Any]], tools: list[str], step: str, before: str
+) -> dict[str, Any]:
+    def growth(r: dict[str, Any]) -> float:
+        after = r[f"repo_after_{step}"]["apparent"]
+        return float(after - r[f"repo_after_{before}"]["apparent"]) / 1000
+
+    return _row(records, tools, f"repo growth on {step}", "KB", growth)
+
+
+def _row(
+    records: list[dict[str, Any]], tools: list[str], label: str, unit: str, getter: Any
+) -> dict[str, Any]:
+    values = {t: _median(records, t, getter) for t in tools}
+    ns = values["neostore"]
+    ratios = {
+        t: ns / v if ns is not None and v is not None and abs(v) > RATIO_FLOOR else None
+        for t, v in values.items()
+        if t != "neostore"
     }
+    return {"what": label, "unit": unit, "values": values, "ratios": ratios}
+
+
+def _cell(value: float | None, width: int) -> str:
+    return f"{value:{width}.2f}" if value is not None else f"{'-':>{width}}"
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'median':32} {'unit':>5} {'neostore':>11} {'restic':>11} {'ns/restic':>10}"]
+    """Medians of every tool, then one ``ns/<peer>`` ratio column per peer."""
+    tools, peers = list(rows[0]["values"]), list(rows[0]["ratios"])
+    head = f"{'median':30} {'unit':>5}" + "".join(f" {t:>10}" for t in tools)
+    lines = [head + "".join(f" {'ns/' + p:>13}" for p in peers)]
     for r in rows:
-        ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
-        lines.append(
-            f"{r['what']:32} {r['unit']:>5} {r['neostore']:11.2f} {r['restic']:11.2f} {ratio:>10}"
-        )
+        line = f"{r['what']:30} {r['unit']:>5}"
+        line += "".join(" " + _cell(r["values"][t], 10) for t in tools)
+        line += "".join(" " + _cell(r["ratios"][p], 13) for p in peers)
+        lines.append(line)
     return "\n".join(lines)
 
 
-def environment(neostore: str, restic: str) -> dict[str, Any]:
+def environment(neostore: str, exes: dict[str, str]) -> dict[str, Any]:
     """Versions and machine facts for the JSON record."""
 
     def out(cmd: list[str]) -> str:
-        res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, check=False)
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, check=False)
+        except OSError as exc:
+            return f"unavailable: {exc}"
         return res.stdout.strip()
 
+    timer = gnu_time()
     return {
-        "restic_version": out([restic, "version"]),
+        "restic_version": out([exes["restic"], "version"]),
+        "borg_version": out([exes["borg"], "--version"]),
         "neostore_git_head": out(["git", "rev-parse", "HEAD"]),
         "neostore_git_dirty_files": len(out(["git", "status", "--porcelain"]).splitlines()),
         "neostore_exe": neostore,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
-        "measured_with": GNU_TIME or "os.wait4 (peak RSS floored at the parent's)",
+        "measured_with": timer or "os.wait4 (peak RSS floored at the parent's)",
     }
 
 
@@ -566,7 +855,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size-mb", type=int, default=1000, help="corpus size in MB (10^6 bytes)")
     p.add_argument("--reps", type=int, default=3, help="repetitions per tool")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/neostore-bench"))
-    p.add_argument("--restic", default=shutil.which("restic") or "restic")
+    p.add_argument("--restic", default="restic", help="restic command (name or path)")
+    p.add_argument("--borg", default="borg", help="borg command (name or path)")
+    p.add_argument(
+        "--peers",
+        default=",".join(PEERS),
+        help=f"comma-separated peers to compare with, of {', '.join(PEERS)}",
+    )
+    p.add_argument("--no-install", action="store_true", help="never apt-get install missing peers")
     p.add_argument("--neostore", default=str(Path(sys.executable).parent / "neostore"))
     p.add_argument(
         "--max-other",
@@ -579,7 +875,60 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--live", action="store_true", help="run the editable work tree as is instead of --ref"
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.peers = [x for x in args.peers.split(",") if x]
+    unknown = set(args.peers) - set(PEERS)
+    if unknown:
+        p.error(f"unknown peers: {', '.join(sorted(unknown))}")
+    return args
+
+
+def prepare_corpus(corpus: Path, size_mb: int) -> tuple[dict[str, Any], CorpusChange]:
+    """Generate (or reuse) the corpus, plan the change and hash the changed corpus.
+
+    ``meta["changed_digest"]`` is the digest that restores are checked against.
+    """
+    discard_if_dirty(corpus)
+    meta = generate_corpus(corpus, size_mb)
+    print(
+        f"corpus: {meta['files']} files, {meta['bytes'] / MB:.1f} MB "
+        f"{json.dumps(meta['composition'])}",
+        flush=True,
+    )
+    change = CorpusChange(corpus)
+    with change.applied():
+        meta["changed_digest"] = tree_digest(corpus)
+    meta["change"] = {
+        "files": len(change.edits),
+        "bytes_written": change.bytes_written,
+        "seed": CHANGE_SEED,
+    }
+    print(f"change step: {json.dumps(meta['change'])}", flush=True)
+    return meta, change
+
+
+def run_reps(
+    args: argparse.Namespace,
+    peers: list[str],
+    exes: dict[str, str],
+    pythonpath: str | None,
+    corpus: Path,
+    meta: dict[str, Any],
+    change: CorpusChange,
+) -> list[dict[str, Any]]:
+    """Every repetition of every tool, the order reversed on odd repetitions."""
+    runs = args.workdir.resolve() / "runs"
+    records: list[dict[str, Any]] = []
+    for rep in range(args.reps):
+        tools: list[Tool] = [Neostore(args.neostore, runs / "neostore", pythonpath)]
+        tools += [make_peer(p, exes, runs / p) for p in peers]
+        print(f"rep {rep}", flush=True)
+        for tool in tools if rep % 2 == 0 else tools[::-1]:
+            for rec in run_counted(
+                tool, corpus, meta["changed_digest"], change, args.max_other, args.retries
+            ):
+                records.append(rec | {"rep": rep})
+    return records
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -589,35 +938,28 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("the work dir must be outside the repository")
     corpus = workdir / "corpus"
     started = datetime.now(UTC)
-    env = environment(args.neostore, args.restic)
+    exes = {"restic": args.restic, "borg": args.borg}
+    peers = available_peers(args.peers, exes, not args.no_install)
+    exes = {k: shutil.which(v) or v for k, v in exes.items()}
+    env = environment(args.neostore, exes)
     pythonpath = None
     if args.live:
         env["neostore_code"] = f"live work tree at {env['neostore_git_head']}"
     else:
         sha, pythonpath = pin_source(args.ref, workdir)
         env["neostore_code"] = f"commit {sha} (exported to {pythonpath})"
-    print(f"restic: {env['restic_version']}\nneostore: {env['neostore_code']}", flush=True)
-
-    meta = generate_corpus(corpus, args.size_mb)
+    env["peers"] = peers
     print(
-        f"corpus: {meta['files']} files, {meta['bytes'] / MB:.1f} MB "
-        f"{json.dumps(meta['composition'])}",
+        f"restic: {env['restic_version']}\nborg: {env['borg_version']}\n"
+        f"neostore: {env['neostore_code']}\npeers: {', '.join(peers) or 'none'}",
         flush=True,
     )
+
+    meta, change = prepare_corpus(corpus, args.size_mb)
     print(f"warm-up read: {warm_cache(corpus):.1f} s", flush=True)
+    records = run_reps(args, peers, exes, pythonpath, corpus, meta, change)
 
-    records: list[dict[str, Any]] = []
-    for rep in range(args.reps):
-        tools: list[Tool] = [
-            Neostore(args.neostore, workdir / "runs" / "neostore", pythonpath),
-            Restic(args.restic, workdir / "runs" / "restic"),
-        ]
-        print(f"rep {rep}", flush=True)
-        for tool in tools if rep % 2 == 0 else tools[::-1]:
-            for rec in run_counted(tool, corpus, meta["digest"], args.max_other, args.retries):
-                records.append(rec | {"rep": rep})
-
-    rows = summarise(records, meta["bytes"])
+    rows = summarise(records, meta["bytes"], ["neostore", *peers])
     print()
     print(format_table(rows))
     still = [f"rep {r['rep']} {r['tool']}" for r in records if r["counted"] and r["disturbed"]]
@@ -626,7 +968,7 @@ def main(argv: list[str] | None = None) -> int:
         f"counted but disturbed: {', '.join(still) or 'none'}"
     )
     env["bench_process_maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    env["neostore_git_dirty_files_at_end"] = environment(args.neostore, args.restic)[
+    env["neostore_git_dirty_files_at_end"] = environment(args.neostore, exes)[
         "neostore_git_dirty_files"
     ]
     result = {

@@ -14,6 +14,7 @@ import blake3
 from nacl import bindings as sodium
 from nacl import exceptions as nacl_exceptions
 
+from . import xchacha
 from .errors import IntegrityError
 
 # BLAKE3 derive_key contexts (globally unique, hardcoded, as BLAKE3 asks).
@@ -72,10 +73,10 @@ def derive_key(context: str, material: bytes) -> bytes:
 
 
 def aead_encrypt(key: bytes, plaintext: bytes | memoryview, ad: bytes) -> bytes:
-    """Returns ``nonce ‖ ciphertext ‖ tag`` with a fresh random nonce."""
+    """Returns ``nonce ‖ ciphertext ‖ tag`` (XChaCha20-Poly1305) with a fresh
+    random nonce."""
     nonce = os.urandom(NONCE_LEN)
-    sealed = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(plaintext), ad, nonce, key)
-    return nonce + sealed
+    return nonce + xchacha.encrypt(key, nonce, plaintext, ad)
 
 
 def aead_decrypt(key: bytes, stored: bytes | memoryview, ad: bytes, what: str) -> bytes:
@@ -83,10 +84,8 @@ def aead_decrypt(key: bytes, stored: bytes | memoryview, ad: bytes, what: str) -
     if len(stored) < NONCE_LEN + TAG_LEN:
         raise IntegrityError(f"{what}: too short to be an encrypted object")
     try:
-        return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
-            stored[NONCE_LEN:], ad, stored[:NONCE_LEN], key
-        )
-    except nacl_exceptions.CryptoError as e:
+        return xchacha.decrypt(key, stored[:NONCE_LEN], stored[NONCE_LEN:], ad)
+    except xchacha.AuthenticationFailed as e:
         raise IntegrityError(f"{what}: authentication failed (corrupt or tampered)") from e
 
 
