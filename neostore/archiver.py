@@ -164,8 +164,6 @@ class Archiver:
         started = time.monotonic()
         paths = self._normalise(self.options.paths)
         self.repo.load_index()
-        existing = self._readable_snapshots()
-        parent = existing[-1].snapshot_id if existing else None
         if self.options.use_files_cache:
             name = f"files-{self.domain.domain_id.hex()}-{self.domain.epoch}.sqlite"
             self.cache = FilesCache(cache_dir() / self.repo.repo_id.hex() / name)
@@ -194,9 +192,12 @@ class Archiver:
         self.stats.blobs_new = packer.stats.blobs_new
         self.stats.duration = time.monotonic() - started
         host, user = default_host_user()
-        # the chain head is read as late as possible, so that two runs of the
-        # same key rarely fork the chain (a fork is legal, only untidy)
-        prev_seq, prev_id = self.repo.chain_head(self.record, self._readable_snapshots())
+        # the target's snapshots are read once, as late as possible, so that
+        # two runs of the same key rarely fork the chain (a fork is legal,
+        # only untidy)
+        existing = self._readable_snapshots()
+        parent = existing[-1].snapshot_id if existing else None
+        prev_seq, prev_id = self.repo.chain_head(self.record, existing)
         manifest = Manifest(
             repo_id=self.repo.repo_id,
             target_id=self.record.target_id,
