@@ -40,15 +40,9 @@ SIG_PACK = b"neostore-v1-pack"
 SIG_INDEX = b"neostore-v1-index"
 SIG_SNAPSHOT = b"neostore-v1-snapshot"
 
-# Hash prefix for object names that are content hashes.
-HASH_LEN = 32
 KEY_LEN = 32
 NONCE_LEN = 24
 TAG_LEN = 16
-
-
-def random_bytes(n: int) -> bytes:
-    return os.urandom(n)
 
 
 def content_hash(data: bytes | memoryview) -> bytes:

@@ -51,13 +51,6 @@ def seal_envelope(
     return pack([ENVELOPE_VERSION, domain.domain_id, domain.epoch, writer.writer_id, sealed])
 
 
-def peek_domain(data: bytes, what: str) -> tuple[bytes, int]:
-    outer = unpack(data, what)
-    if not (isinstance(outer, list) and len(outer) == 5 and outer[0] == ENVELOPE_VERSION):
-        raise IntegrityError(f"{what}: malformed envelope")
-    return outer[1], outer[2]
-
-
 def open_envelope(
     data: bytes,
     *,
