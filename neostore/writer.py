@@ -21,7 +21,6 @@ class WriterIdentity:
     writer_id: bytes
     signing: crypto.SigningKey
     owner: crypto.SigningKey | None = None
-    fixed_certs: dict[bytes, bytes] | None = None
 
     @property
     def verify_key(self) -> bytes:
@@ -31,8 +30,6 @@ class WriterIdentity:
         if self.owner is not None:
             message = cert_message(repo_id, target_id, self.writer_id, self.verify_key, epoch)
             return self.owner.sign(crypto.SIG_CERT, message)
-        if self.fixed_certs and target_id in self.fixed_certs:
-            return self.fixed_certs[target_id]
         raise IntegrityError("this key holds no writer certificate for the target")
 
 
