@@ -1,9 +1,13 @@
 """The snapshot pipeline.
 
 The calling thread walks the file system (scandir, excludes,
-one-file-system) and finalises directories; a bounded pool of workers
-reads, chunks, hashes, dedups, compresses and encrypts file content; the
-:class:`~neostore.packer.Packer` uploads packs from its own bounded pool.
+one-file-system), consults the files cache and finalises directories. Files
+to read travel in batches to worker processes (:mod:`.contentworker`) that
+read, chunk, hash, compress, encrypt, pack and upload content; one thread
+per worker serves its messages here: blob claims (the one in-flight set,
+in the :class:`~neostore.packer.Packer`), uploaded packs (indexed here) and
+finished batches. Directory listings (trees) are stored by this process's
+Packer.
 A directory is finalised (its listing chunked and stored) as soon as all its
 children are done, so memory holds only directories still in progress.
 Write order: packs → index → snapshot manifest; an interrupted run writes
@@ -12,34 +16,32 @@ no manifest.
 
 from __future__ import annotations
 
-import functools
 import os
 import queue
 import stat
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from . import tree
 from .blob import Ref, make_ref
 from .chunker import Chunker
+from .contentworker import WorkerHandle, start_workers
 from .errors import NeostoreError, UsageError
 from .filescache import FilesCache
 from .fsmeta import node_from_stat
+from .index import PackRecord
 from .localstate import cache_dir
 from .matcher import PathMatcher
+from .pack import decode_entries
 from .packer import Packer
 from .progress import Reporter
 from .repository import Repository, SnapshotInfo, default_host_user
 from .snapshot import Manifest
-from .targets import DATA, TREE, Domain
+from .targets import TREE, Domain
 from .tree import Node
 
-_O_NOATIME = getattr(os, "O_NOATIME", 0)
-#: files up to this size are read in one call rather than streamed
-SMALL_FILE = 4 * 1024 * 1024
 #: a worker task carries up to this many files or bytes
 BATCH_FILES = 64
 BATCH_BYTES = 4 * 1024 * 1024
@@ -76,22 +78,6 @@ class SnapshotResult:
     target: str
     stats: SnapshotStats
     errors: list[tuple[bytes, str]] = field(default_factory=list)
-
-
-def _read_small(fd: int, expected: int) -> bytes:
-    """Read a file of ``expected`` bytes, usually in one call sized to it (a
-    4 MiB read buffer per small file costs an mmap and munmap each). A file
-    that grew is read on, up to just past SMALL_FILE; the caller's fstat
-    after reading reports the change."""
-    block = os.read(fd, expected + 1)
-    if len(block) == expected:
-        return block
-    parts, total = [block], len(block)
-    while block and total <= SMALL_FILE:
-        block = os.read(fd, min(1 << 20, SMALL_FILE + 1 - total))
-        parts.append(block)
-        total += len(block)
-    return b"".join(parts)
 
 
 @dataclass
@@ -134,10 +120,15 @@ class Archiver:
         self._local = threading.local()
         self._ready: queue.SimpleQueue[_Dir] = queue.SimpleQueue()
         self._cancel = threading.Event()
-        self._job_slots = threading.BoundedSemaphore(options.workers * 4)
+        self._job_slots = threading.BoundedSemaphore(options.workers * 3)
         self.cache: FilesCache | None = None
         self._batch: list[_FileJob] = []
         self._batch_bytes = 0
+        self._batch_number = 0
+        self._batches: dict[int, tuple[WorkerHandle, list[_FileJob]]] = {}
+        self._workers: list[WorkerHandle] = []
+        self._servers: list[threading.Thread] = []
+        self._worker_error: NeostoreError | None = None
 
     # -- helpers -------------------------------------------------------------
 
@@ -164,26 +155,34 @@ class Archiver:
         started = time.monotonic()
         paths = self._normalise(self.options.paths)
         self.repo.load_index()
-        if self.options.use_files_cache:
-            name = f"files-{self.domain.domain_id.hex()}-{self.domain.epoch}.sqlite"
-            self.cache = FilesCache(cache_dir() / self.repo.repo_id.hex() / name)
+        # fork before any thread of ours exists
+        self._workers = start_workers(
+            max(1, self.options.workers), self.repo, self.record, self.domain, self.writer
+        )
         packer = Packer(self.repo, self.record, self.domain, self.writer)
         self.packer = packer
-        pool = ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="chunk")
-        self.pool = pool
-        self.reporter.start("snapshot")
         try:
+            if self.options.use_files_cache:
+                name = f"files-{self.domain.domain_id.hex()}-{self.domain.epoch}.sqlite"
+                self.cache = FilesCache(cache_dir() / self.repo.repo_id.hex() / name)
+            for handle in self._workers:
+                server = threading.Thread(
+                    target=self._serve_worker, args=(handle,), name="serve-worker", daemon=True
+                )
+                server.start()
+                self._servers.append(server)
+            self.reporter.start("snapshot")
             root = self._walk_roots(paths)
             self._drain_until(root)
+            self._finish_workers()
             packer.flush()
         except BaseException:
             self._cancel.set()
-            pool.shutdown(wait=True, cancel_futures=True)
+            self._stop_workers()
             packer.abort()
             if self.cache is not None:
                 self.cache.close()
             raise
-        pool.shutdown(wait=True)
         packer.close()
         if self.cache is not None:
             self.cache.close()
@@ -368,25 +367,105 @@ class Archiver:
             return
         batch, self._batch, self._batch_bytes = self._batch, [], 0
         self._job_slots.acquire()
-        try:
-            future = self.pool.submit(self._file_batch, batch)
-        except BaseException:
-            self._job_slots.release()
-            raise
-        future.add_done_callback(functools.partial(self._batch_done, batch))
+        with self._stats_lock:
+            if self._worker_error is not None:
+                self._job_slots.release()
+                raise self._worker_error
+            handle = min(self._workers, key=lambda h: h.outstanding)
+            handle.outstanding += 1
+            number = self._batch_number = self._batch_number + 1
+            self._batches[number] = (handle, batch)
+        handle.send_work(["batch", number, [[job.path, job.st.st_ino] for job in batch]])
 
-    def _batch_done(self, batch: list[_FileJob], future: Future[list[Node | None]]) -> None:
-        self._job_slots.release()
-        if future.cancelled():
-            return
-        error = future.exception()
-        results = future.result() if error is None else [None] * len(batch)
-        for job, result in zip(batch, results, strict=True):
-            job.parent.children[job.slot] = result
-            if error is not None:
-                # wake the walker, which re-raises when it finalises this directory
+    # -- worker processes (one serving thread each) --------------------------
+
+    def _serve_worker(self, handle: WorkerHandle) -> None:
+        try:
+            while True:
+                message = handle.recv()
+                kind = message[0]
+                if kind == "claim":
+                    granted = self.packer.claim(message[1])
+                    try:
+                        handle.answer(["claimed", granted])
+                    except OSError:
+                        # aborting: the worker sees EOF and reports its last
+                        # upload, which must still be read and indexed
+                        if not self._cancel.is_set():
+                            raise
+                elif kind == "pack":
+                    entries = decode_entries(message[3], "pack from a worker")
+                    self.packer.record_uploaded(PackRecord(message[1], message[2], entries))
+                elif kind == "done":
+                    self._batch_done(message[1], message[2])
+                elif kind == "finished":
+                    return
+                elif kind == "failed":
+                    raise NeostoreError(message[1])
+        except (EOFError, OSError):
+            if not self._cancel.is_set():
+                self._worker_failed(handle, NeostoreError("a content worker process died"))
+        except NeostoreError as e:
+            self._worker_failed(handle, e)
+
+    def _worker_failed(self, handle: WorkerHandle, error: NeostoreError) -> None:
+        """Fail every batch the worker holds, which wakes the walker to raise."""
+        with self._stats_lock:
+            if self._worker_error is None:
+                self._worker_error = error
+            lost = [n for n, (h, _) in self._batches.items() if h is handle]
+            batches = [self._batches.pop(n)[1] for n in lost]
+        for batch in batches:
+            self._job_slots.release()
+            for job in batch:
                 job.parent.error = error
+                self._release(job.parent)
+
+    def _batch_done(self, number: int, results: list[list[object]]) -> None:
+        with self._stats_lock:
+            handle, batch = self._batches.pop(number)
+            handle.outstanding -= 1
+        self._job_slots.release()
+        for job, result in zip(batch, results, strict=True):
+            job.parent.children[job.slot] = self._file_result(job, result)
             self._release(job.parent)
+
+    def _file_result(self, job: _FileJob, result: list[object]) -> Node | None:
+        encoded, size, mtime_ns, ctime_ns, error = result
+        path, st, node = job.path, job.st, job.node
+        if error is not None:
+            self._fail(path, str(error))
+            return None
+        assert isinstance(encoded, list)
+        refs = [Ref(*r) for r in encoded]
+        node.content = refs
+        node.size = sum(r.length for r in refs)
+        if (size, mtime_ns, ctime_ns) != (st.st_size, st.st_mtime_ns, st.st_ctime_ns):
+            self.reporter.warning(path, "file changed while it was read; stored as read")
+        elif self.cache is not None:
+            self.cache.store(path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, refs)
+        self._count(bytes_read=node.size, **{f"files_{job.status}": 1})
+        self.reporter.advance(node.size, 1)
+        return node
+
+    def _finish_workers(self) -> None:
+        for handle in self._workers:
+            handle.send_work(["finish"])
+        for server in self._servers:
+            server.join()
+        for handle in self._workers:
+            handle.reap()
+        if self._worker_error is not None:
+            raise self._worker_error
+
+    def _stop_workers(self) -> None:
+        """Abort: each worker finishes (and reports) an upload in progress."""
+        for handle in self._workers:
+            handle.abort()
+        for server in self._servers:
+            server.join()
+        for handle in self._workers:
+            handle.reap()
 
     def _drain_ready(self) -> None:
         while True:
@@ -424,7 +503,7 @@ class Archiver:
             refs.append(ref)
         return refs
 
-    # -- file content (worker threads) ---------------------------------------
+    # -- files cache ----------------------------------------------------------
 
     def _cached(self, path: bytes, st: os.stat_result) -> tuple[str, list[Ref] | None]:
         """Files-cache verdict; refs only when every blob is still indexed."""
@@ -440,59 +519,3 @@ class Archiver:
         if refs is not None and all(r.blob_id in self.repo.index for r in refs):
             return status, refs
         return ("changed" if status == "unchanged" else status), None
-
-    def _file_batch(self, batch: list[_FileJob]) -> list[Node | None]:
-        return [self._file_job(job) for job in batch]
-
-    def _file_job(self, job: _FileJob) -> Node | None:
-        if self._cancel.is_set():
-            return None
-        path, st, node, status = job.path, job.st, job.node, job.status
-        try:
-            refs, after = self._read_content(path, st)
-        except OSError as e:
-            self._fail(path, f"cannot read: {e.strerror or e}")
-            return None
-        node.content = refs
-        node.size = sum(r.length for r in refs)
-        if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (
-            st.st_size,
-            st.st_mtime_ns,
-            st.st_ctime_ns,
-        ):
-            self.reporter.warning(path, "file changed while it was read; stored as read")
-        elif self.cache is not None:
-            self.cache.store(path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, refs)
-        self._count(**{f"files_{status}": 1})
-        return node
-
-    def _read_content(self, path: bytes, st: os.stat_result) -> tuple[list[Ref], os.stat_result]:
-        # O_NONBLOCK: a file swapped for a FIFO must not hang the open
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
-        try:
-            fd = os.open(path, flags | _O_NOATIME)
-        except PermissionError:
-            fd = os.open(path, flags)  # O_NOATIME needs ownership
-        with os.fdopen(fd, "rb", buffering=0) as f:
-            opened = os.fstat(fd)
-            if not stat.S_ISREG(opened.st_mode) or opened.st_ino != st.st_ino:
-                raise OSError(0, "file was replaced while being backed up")
-            # O_NONBLOCK stays set: it has no effect on regular files
-            refs: list[Ref] = []
-            if opened.st_size <= SMALL_FILE:
-                # one read, no 16 MiB stream buffer; same cut points as streaming
-                data = _read_small(fd, opened.st_size)
-                pieces: Iterable[memoryview] = self._chunker().cut_buffer(data) if data else ()
-            else:
-                pieces = self._chunker().cut_stream(f)
-            for piece in pieces:
-                if self._cancel.is_set():
-                    raise NeostoreError("interrupted")
-                ref = make_ref(self.domain, DATA, piece)
-                self.packer.add(DATA, ref, piece)
-                refs.append(ref)
-                self._count(bytes_read=len(piece))
-                self.reporter.advance(len(piece))
-            after = os.fstat(fd)
-        self.reporter.advance(0, 1)
-        return refs, after

@@ -84,6 +84,33 @@ class Packer:
             self._submit(full)
         return True
 
+    def claim(self, blob_ids: list[bytes]) -> list[bool]:
+        """For blobs stored elsewhere (a worker process): True for each id that
+        nobody has or is storing, which the caller must then store."""
+        granted = []
+        with self._lock:
+            for blob_id in blob_ids:
+                new = blob_id not in self.repo.index and blob_id not in self._inflight
+                if new:
+                    self._inflight.add(blob_id)
+                else:
+                    self.stats.blobs_reused += 1
+                granted.append(new)
+        return granted
+
+    def record_uploaded(self, record: PackRecord) -> None:
+        """A pack that another process made durable: index it with ours."""
+        with self._lock:
+            self.stats.packs += 1
+            self.stats.bytes_stored += record.size
+            self.stats.blobs_new += len(record.entries)
+            self._unindexed.append(record)
+            batch = None
+            if len(self._unindexed) >= INDEX_EVERY:
+                batch, self._unindexed = self._unindexed, []
+        if batch:
+            self._write_index(batch)
+
     def _submit(self, builder: PackBuilder) -> None:
         self._slots.acquire()
         try:

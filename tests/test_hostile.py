@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from neostore.archiver import Archiver, SnapshotOptions
 from neostore.backend import LocalBackend
 from neostore.blob import Ref
+from neostore.contentworker import open_for_backup
 from neostore.repository import Repository
 
 from conftest import PASSWORD, Cli
@@ -68,13 +68,11 @@ def test_file_swapped_for_fifo_does_not_hang(repo: Cli, tmp_path: Path) -> None:
     st = os.lstat(regular)
     regular.unlink()
     os.mkfifo(regular)
-    repository = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
-    archiver = Archiver(repository, SnapshotOptions(paths=[str(src)]))
     result: list[BaseException] = []
 
     def read() -> None:
         try:
-            archiver._read_content(os.fsencode(regular), st)
+            open_for_backup(os.fsencode(regular), st.st_ino)
         except BaseException as e:
             result.append(e)
 

@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python -m bench.quick_compare [--size-mb 1000] [--reps 3] [--workdir DIR]
-                                  [--peers restic,borg-lz4,borg-zstd3] [--no-install]
+    python -m bench compare [--size small|full] [--reps 3] [--workdir DIR]
+                            [--peers restic,borg-lz4,borg-zstd3] [--no-install]
 
 What it does:
 
@@ -12,14 +12,18 @@ What it does:
   ``apt-get install -y`` the missing Debian packages (``restic``, ``borgbackup``,
   ``time``). Without root (or with ``--no-install``) it says so and skips a missing
   peer (a missing GNU time falls back to ``os.wait4``);
-* builds a deterministic, seeded corpus under ``WORKDIR/corpus`` (never inside the
-  repository): ~40 % small text-like files (1-20 KB), ~30 % mid-size semi-compressible
-  files (0.5-6 MiB, word text interleaved with random blocks) and ~30 % incompressible
-  random files (20-50 MiB). An existing corpus with the same parameters is reused;
+* builds a deterministic, seeded corpus under ``WORKDIR/corpus-<size>`` (never inside
+  the repository). ``full`` (1.4 GB): 300 MB of small source-like text files
+  (1-39 KB, about 15 400 files, 500 to a directory), 600 MB of mid-size
+  semi-compressible files (0.5-6 MiB, word text interleaved with random blocks) and
+  500 MB of large incompressible random files (20-50 MiB). ``small`` is the same mix
+  scaled to 100 MB. An existing corpus with the same parameters is reused;
 * reads the whole corpus once, untimed, so all tools start from a warm page cache;
 * for each repetition, alternating the tool order (reversed on odd repetitions), and
   with fresh repositories, caches and state directories, runs for every tool:
-  ``init``, first snapshot, unchanged re-snapshot, a "1 % change" snapshot and a full
+  ``init``, ``unlock`` (a listing of the empty repository: start-up plus key
+  derivation, i.e. the cost of each tool's password KDF, reported on its own),
+  first snapshot, unchanged re-snapshot, a "1 % change" snapshot and a full
   restore into an empty directory. The tools are neostore, ``restic`` (defaults:
   repository v2, compression auto), ``borg-lz4`` (``borg create -C lz4``) and
   ``borg-zstd3`` (``-C zstd,3``), both borg 1.2 with ``repokey-blake2`` and all of
@@ -80,10 +84,12 @@ from typing import Any
 MIB = 1024 * 1024
 MB = 1_000_000
 SEED = 20240601
-CORPUS_FORMAT = 1
-SMALL_SHARE, MID_SHARE = 0.40, 0.30  # the rest is random
+CORPUS_FORMAT = 2
+#: corpus sizes (MB): small text, mid-size semi-compressible, large random
+SIZES = {"full": (300, 600, 500), "small": (22, 42, 36)}
+SMALL_FILE_BYTES = (1000, 39000)
 SMALL_FILES_PER_DIR = 500
-STEPS = ("init", "snapshot", "resnapshot", "change", "restore")
+STEPS = ("init", "unlock", "snapshot", "resnapshot", "change", "restore")
 PEERS = ("restic", "borg-lz4", "borg-zstd3")
 CHANGE_SEED = SEED + 1
 CHANGE_SMALL_FILES, CHANGE_LARGE_FILES = 100, 2
@@ -133,7 +139,7 @@ def _write(path: Path, data: bytes) -> None:
 def _gen_small(root: Path, budget: int, rng: random.Random, text: TextSource) -> dict[str, int]:
     files = total = 0
     while total < budget:
-        size = min(rng.randint(1000, 20000), budget - total)
+        size = min(rng.randint(*SMALL_FILE_BYTES), budget - total)
         path = root / "small" / f"d{files // SMALL_FILES_PER_DIR:04d}" / f"f{files:06d}.txt"
         _write(path, text.text(size))
         files += 1
@@ -164,27 +170,26 @@ def _gen_sized(
     return {"files": files, "bytes": total}
 
 
-def generate_corpus(root: Path, size_mb: int, seed: int = SEED) -> dict[str, Any]:
+def generate_corpus(root: Path, size: str, seed: int = SEED) -> dict[str, Any]:
     """Build the corpus (or reuse a matching one); returns its composition."""
     marker = root.parent / f"{root.name}.json"
-    wanted = {"format": CORPUS_FORMAT, "size_mb": size_mb, "seed": seed}
+    small_mb, mid_mb, large_mb = SIZES[size]
+    wanted = {"format": CORPUS_FORMAT, "size": size, "mb": SIZES[size], "seed": seed}
     if marker.exists() and root.is_dir():
         meta: dict[str, Any] = json.loads(marker.read_text())
         if meta.get("params") == wanted:
             return meta
     shutil.rmtree(root, ignore_errors=True)
     marker.unlink(missing_ok=True)
-    total = size_mb * MB
     rng = random.Random(seed)
     text = TextSource(rng)
-    small_budget, mid_budget = int(total * SMALL_SHARE), int(total * MID_SHARE)
     t0 = time.perf_counter()
     composition = {
-        "small_text": _gen_small(root, small_budget, rng, text),
+        "small_text": _gen_small(root, small_mb * MB, rng, text),
         "mid_semi": _gen_sized(
             root,
             "mid",
-            mid_budget,
+            mid_mb * MB,
             MIB // 2,
             6 * MIB,
             lambda n: _mixed_content(n, rng, text),
@@ -193,7 +198,7 @@ def generate_corpus(root: Path, size_mb: int, seed: int = SEED) -> dict[str, Any
         "random": _gen_sized(
             root,
             "random",
-            total - small_budget - mid_budget,
+            large_mb * MB,
             20 * MIB,
             50 * MIB,
             rng.randbytes,
@@ -475,6 +480,7 @@ class Neostore(Tool):
     def commands(self, corpus: Path) -> dict[str, list[str]]:
         return {
             "init": [self.exe, "init"],
+            "unlock": [self.exe, "snapshots"],
             "snapshot": [self.exe, "snapshot", str(corpus)],
             "resnapshot": [self.exe, "snapshot", str(corpus)],
             "change": [self.exe, "snapshot", str(corpus)],
@@ -495,6 +501,7 @@ class Restic(Tool):
     def commands(self, corpus: Path) -> dict[str, list[str]]:
         return {
             "init": [self.exe, "init"],
+            "unlock": [self.exe, "snapshots"],
             "snapshot": [self.exe, "backup", str(corpus)],
             "resnapshot": [self.exe, "backup", str(corpus)],
             "change": [self.exe, "backup", str(corpus)],
@@ -521,6 +528,7 @@ class Borg(Tool):
 
         return {
             "init": [self.exe, "init", "--encryption=repokey-blake2"],
+            "unlock": [self.exe, "list"],
             "snapshot": create("snapshot"),
             "resnapshot": create("resnapshot"),
             "change": create("change"),
@@ -851,8 +859,10 @@ def pin_source(ref: str, into: Path) -> tuple[str, str]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size-mb", type=int, default=1000, help="corpus size in MB (10^6 bytes)")
+    p = argparse.ArgumentParser(prog="python -m bench compare", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--size", choices=sorted(SIZES), default="full", help="corpus: full (1.4 GB) or small"
+    )
     p.add_argument("--reps", type=int, default=3, help="repetitions per tool")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/neostore-bench"))
     p.add_argument("--restic", default="restic", help="restic command (name or path)")
@@ -883,13 +893,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def prepare_corpus(corpus: Path, size_mb: int) -> tuple[dict[str, Any], CorpusChange]:
+def prepare_corpus(corpus: Path, size: str) -> tuple[dict[str, Any], CorpusChange]:
     """Generate (or reuse) the corpus, plan the change and hash the changed corpus.
 
     ``meta["changed_digest"]`` is the digest that restores are checked against.
     """
     discard_if_dirty(corpus)
-    meta = generate_corpus(corpus, size_mb)
+    meta = generate_corpus(corpus, size)
     print(
         f"corpus: {meta['files']} files, {meta['bytes'] / MB:.1f} MB "
         f"{json.dumps(meta['composition'])}",
@@ -936,7 +946,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir: Path = args.workdir.resolve()
     if workdir.is_relative_to(REPO_ROOT):
         raise SystemExit("the work dir must be outside the repository")
-    corpus = workdir / "corpus"
+    corpus = workdir / f"corpus-{args.size}"
     started = datetime.now(UTC)
     exes = {"restic": args.restic, "borg": args.borg}
     peers = available_peers(args.peers, exes, not args.no_install)
@@ -955,7 +965,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    meta, change = prepare_corpus(corpus, args.size_mb)
+    meta, change = prepare_corpus(corpus, args.size)
     print(f"warm-up read: {warm_cache(corpus):.1f} s", flush=True)
     records = run_reps(args, peers, exes, pythonpath, corpus, meta, change)
 
@@ -981,7 +991,7 @@ def main(argv: list[str] | None = None) -> int:
         "medians": rows,
     }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"quick-{started:%Y%m%d-%H%M%S}.json"
+    out = RESULTS_DIR / f"compare-{args.size}-{started:%Y%m%d-%H%M%S}.json"
     out.write_text(json.dumps(result, indent=2))
     print(f"\nsaved {out}")
     return 0

@@ -1,0 +1,41 @@
+"""``python -m bench <command> [options]``: the benchmarks in one entry point.
+
+Commands:
+
+* ``compare [--size small|full] [--reps N] ...``: neostore beside restic and borg on
+  one seeded corpus (see :mod:`bench.compare`);
+* ``stages [--mib N]``: per-stage micro-benchmark (chunk, hash, compress, encrypt,
+  pack, upload; see :mod:`bench.stages`);
+* ``index-memory [--blobs N]``: bytes of memory per indexed blob (see
+  :mod:`bench.index_memory`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str]) -> int:
+    commands = ("compare", "stages", "index-memory")
+    if not argv or argv[0] not in commands:
+        print(__doc__, file=sys.stderr)
+        return 2
+    command, rest = argv[0], argv[1:]
+    sys.argv = [f"python -m bench {command}", *rest]
+    if command == "compare":
+        from bench import compare
+
+        return compare.main(rest)
+    if command == "stages":
+        from bench import stages
+
+        stages.main()
+        return 0
+    from bench import index_memory
+
+    index_memory.main()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
