@@ -555,9 +555,10 @@ def check(
 
 
 def run() -> None:
-    from neostore.runtime import tune_malloc
+    from neostore.runtime import tune_gc, tune_malloc
 
     tune_malloc()
+    tune_gc()
     # deep trees are walked recursively (pure-Python frames, no C stack in
     # 3.11+); restore holds a directory fd per level
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))

@@ -32,6 +32,8 @@ EOF, lets the upload in progress finish and report, and exits.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -160,10 +162,9 @@ class ContentWorker:
                     self._send(["finished"])
                     return
         except _Stop:
-            try:
+            # aborting anyway: an unreported pack is only unindexed garbage
+            with contextlib.suppress(BaseException):
                 self._wait_upload()
-            except BaseException:
-                pass  # aborting anyway; an unreported pack is only unindexed garbage
         except BaseException as e:
             text = str(e) if isinstance(e, NeostoreError) else f"{type(e).__name__}: {e}"
             try:
@@ -340,6 +341,9 @@ def _child_main(
 ) -> None:
     # the parent handles Ctrl-C and tells us what to do
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # what we inherited lives until we exit: keep the collector off it (and
+    # off its pages, which then stay shared with the parent)
+    gc.freeze()
     for other in others:
         other.close()
     ContentWorker(pipes, repo, record, domain, writer).serve()

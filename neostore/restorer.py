@@ -4,27 +4,36 @@ Restore is hostile-input handling: names were validated when the tree was
 decoded (no "/", NUL, "." or ".."), every file-system call is relative to
 an open directory fd with O_NOFOLLOW, so a malicious tree cannot make us
 write outside the destination. File content is fetched and written by a
-pool of workers; all-zero chunks become holes; metadata is applied after
-content, directories after everything inside them.
+pool of worker processes (forked, so each is single-threaded: with threads,
+every system call of a small file's restore was a contended GIL hand-off,
+~50 futex calls per file); all-zero chunks become holes; metadata is applied
+after content, directories after everything inside them. This process walks
+the trees, creates directories and special files and applies directory
+metadata; a worker opens the directory again below the root fd (never
+following a symlink) and restores a batch of files in it.
 """
 
 from __future__ import annotations
 
 import errno
 import functools
+import gc
 import grp
+import multiprocessing
 import os
 import pwd
+import signal
 import stat
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from . import crypto, tree
 from .errors import IntegrityError, NeostoreError, NotFound
 from .matcher import PathMatcher
-from .progress import Reporter
+from .progress import Collecting, Reporter
 from .repository import Repository, SnapshotInfo
 from .targets import DATA
 from .tree import Node
@@ -42,7 +51,7 @@ class RestoreOptions:
     subpath: bytes = b"/"
     includes: Sequence[str] = ()
     excludes: Sequence[str] = ()
-    workers: int = 4
+    workers: int = 3
 
 
 @dataclass
@@ -179,20 +188,86 @@ class Restorer:
         root_fd = os.open(self.options.destination, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         root = _Dest(None, b"", None, root_fd)
         self._root_fd = root_fd
-        self.reporter.start("restore")
-        pool = ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="restore")
+        pool = self._start_pool()
         self.pool = pool
+        self.reporter.start("restore")
         try:
             base = subpath.rstrip(b"/")
             if node is not None and node.type != tree.DIR:
                 self._restore_nodes(root, [node], base.rsplit(b"/", 1)[0])
             else:
                 self._restore_nodes(root, listing, base)
+        except BrokenProcessPool as e:
+            raise NeostoreError("a restore worker process died") from e
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
         finally:
             pool.shutdown(wait=True)
             root.close()
         self.reporter.finish()
         return self.stats
+
+    def _start_pool(self) -> ProcessPoolExecutor:
+        """Fork the workers now, before this process has other threads (a
+        fork copies locks another thread may hold); they inherit this
+        restorer (keys, index, open packs, the root fd)."""
+        global _ACTIVE
+        _ACTIVE = self
+        pool = ProcessPoolExecutor(
+            max_workers=max(1, self.options.workers),
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_child_init,
+        )
+        pool.submit(int).result()  # forks every worker (the fork start method does)
+        return pool
+
+    def _submit(self, dest: _Dest, batch: list[tuple[Node, bytes, _Written]]) -> Future[_Batch]:
+        dest.fd()  # the directory exists before a worker looks for it
+        future = self.pool.submit(
+            _child_batch, dest.components(), [(node, path) for node, path, _ in batch]
+        )
+        future.add_done_callback(functools.partial(self._batch_done, batch))
+        return future
+
+    def _batch_done(
+        self, batch: list[tuple[Node, bytes, _Written]], future: Future[_Batch]
+    ) -> None:
+        """Runs in the pool's thread: merge a worker's outcome."""
+        try:
+            result = None if future.cancelled() or future.exception() else future.result()
+            if result is not None:
+                oks, files, nbytes, errors, warnings = result
+                with self._lock:
+                    self.stats.files += files
+                    self.stats.bytes_written += nbytes
+                for path, message in errors:
+                    self._fail(path, message)
+                for wpath, message in warnings:
+                    self.reporter.warning(wpath, message)
+                self.reporter.advance(nbytes, files)
+                for (_, _, written), ok in zip(batch, oks, strict=True):
+                    written.ok = ok
+        finally:
+            for _, _, written in batch:
+                written.done.set()
+
+    def run_batch(self, components: list[bytes], batch: list[tuple[Node, bytes]]) -> _Batch:
+        """In a worker: restore files into one directory; returns the outcome."""
+        self.reporter = collecting = Collecting()
+        self.stats = RestoreStats()
+        try:
+            dir_fd = self._open_below_root(components)
+        except OSError as e:
+            for _, path in batch:
+                self._fail(path, f"cannot open its directory: {e.strerror or e}")
+            return [False] * len(batch), 0, 0, self.stats.errors, collecting.warnings
+        try:
+            oks = [self._restore_file(dir_fd, node, path) for node, path in batch]
+        finally:
+            os.close(dir_fd)
+        stats = self.stats
+        return oks, stats.files, stats.bytes_written, stats.errors, collecting.warnings
 
     def _wanted(self, path: bytes, node: Node) -> bool:
         if self._exclude and self._exclude.matches_or_below(path):
@@ -202,7 +277,7 @@ class Restorer:
         return node.type == tree.DIR or self._include.matches_or_below(path)
 
     def _restore_nodes(self, dest: _Dest, nodes: list[Node], prefix: bytes) -> None:
-        futures: list[Future[None]] = []
+        futures: list[Future[_Batch]] = []
         batch: list[tuple[Node, bytes, _Written]] = []
         batch_bytes = 0
         deferred_links: list[tuple[Node, bytes]] = []
@@ -216,7 +291,7 @@ class Restorer:
                     # hand over the files so far first: a hard link below may
                     # wait for one of them
                     if batch:
-                        futures.append(self.pool.submit(self._restore_batch, dest, batch))
+                        futures.append(self._submit(dest, batch))
                         batch, batch_bytes = [], 0
                     self._restore_dir(dest, node, path)
                 elif node.type == tree.FILE:
@@ -230,26 +305,18 @@ class Restorer:
                     batch.append((node, path, written))
                     batch_bytes += node.size
                     if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
-                        futures.append(self.pool.submit(self._restore_batch, dest, batch))
+                        futures.append(self._submit(dest, batch))
                         batch, batch_bytes = [], 0
                 else:
                     self._restore_special(dest, node, path)
             except OSError as e:
                 self._fail(path, e.strerror or str(e))
         if batch:
-            futures.append(self.pool.submit(self._restore_batch, dest, batch))
+            futures.append(self._submit(dest, batch))
         for future in futures:
             future.result()
         for node, path in deferred_links:
             self._restore_link(dest, node, path)
-
-    def _restore_batch(self, dest: _Dest, batch: list[tuple[Node, bytes, _Written]]) -> None:
-        """Small files travel to a worker together: per-task overhead per batch."""
-        for node, path, written in batch:
-            try:
-                written.ok = self._restore_file(dest, node, path)
-            finally:
-                written.done.set()
 
     def _restore_dir(self, parent: _Dest, node: Node, path: bytes) -> None:
         try:
@@ -279,9 +346,9 @@ class Restorer:
             _remove(dir_fd, name)
         return os.open(name, _FILE_FLAGS | os.O_EXCL, 0o600, dir_fd=dir_fd)
 
-    def _restore_file(self, dest: _Dest, node: Node, path: bytes) -> bool:
+    def _restore_file(self, dir_fd: int, node: Node, path: bytes) -> bool:
         try:
-            fd = self._open_file(dest.fd(), node.name)
+            fd = self._open_file(dir_fd, node.name)
         except OSError as e:
             self._fail(path, f"cannot create: {e.strerror or e}")
             return False
@@ -297,14 +364,13 @@ class Restorer:
                 data = self.repo.read_blob(DATA, ref)
                 write_sparse(fd, data, offset)
                 offset += len(data)
-                self.reporter.advance(len(data))
             os.ftruncate(fd, offset)
             self._apply_metadata_fd(fd, node, path)
         except IntegrityError as e:
             self._fail(path, f"not restored: {e}")
             os.close(fd)
             try:
-                os.unlink(node.name, dir_fd=dest.fd())
+                os.unlink(node.name, dir_fd=dir_fd)
             except OSError:
                 pass
             return False
@@ -316,7 +382,6 @@ class Restorer:
         with self._lock:
             self.stats.files += 1
             self.stats.bytes_written += node.size
-        self.reporter.advance(0, 1)
         return True
 
     def _restore_link(self, dest: _Dest, node: Node, path: bytes) -> None:
@@ -342,7 +407,8 @@ class Restorer:
                 return
             except OSError:
                 pass  # e.g. across file systems: fall back to a copy
-        self._restore_file(dest, node, path)
+        if self._restore_file(dest.fd(), node, path):
+            self.reporter.advance(node.size, 1)
 
     def _open_below_root(self, components: list[bytes]) -> int:
         """Open a restored directory again, never following a symlink."""
@@ -417,6 +483,22 @@ class Restorer:
                 )
         os.fchmod(fd, node.mode)  # after chown, which clears setuid/setgid
         os.utime(fd, ns=(node.atime_ns, node.mtime_ns))
+
+
+#: a worker's outcome: per-file success, files, bytes, errors, warnings
+_Batch = tuple[list[bool], int, int, list[tuple[bytes, str]], list[tuple[bytes | None, str]]]
+#: the restorer whose workers are being forked (they find it here)
+_ACTIVE: Restorer | None = None
+
+
+def _child_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    gc.freeze()
+
+
+def _child_batch(components: list[bytes], batch: list[tuple[Node, bytes]]) -> _Batch:
+    assert _ACTIVE is not None
+    return _ACTIVE.run_batch(components, batch)
 
 
 _HOLE_BLOCK = 4096
