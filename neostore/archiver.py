@@ -290,7 +290,7 @@ class Archiver:
     def _add_entry(
         self, parent: _Dir, name: bytes, path: bytes, st: os.stat_result, root_dev: int
     ) -> None:
-        if self._exclude.matches(path):
+        if self._exclude and self._exclude.matches(path):
             return
         try:
             node = node_from_stat(name, path, st)
@@ -305,15 +305,15 @@ class Archiver:
             child = self._new_child_dir(parent, node)
             self._scan_dir(child, path, root_dev)
         elif node.type == tree.FILE:
-            self._count(bytes_total=st.st_size)
             status, refs = self._cached(path, st)
             if refs is not None:
                 node.content = refs
-                self._count(**{f"files_{status}": 1})
+                self._count(bytes_total=st.st_size, **{f"files_{status}": 1})
                 self.reporter.advance(st.st_size, 1)
                 with parent.lock:
                     parent.children.append(node)
             else:
+                self._count(bytes_total=st.st_size)
                 with parent.lock:
                     slot = len(parent.children)
                     parent.children.append(None)
@@ -468,12 +468,8 @@ class Archiver:
             handle.reap()
 
     def _drain_ready(self) -> None:
-        while True:
-            try:
-                directory = self._ready.get_nowait()
-            except queue.Empty:
-                return
-            self._finalise(directory)
+        while not self._ready.empty():
+            self._finalise(self._ready.get_nowait())
 
     def _drain_until(self, root: _Dir) -> None:
         while True:

@@ -8,7 +8,9 @@ Refs include blob keys, so the directory is private to the user (0700).
 
 Rows are keyed by (directory, name) and fetched a directory at a time: the
 walk asks about every entry of a directory in turn, so one query per
-directory replaces one per file.
+directory replaces one per file. Refs are stored as fixed 104-byte records
+(blob id, key, digest, u64 LE length), so reading one back is slicing, not
+decoding: an unchanged re-snapshot reads every row.
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ from collections import OrderedDict
 from pathlib import Path
 
 from .blob import Ref
-from .codec import pack, unpack
-from .errors import IntegrityError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+_REF_SIZE = 32 * 3 + 8
 #: directories whose rows are kept in memory (the walk's current path and
 #: the directories it will come back to)
 _DIRS_KEPT = 256
@@ -76,17 +77,26 @@ class FilesCache:
             return "new", None
         if row[:4] != (inode, size, mtime_ns, ctime_ns):
             return "changed", None
-        try:
-            raw = unpack(row[4], "files cache entry")
-            return "unchanged", [Ref.decode(r, "files cache entry") for r in raw]
-        except IntegrityError:
-            return "changed", None
+        raw = row[4]
+        if len(raw) % _REF_SIZE:
+            return "changed", None  # damaged: read the file again
+        return "unchanged", [
+            Ref(
+                raw[i : i + 32],
+                raw[i + 32 : i + 64],
+                raw[i + 64 : i + 96],
+                int.from_bytes(raw[i + 96 : i + 104], "little"),
+            )
+            for i in range(0, len(raw), _REF_SIZE)
+        ]
 
     def store(
         self, path: bytes, inode: int, size: int, mtime_ns: int, ctime_ns: int, refs: list[Ref]
     ) -> None:
         directory, _, name = path.rpartition(b"/")
-        blob = pack([r.encode() for r in refs])
+        blob = b"".join(
+            r.blob_id + r.blob_key + r.digest + r.length.to_bytes(8, "little") for r in refs
+        )
         with self._lock:
             self._pending.append((directory, name, inode, size, mtime_ns, ctime_ns, blob))
             if len(self._pending) >= 4096:
