@@ -35,8 +35,11 @@ What it does:
   after it (contents and mtimes restored, reverted files re-hashed), so every tool
   sees identical input. A marker file guards the corpus: if a run dies while the edit
   is applied, the next run regenerates the corpus;
-* each command is one child process; its wall time and its user/sys CPU and peak RSS
-  (from GNU ``/usr/bin/time``, else ``os.wait4``) are recorded, as is the repository's
+* each command is one child process; its wall time, the user/sys CPU of it and its
+  descendants and the peak RSS of its largest process (from GNU ``/usr/bin/time``,
+  else ``os.wait4``) are recorded, and so is ``tree_pss``: the peak, sampled every
+  20 ms, of the proportional set size summed over the command's whole process tree
+  (neostore forks worker processes, so one process's RSS would understate it), as is the repository's
   size after the first snapshot, the re-snapshot and the change snapshot;
 * restores restore the latest snapshot, i.e. the one taken of the CHANGED corpus, and
   are checked (file count, bytes and a SHA-256 of names, sizes and contents) against
@@ -376,7 +379,8 @@ def discard_if_dirty(corpus: Path) -> None:
 
 @dataclass
 class Measurement:
-    """One child process: wall seconds, CPU seconds and peak RSS (KiB)."""
+    """One command: wall seconds, CPU seconds (its whole process tree), peak RSS of its
+    largest process (KiB) and peak PSS summed over its process tree (KiB, sampled)."""
 
     cmd: list[str]
     wall: float
@@ -387,6 +391,66 @@ class Measurement:
     #: CPU seconds the rest of the machine used meanwhile: other processes and kernel
     #: threads, including writeback of the command's own writes
     other_cpu: float
+    #: peak of the summed proportional set size of the command and all its descendants
+    #: (a page shared by n processes counts 1/n in each), sampled every 20 ms: the
+    #: memory the command really occupies, also when it forks workers
+    tree_pss_kib: int = 0
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    return children
+
+
+def tree_pss_kib(root: int) -> int:
+    """Summed Pss (KiB) of ``root`` and its descendants right now (0 if gone)."""
+    children = _children_map()
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return total
+
+
+class PssSampler:
+    """Samples :func:`tree_pss_kib` of a process tree in a thread; keeps the peak."""
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        import threading
+
+        self.peak = 0
+        self._pid = pid
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_pss_kib(self._pid))
+            self._stop.wait(self._interval)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
 
     @property
     def cpu(self) -> float:
@@ -420,8 +484,10 @@ def run_measured(
         proc = subprocess.Popen(
             full, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=out
         )
+        sampler = PssSampler(proc.pid)
         _, status, usage = os.wait4(proc.pid, 0)
         wall, busy = time.perf_counter() - t0, busy_cpu_seconds() - busy0
+        pss = sampler.stop()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}; see {log}")
@@ -431,7 +497,7 @@ def run_measured(
         user, sys_, rss = float(fields[0]), float(fields[1]), int(fields[2])
     else:
         user, sys_, rss = usage.ru_utime, usage.ru_stime, usage.ru_maxrss
-    return Measurement(cmd, wall, user, sys_, rss, 0, max(0.0, busy - user - sys_))
+    return Measurement(cmd, wall, user, sys_, rss, 0, max(0.0, busy - user - sys_), pss)
 
 
 # -- tools -----------------------------------------------------------------------------
@@ -715,6 +781,7 @@ def summarise(
             ("sys", "s", 1.0),
             ("other_cpu", "s", 1.0),
             ("maxrss_kib", "MiB", 1 / 1024),
+            ("tree_pss_kib", "MiB", 1 / 1024),
         ):
             rows.append(
                 _row(

@@ -88,15 +88,21 @@ def test_concurrent_target_creation_keeps_one_record(repo: Cli, tmp_path: Path) 
     src.mkdir()
     (src / "f").write_text("x")
     results: list[str] = []
+    failures: list[str] = []
 
     def snap() -> None:
-        results.append(repo.ok("snapshot", src, "--target", "fresh").out.strip())
+        done = repo("snapshot", src, "--target", "fresh")
+        if done.code == 0:
+            results.append(done.out.strip())
+        else:
+            failures.append(f"exit {done.code}: {done.err}")
 
     threads = [threading.Thread(target=snap) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert not failures
     listed = {s["id"] for s in repo.ok("snapshots", "--target", "fresh", "--json").json()}
     assert listed == set(results) and len(listed) == 4
     assert repo.ok("check").code == 0  # forks of one key's chain are not tampering
