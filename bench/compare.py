@@ -396,6 +396,10 @@ class Measurement:
     #: memory the command really occupies, also when it forks workers
     tree_pss_kib: int = 0
 
+    @property
+    def cpu(self) -> float:
+        return self.user + self.sys
+
 
 def _children_map() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
@@ -451,10 +455,6 @@ class PssSampler:
         self._stop.set()
         self._thread.join()
         return self.peak
-
-    @property
-    def cpu(self) -> float:
-        return self.user + self.sys
 
 
 def busy_cpu_seconds() -> float:
