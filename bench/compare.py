@@ -39,8 +39,11 @@ What it does:
   descendants and the peak RSS of its largest process (from GNU ``/usr/bin/time``,
   else ``os.wait4``) are recorded, and so is ``tree_pss``: the peak, sampled every
   20 ms, of the proportional set size summed over the command's whole process tree
-  (neostore forks worker processes, so one process's RSS would understate it), as is the repository's
-  size after the first snapshot, the re-snapshot and the change snapshot;
+  (neostore forks worker processes, so one process's RSS would understate it), and
+  ``pss_after_kdf``, that peak after a password KDF's buffer was freed (neostore's
+  256 MiB Argon2id, a security choice, apart from the pipeline's own memory); also
+  the repository's size after the first snapshot, the re-snapshot and the change
+  snapshot;
 * restores restore the latest snapshot, i.e. the one taken of the CHANGED corpus, and
   are checked (file count, bytes and a SHA-256 of names, sizes and contents) against
   the changed corpus's digest, which is computed once up front by applying the edit,
@@ -395,6 +398,11 @@ class Measurement:
     #: (a page shared by n processes counts 1/n in each), sampled every 20 ms: the
     #: memory the command really occupies, also when it forks workers
     tree_pss_kib: int = 0
+    #: the same peak, but only over the samples after a password KDF's buffer was
+    #: freed (PSS fell below half its running peak of at least 192 MiB); the whole
+    #: peak when there is no such drop. Separates neostore's Argon2id (256 MiB, a
+    #: security choice) from the memory of the backup pipeline itself
+    pss_after_kdf_kib: int = 0
 
     @property
     def cpu(self) -> float:
@@ -433,13 +441,28 @@ def tree_pss_kib(root: int) -> int:
     return total
 
 
+#: a drop of the tree's PSS below half of a running peak at least this high marks the
+#: end of a memory-hard key derivation
+KDF_PEAK_KIB = 192 * 1024
+
+
+def peak_after_kdf(samples: list[int]) -> int:
+    """Peak of ``samples`` after the first KDF-sized drop (see ``pss_after_kdf_kib``)."""
+    running = 0
+    for i, value in enumerate(samples):
+        running = max(running, value)
+        if running >= KDF_PEAK_KIB and value < running / 2:
+            return max(samples[i:])
+    return max(samples, default=0)
+
+
 class PssSampler:
-    """Samples :func:`tree_pss_kib` of a process tree in a thread; keeps the peak."""
+    """Samples :func:`tree_pss_kib` of a process tree in a thread."""
 
     def __init__(self, pid: int, interval: float = 0.02) -> None:
         import threading
 
-        self.peak = 0
+        self.samples: list[int] = []
         self._pid = pid
         self._interval = interval
         self._stop = threading.Event()
@@ -448,13 +471,14 @@ class PssSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_pss_kib(self._pid))
+            self.samples.append(tree_pss_kib(self._pid))
             self._stop.wait(self._interval)
 
-    def stop(self) -> int:
+    def stop(self) -> tuple[int, int]:
+        """``(peak, peak after the KDF)``."""
         self._stop.set()
         self._thread.join()
-        return self.peak
+        return max(self.samples, default=0), peak_after_kdf(self.samples)
 
 
 def busy_cpu_seconds() -> float:
@@ -487,7 +511,7 @@ def run_measured(
         sampler = PssSampler(proc.pid)
         _, status, usage = os.wait4(proc.pid, 0)
         wall, busy = time.perf_counter() - t0, busy_cpu_seconds() - busy0
-        pss = sampler.stop()
+        pss, pss_after_kdf = sampler.stop()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}; see {log}")
@@ -497,7 +521,9 @@ def run_measured(
         user, sys_, rss = float(fields[0]), float(fields[1]), int(fields[2])
     else:
         user, sys_, rss = usage.ru_utime, usage.ru_stime, usage.ru_maxrss
-    return Measurement(cmd, wall, user, sys_, rss, 0, max(0.0, busy - user - sys_), pss)
+    return Measurement(
+        cmd, wall, user, sys_, rss, 0, max(0.0, busy - user - sys_), pss, pss_after_kdf
+    )
 
 
 # -- tools -----------------------------------------------------------------------------
@@ -782,6 +808,7 @@ def summarise(
             ("other_cpu", "s", 1.0),
             ("maxrss_kib", "MiB", 1 / 1024),
             ("tree_pss_kib", "MiB", 1 / 1024),
+            ("pss_after_kdf_kib", "MiB", 1 / 1024),
         ):
             rows.append(
                 _row(
