@@ -72,7 +72,7 @@ def _pack_all(pack_size: int, refs: list[Ref], stored: list[bytes]) -> list[byte
     return packs
 
 
-def _finish(builder: PackBuilder) -> bytes:
+def _finish(builder: PackBuilder) -> list[bytes]:
     return builder.finish(repo_id=REPO_ID, domain=DOMAIN, target_id=b"t" * 16, writer=WRITER)[1]
 
 

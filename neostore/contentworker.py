@@ -12,13 +12,15 @@ the index as loaded (a copy-on-write snapshot it only reads). It receives
 batches of files, reads, chunks and hashes them, asks the parent to *claim*
 the blobs that are new (the parent owns the one in-flight set, so a blob met
 by two workers at once is stored once), then compresses, encrypts and packs
-the claimed blobs and uploads full packs from one background thread. A pack
-is reported to the parent only once it is durable; the parent writes index
-files. Messages are msgpack over three one-way pipes per worker, so that a
+the claimed blobs into a pack that is written to a backend stream as it
+grows (no pack is held in memory); a full pack is sealed (header, fsync,
+atomic rename to its hash) by one background thread while the next one
+fills. A pack is reported to the parent only once it is durable; the parent
+writes index files. Messages are msgpack over three one-way pipes per worker, so that a
 walker blocked on a full work pipe can never hold up a claim's answer:
 
 work, parent → worker: ``["batch", n, [[path, inode], ...]]`` and ``["finish"]``
-(flush the partial pack, report it, exit);
+(seal the partial pack, report it, exit);
 
 answers, parent → worker: ``["claimed", [bool]]``;
 
@@ -45,11 +47,13 @@ from typing import Any
 
 import msgpack
 
+from .backend.base import ObjectStream
 from .blob import Ref, encrypt_blob, make_ref
 from .chunker import Chunker
 from .errors import NeostoreError
 from .pack import PackBuilder
 from .repository import Repository
+from .runtime import MIB, tune_malloc
 from .targets import DATA, Domain, TargetRecord
 from .writer import WriterIdentity
 
@@ -57,7 +61,7 @@ _O_NOATIME = getattr(os, "O_NOATIME", 0)
 #: files up to this size are read in one call rather than streamed
 SMALL_FILE = 4 * 1024 * 1024
 #: new blobs are claimed in groups of about this many bytes
-CLAIM_BYTES = 8 * 1024 * 1024
+CLAIM_BYTES = 4 * 1024 * 1024
 
 
 def encode(message: list[Any]) -> bytes:
@@ -125,7 +129,10 @@ class ContentWorker:
         self.domain = domain
         self.writer = writer
         self.chunker = Chunker(repo.config, domain.chunker_seed)
-        self.builder = PackBuilder()
+        # the pack being filled: written straight to a backend stream, so a
+        # worker holds no pack in memory
+        self.builder: PackBuilder | None = None
+        self.stream: ObjectStream | None = None
         self._send_lock = threading.Lock()
         self._upload: threading.Thread | None = None
         self._upload_error: BaseException | None = None
@@ -155,17 +162,17 @@ class ContentWorker:
                     self._batch(message[1], message[2])
                 elif message[0] == "finish":
                     self._flush_pending()
-                    if self.builder.entries:
-                        self._start_upload(self.builder)
-                        self.builder = PackBuilder()
+                    self._seal_pack()
                     self._wait_upload()
                     self._send(["finished"])
                     return
         except _Stop:
+            self._drop_pack()
             # aborting anyway: an unreported pack is only unindexed garbage
             with contextlib.suppress(BaseException):
                 self._wait_upload()
         except BaseException as e:
+            self._drop_pack()
             text = str(e) if isinstance(e, NeostoreError) else f"{type(e).__name__}: {e}"
             try:
                 self._wait_upload()
@@ -227,16 +234,27 @@ class ContentWorker:
             if not granted:
                 continue
             stored = encrypt_blob(self.repo.repo_id, DATA, ref, piece)
+            if self.builder is None:
+                self.stream = self.repo.backend.create_stream("data")
+                self.builder = PackBuilder(sink=self.stream.write)
             self.builder.add(DATA, ref.blob_id, stored)
             if self.builder.size >= self.repo.config.pack_size:
-                self._start_upload(self.builder)
-                self.builder = PackBuilder()
+                self._seal_pack()
 
-    def _start_upload(self, builder: PackBuilder) -> None:
-        """Upload in the background; at most one upload at a time."""
+    def _seal_pack(self) -> None:
+        """Finish the current pack in the background: header, fsync, rename,
+        report. At most one at a time; the next pack starts meanwhile."""
+        if self.builder is None or self.stream is None:
+            return
+        builder, stream, self.builder, self.stream = self.builder, self.stream, None, None
         self._wait_upload()
-        self._upload = threading.Thread(target=self._upload_pack, args=(builder,))
+        self._upload = threading.Thread(target=self._upload_pack, args=(builder, stream))
         self._upload.start()
+
+    def _drop_pack(self) -> None:
+        if self.stream is not None:
+            self.stream.abort()
+        self.builder = self.stream = None
 
     def _wait_upload(self) -> None:
         if self._upload is not None:
@@ -246,20 +264,19 @@ class ContentWorker:
         if error is not None:
             raise error
 
-    def _upload_pack(self, builder: PackBuilder) -> None:
+    def _upload_pack(self, builder: PackBuilder, stream: ObjectStream) -> None:
         try:
             entries = [e.encode() for e in builder.entries]
-            pack_id, data = builder.finish(
+            pack_id, _ = builder.finish(
                 repo_id=self.repo.repo_id,
                 domain=self.domain,
                 target_id=self.record.target_id,
                 writer=self.writer,
             )
-            size = len(data)
-            self.repo.backend.save("data", pack_id.hex(), data)
-            del data
-            self._send(["pack", pack_id, size, entries])
+            stream.commit(pack_id.hex())
+            self._send(["pack", pack_id, builder.size, entries])
         except BaseException as e:
+            stream.abort()
             self._upload_error = e
 
 
@@ -344,6 +361,10 @@ def _child_main(
     # what we inherited lives until we exit: keep the collector off it (and
     # off its pages, which then stay shared with the parent)
     gc.freeze()
+    # blobs (<= the 8 MiB chunk maximum) from the heap, larger buffers (the
+    # chunker's 16 MiB stream buffer) mapped and returned when freed; keep
+    # little free heap: each worker's memory counts
+    tune_malloc(mmap_threshold=9 * MIB, trim_threshold=16 * MIB)
     for other in others:
         other.close()
     ContentWorker(pipes, repo, record, domain, writer).serve()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import blake3
@@ -57,17 +58,23 @@ def decode_entries(value: object, what: str) -> list[PackEntry]:
 
 
 class PackBuilder:
-    """Accumulates encrypted blobs of one type; not thread-safe."""
+    """Accumulates encrypted blobs of one type; not thread-safe. With a
+    ``sink``, every byte goes to it at once (a backend stream) and the
+    builder keeps only the entries."""
 
-    def __init__(self) -> None:
+    def __init__(self, sink: Callable[[bytes], None] | None = None) -> None:
         self.parts: list[bytes] = []
         self.entries: list[PackEntry] = []
         self.size = 0
         self._hasher = blake3.blake3()
+        self._sink = sink
 
     def add(self, btype: int, blob_id: bytes, stored: bytes) -> PackEntry:
         entry = PackEntry(btype, blob_id, self.size, len(stored))
-        self.parts.append(stored)
+        if self._sink is None:
+            self.parts.append(stored)
+        else:
+            self._sink(stored)
         self.entries.append(entry)
         self._hasher.update(stored)
         self.size += len(stored)
@@ -75,8 +82,11 @@ class PackBuilder:
 
     def finish(
         self, *, repo_id: bytes, domain: Domain, target_id: bytes, writer: WriterIdentity
-    ) -> tuple[bytes, bytes]:
-        """Returns ``(pack_id, pack bytes)``."""
+    ) -> tuple[bytes, list[bytes]]:
+        """Returns ``(pack_id, the pack's bytes as buffers in order)``; with
+        a sink, header and trailer go to it and the list is empty. ``size``
+        is then the whole pack's. The pack id continues the blob region's
+        hash over header and trailer, so no byte is hashed twice."""
         body = {
             "v": 1,
             "entries": [e.encode() for e in self.entries],
@@ -92,11 +102,18 @@ class PackBuilder:
             ad_prefix=crypto.AD_PACK_HEADER,
             sig_prefix=crypto.SIG_PACK,
         )
-        self.parts.append(header)
-        self.parts.append(_TRAILER.pack(len(header)))
-        data = b"".join(self.parts)
-        self.parts = []
-        return crypto.object_hash(data), data
+        trailer = _TRAILER.pack(len(header))
+        whole = self._hasher.copy()
+        whole.update(header)
+        whole.update(trailer)
+        parts, self.parts = self.parts, []
+        parts += (header, trailer)
+        self.size += len(header) + len(trailer)
+        if self._sink is not None:
+            self._sink(header)
+            self._sink(trailer)
+            parts = []
+        return whole.digest(), parts
 
 
 def header_length(trailer: bytes, pack_size: int, what: str) -> int:

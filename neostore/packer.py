@@ -132,11 +132,13 @@ class Packer:
                 target_id=self.record.target_id,
                 writer=self.writer,
             )
+            size = sum(len(part) for part in data)
             self.repo.backend.save("data", pack_id.hex(), data)
-            record = PackRecord(pack_id, len(data), entries)
+            del data
+            record = PackRecord(pack_id, size, entries)
             with self._lock:
                 self.stats.packs += 1
-                self.stats.bytes_stored += len(data)
+                self.stats.bytes_stored += size
                 self._unindexed.append(record)
                 batch = None
                 if len(self._unindexed) >= INDEX_EVERY:

@@ -1,21 +1,24 @@
 """Process-wide settings for entry points (the CLI, benchmarks). The library
-itself never calls this: it is the program's choice, not a module's."""
+calls them only in the worker processes it forks itself."""
 
 from __future__ import annotations
 
+MIB = 1024 * 1024
 
-def tune_malloc() -> bool:
-    """Serve large buffers (chunks, packs) from the heap instead of a fresh
-    mmap each: every new mapping costs page faults, which on the project's
-    VMs made encrypting a 1 MiB blob ~3.5x slower (bench/stages.py).
+
+def tune_malloc(mmap_threshold: int = 64 * MIB, trim_threshold: int = 128 * MIB) -> bool:
+    """Serve buffers below ``mmap_threshold`` (chunks, blobs) from the heap
+    instead of a fresh mmap each: every new mapping costs page faults, which
+    on the project's VMs made encrypting a 1 MiB blob ~3.5x slower
+    (bench/stages.py); keep up to ``trim_threshold`` of freed heap for reuse.
     glibc only; returns whether it applied."""
     try:
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6")
         m_trim_threshold, m_mmap_threshold = -1, -3
-        ok = libc.mallopt(m_mmap_threshold, 64 * 1024 * 1024) == 1
-        return bool(ok and libc.mallopt(m_trim_threshold, 128 * 1024 * 1024) == 1)
+        ok = libc.mallopt(m_mmap_threshold, mmap_threshold) == 1
+        return bool(ok and libc.mallopt(m_trim_threshold, trim_threshold) == 1)
     except (OSError, AttributeError):
         return False
 

@@ -140,3 +140,34 @@ def test_local_leaves_no_temp_files(tmp_path: Path) -> None:
     leftovers = [p for p in (tmp_path / "s").rglob("*") if ".tmp-" in p.name]
     assert leftovers == []
     assert (tmp_path / "s" / "data" / PACK[:2] / PACK).read_bytes() == b"x" * 1000
+
+
+def test_save_takes_buffers_in_order(backend: Backend) -> None:
+    backend.save("data", PACK, [b"he", b"llo ", b"world"])
+    assert backend.load("data", PACK) == b"hello world"
+
+
+def test_stream_is_invisible_until_committed(backend: Backend) -> None:
+    stream = backend.create_stream("data")
+    stream.write(b"part one, ")
+    stream.write(memoryview(b"part two"))
+    assert list(backend.list("data")) == []
+    stream.commit(PACK)
+    assert backend.load("data", PACK) == b"part one, part two"
+    assert list(backend.list("data")) == [(PACK, 18)]
+
+
+def test_aborted_stream_leaves_nothing(backend: Backend, tmp_path: Path) -> None:
+    stream = backend.create_stream("data")
+    stream.write(b"never committed")
+    stream.abort()
+    assert list(backend.list("data")) == []
+    assert not [p for p in tmp_path.rglob("*") if ".tmp-" in p.name]
+
+
+def test_stream_names_are_validated(backend: Backend) -> None:
+    stream = backend.create_stream("data")
+    stream.write(b"x")
+    with pytest.raises(UsageError):
+        stream.commit("../escape")
+    stream.abort()

@@ -131,9 +131,11 @@ def _pack(n: int = 3) -> tuple[bytes, bytes, list[Ref]]:
         ref = make_ref(DOMAIN, DATA, plaintext)
         builder.add(DATA, ref.blob_id, encrypt_blob(REPO_ID, DATA, ref, plaintext))
         refs.append(ref)
-    pack_id, data = builder.finish(
+    pack_id, parts = builder.finish(
         repo_id=REPO_ID, domain=DOMAIN, target_id=TARGET_ID, writer=WRITER
     )
+    data = b"".join(parts)
+    assert pack_id == crypto.object_hash(data)  # the name is the hash of the whole pack
     return pack_id, data, refs
 
 

@@ -4,6 +4,9 @@ Contract, for every implementation:
 
 * Objects are addressed by ``(otype, name)`` (see :mod:`.names`), never by a
   raw path; addresses are validated before any I/O.
+* ``save`` takes the object's bytes, or a list of buffers that are its bytes in
+  order (a pack is written from its parts without joining them: one copy less
+  of 16 MiB per pack).
 * ``save`` is atomic: a reader sees either the old object, nothing, or the
   complete new one — never a prefix. When ``save`` returns, the object is
   durable. Saving an existing name replaces it (content-addressed objects are
@@ -19,7 +22,32 @@ Contract, for every implementation:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeAlias, runtime_checkable
+
+#: what ``save`` accepts: bytes, or the object's bytes as buffers in order
+Payload: TypeAlias = bytes | bytearray | memoryview | list[bytes]
+
+
+def joined(data: Payload) -> bytes:
+    """The payload as one bytes object."""
+    return b"".join(data) if isinstance(data, list) else bytes(data)
+
+
+class ObjectStream(Protocol):
+    """An object written piece by piece, named when complete (packs: their
+    name is the hash of all their bytes). Nothing is visible under any name
+    before :meth:`commit`; an uncommitted stream leaves nothing but, after a
+    crash, a temporary file that listings skip."""
+
+    def write(self, data: bytes | memoryview) -> None: ...
+
+    def commit(self, name: str) -> None:
+        """Make the object durable and visible as ``name``, atomically."""
+        ...
+
+    def abort(self) -> None:
+        """Discard what was written."""
+        ...
 
 
 @runtime_checkable
@@ -34,11 +62,15 @@ class Backend(Protocol):
         """Prepare an empty store (directories etc.); fails if one exists."""
         ...
 
-    def save(self, otype: str, name: str, data: bytes | memoryview) -> None: ...
+    def save(self, otype: str, name: str, data: Payload) -> None: ...
 
-    def save_new(self, otype: str, name: str, data: bytes | memoryview) -> bool:
+    def save_new(self, otype: str, name: str, data: Payload) -> bool:
         """Create an object only if the name is free; atomic against other
         writers. Returns False (and changes nothing) when it exists."""
+        ...
+
+    def create_stream(self, otype: str) -> ObjectStream:
+        """Start an object of ``otype`` whose name is known only at the end."""
         ...
 
     def load(self, otype: str, name: str, offset: int = 0, length: int | None = None) -> bytes: ...

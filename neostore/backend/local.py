@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 from ..errors import NotFound, PermanentBackendError, TransientBackendError
+from .base import ObjectStream, Payload
 from .names import OBJECT_TYPES, relative_path
 
 _TRANSIENT = {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT}
@@ -126,13 +127,13 @@ class LocalBackend:
         except OSError as e:
             raise _wrap(e, self.root) from e
 
-    def save(self, otype: str, name: str, data: bytes | memoryview) -> None:
+    def save(self, otype: str, name: str, data: Payload) -> None:
         self._store(otype, name, data, replace=True)
 
-    def save_new(self, otype: str, name: str, data: bytes | memoryview) -> bool:
+    def save_new(self, otype: str, name: str, data: Payload) -> bool:
         return self._store(otype, name, data, replace=False)
 
-    def _store(self, otype: str, name: str, data: bytes | memoryview, replace: bool) -> bool:
+    def _store(self, otype: str, name: str, data: Payload, replace: bool) -> bool:
         path = self._path(otype, name)
         directory = os.path.dirname(path)
         tmp = f"{path}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
@@ -140,10 +141,11 @@ class LocalBackend:
             os.makedirs(directory, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
+                for part in data if isinstance(data, list) else [data]:
+                    view = memoryview(part)
+                    while view:
+                        written = os.write(fd, view)
+                        view = view[written:]
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -165,6 +167,9 @@ class LocalBackend:
             except OSError:
                 pass
             raise _wrap(e, f"{otype}/{name}") from e
+
+    def create_stream(self, otype: str) -> ObjectStream:
+        return _LocalStream(self, otype)
 
     def load(self, otype: str, name: str, offset: int = 0, length: int | None = None) -> bytes:
         path = self._path(otype, name)
@@ -229,3 +234,52 @@ class LocalBackend:
                     yield from self._walk(entry.path, sub, depth - 1, False)
             elif entry.is_file(follow_symlinks=False):
                 yield f"{prefix}{entry.name}", entry.stat(follow_symlinks=False).st_size
+
+
+class _LocalStream:
+    """A temporary file in the type's top directory, renamed into place."""
+
+    def __init__(self, backend: LocalBackend, otype: str) -> None:
+        if otype not in OBJECT_TYPES or otype == "config":
+            raise PermanentBackendError(f"no streamed objects of type {otype!r}")
+        self._backend = backend
+        self._otype = otype
+        directory = os.path.join(backend.root, otype)
+        self._tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
+        try:
+            os.makedirs(directory, exist_ok=True)
+            self._fd = os.open(
+                self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600
+            )
+        except OSError as e:
+            raise _wrap(e, f"{otype}/(new object)") from e
+
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as e:
+            self.abort()
+            raise _wrap(e, f"{self._otype}/(new object)") from e
+
+    def commit(self, name: str) -> None:
+        path = self._backend._path(self._otype, name)
+        try:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            directory = os.path.dirname(path)
+            os.makedirs(directory, exist_ok=True)
+            os.replace(self._tmp, path)
+            _fsync_dir(directory)
+        except OSError as e:
+            self.abort()
+            raise _wrap(e, f"{self._otype}/{name}") from e
+
+    def abort(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        with contextlib.suppress(OSError):
+            os.unlink(self._tmp)

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 
 from ..errors import NotFound, PermanentBackendError
+from .base import ObjectStream, Payload, joined
 from .names import validate
 
 
@@ -24,17 +25,20 @@ class MemoryBackend:
             raise PermanentBackendError("repository already exists")
         self._created = True
 
-    def save(self, otype: str, name: str, data: bytes | memoryview) -> None:
+    def save(self, otype: str, name: str, data: Payload) -> None:
         validate(otype, name)
         with self._lock:
-            self._objects[(otype, name)] = bytes(data)
+            self._objects[(otype, name)] = joined(data)
 
-    def save_new(self, otype: str, name: str, data: bytes | memoryview) -> bool:
+    def create_stream(self, otype: str) -> ObjectStream:
+        return _MemoryStream(self, otype)
+
+    def save_new(self, otype: str, name: str, data: Payload) -> bool:
         validate(otype, name)
         with self._lock:
             if (otype, name) in self._objects:
                 return False
-            self._objects[(otype, name)] = bytes(data)
+            self._objects[(otype, name)] = joined(data)
         return True
 
     def load(self, otype: str, name: str, offset: int = 0, length: int | None = None) -> bytes:
@@ -64,3 +68,20 @@ class MemoryBackend:
         with self._lock:
             items = [(n, len(d)) for (t, n), d in self._objects.items() if t == otype]
         yield from items
+
+
+class _MemoryStream:
+    def __init__(self, backend: MemoryBackend, otype: str) -> None:
+        self._backend = backend
+        self._otype = otype
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._parts.append(bytes(data))
+
+    def commit(self, name: str) -> None:
+        self._backend.save(self._otype, name, self._parts)
+        self._parts = []
+
+    def abort(self) -> None:
+        self._parts = []
