@@ -12,6 +12,7 @@ import json
 import os
 import stat
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -88,7 +89,14 @@ def _backend(repo: str | None) -> Any:
     return open_backend(repo or "")
 
 
-def _open(repo: str | None, password_file: str | None) -> Repository:
+def _open(
+    repo: str | None,
+    password_file: str | None,
+    meanwhile: Callable[[threading.Event], None] | None = None,
+) -> Repository:
+    """Open the repository. ``meanwhile(done)`` runs in this thread while the
+    key is derived in another (Argon2id runs without the GIL) and must return
+    soon after ``done`` is set."""
     backend = _backend(repo)
     if not backend.exists_repository():
         from neostore.errors import RepositoryNotFound
@@ -96,7 +104,28 @@ def _open(repo: str | None, password_file: str | None) -> Repository:
         raise RepositoryNotFound(f"{backend.location}: no repository there (run `neostore init`)")
     from neostore.repository import Repository  # crypto and codecs: only once needed
 
-    repository = Repository.open(backend, _password(password_file))
+    password = _password(password_file)
+    if meanwhile is None:
+        repository = Repository.open(backend, password)
+    else:
+        outcome: list[Repository | BaseException] = []
+        done = threading.Event()
+
+        def derive() -> None:
+            try:
+                outcome.append(Repository.open(backend, password))
+            except BaseException as e:
+                outcome.append(e)
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=derive, name="open-repository", daemon=True)
+        worker.start()
+        meanwhile(done)
+        worker.join()
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        repository = outcome[0]
     repository.on_problem = _warn
     return repository
 
@@ -248,7 +277,11 @@ def snapshot(
     patterns = list(exclude or [])
     for path in exclude_file or []:
         patterns.extend(read_exclude_file(path))
-    repository = _open(repo, password_file)
+    from neostore.prewalk import Prewalk
+
+    # read the file system ahead while the key is derived
+    prewalk = Prewalk(paths, patterns, one_file_system)
+    repository = _open(repo, password_file, meanwhile=prewalk.run)
     from neostore.archiver import Archiver, SnapshotOptions
 
     reporter = _reporter(json_output)
@@ -260,7 +293,7 @@ def snapshot(
         one_file_system=one_file_system,
         use_files_cache=not no_cache,
     )
-    result = Archiver(repository, options, reporter).run()
+    result = Archiver(repository, options, reporter, prewalk).run()
     s = result.stats
     if json_output:
         _emit(

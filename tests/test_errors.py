@@ -191,7 +191,8 @@ def test_interrupted_snapshot_exit_130_and_consistent(repo: Cli, tmp_path: Path)
         f.truncate(64 * 1024**3)  # 64 GiB of zeros: far longer than the test waits
     proc = repo.popen("snapshot", src)
     deadline = time.monotonic() + 120
-    while not any(p.is_file() for p in (repo.repo / "data").rglob("*")):
+    # wait for a complete pack (not a pack still being written, a temporary file)
+    while not any(p.is_file() and ".tmp-" not in p.name for p in (repo.repo / "data").rglob("*")):
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         assert time.monotonic() < deadline
         time.sleep(0.05)
@@ -206,6 +207,7 @@ def test_interrupted_snapshot_exit_130_and_consistent(repo: Cli, tmp_path: Path)
 
     # the next snapshot reuses what the interrupted one uploaded
     (src / "b-sparse.img").unlink()
+    assert not [p for p in (repo.repo / "data").rglob("*") if ".tmp-" in p.name]
     uploaded = sum(p.stat().st_size for p in (repo.repo / "data").rglob("*") if p.is_file())
     assert uploaded > 0
     again = repo.ok("snapshot", src, "--json").json()
