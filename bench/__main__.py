@@ -7,7 +7,9 @@ Commands:
 * ``stages [--mib N]``: per-stage micro-benchmark (chunk, hash, compress, encrypt,
   pack, upload; see :mod:`bench.stages`);
 * ``index-memory [--blobs N]``: bytes of memory per indexed blob (see
-  :mod:`bench.index_memory`).
+  :mod:`bench.index_memory`);
+* ``flat-memory [--gb 10]``: peak memory of snapshot and restore of a large input
+  next to the bench corpus (see :mod:`bench.flat_memory`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 
 
 def main(argv: list[str]) -> int:
-    commands = ("compare", "stages", "index-memory")
+    commands = ("compare", "stages", "index-memory", "flat-memory")
     if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
         return 2
@@ -30,6 +32,11 @@ def main(argv: list[str]) -> int:
         from bench import stages
 
         stages.main()
+        return 0
+    if command == "flat-memory":
+        from bench import flat_memory
+
+        flat_memory.main()
         return 0
     from bench import index_memory
 

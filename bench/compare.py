@@ -180,7 +180,7 @@ def generate_corpus(root: Path, size: str, seed: int = SEED) -> dict[str, Any]:
     """Build the corpus (or reuse a matching one); returns its composition."""
     marker = root.parent / f"{root.name}.json"
     small_mb, mid_mb, large_mb = SIZES[size]
-    wanted = {"format": CORPUS_FORMAT, "size": size, "mb": SIZES[size], "seed": seed}
+    wanted = {"format": CORPUS_FORMAT, "size": size, "mb": list(SIZES[size]), "seed": seed}
     if marker.exists() and root.is_dir():
         meta: dict[str, Any] = json.loads(marker.read_text())
         if meta.get("params") == wanted:

@@ -277,12 +277,12 @@ def snapshot(
     patterns = list(exclude or [])
     for path in exclude_file or []:
         patterns.extend(read_exclude_file(path))
+    from neostore.archiver import Archiver, SnapshotOptions
     from neostore.prewalk import Prewalk
 
     # read the file system ahead while the key is derived
     prewalk = Prewalk(paths, patterns, one_file_system)
     repository = _open(repo, password_file, meanwhile=prewalk.run)
-    from neostore.archiver import Archiver, SnapshotOptions
 
     reporter = _reporter(json_output)
     options = SnapshotOptions(

@@ -53,7 +53,7 @@ from .chunker import Chunker
 from .errors import NeostoreError
 from .pack import PackBuilder
 from .repository import Repository
-from .runtime import MIB, tune_malloc
+from .runtime import tune_malloc
 from .targets import DATA, Domain, TargetRecord
 from .writer import WriterIdentity
 
@@ -361,10 +361,7 @@ def _child_main(
     # what we inherited lives until we exit: keep the collector off it (and
     # off its pages, which then stay shared with the parent)
     gc.freeze()
-    # blobs (<= the 8 MiB chunk maximum) from the heap, larger buffers (the
-    # chunker's 16 MiB stream buffer) mapped and returned when freed; keep
-    # little free heap: each worker's memory counts
-    tune_malloc(mmap_threshold=9 * MIB, trim_threshold=16 * MIB)
+    tune_malloc()  # little retained free heap: every worker's memory counts
     for other in others:
         other.close()
     ContentWorker(pipes, repo, record, domain, writer).serve()

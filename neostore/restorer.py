@@ -35,6 +35,7 @@ from .errors import IntegrityError, NeostoreError, NotFound
 from .matcher import PathMatcher
 from .progress import Collecting, Reporter
 from .repository import Repository, SnapshotInfo
+from .runtime import tune_malloc
 from .targets import DATA
 from .tree import Node
 
@@ -494,6 +495,7 @@ _ACTIVE: Restorer | None = None
 def _child_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     gc.freeze()
+    tune_malloc()  # little retained free heap: every worker's memory counts
 
 
 def _child_batch(components: list[bytes], batch: list[tuple[Node, bytes]]) -> _Batch:

@@ -6,11 +6,14 @@ from __future__ import annotations
 MIB = 1024 * 1024
 
 
-def tune_malloc(mmap_threshold: int = 64 * MIB, trim_threshold: int = 128 * MIB) -> bool:
-    """Serve buffers below ``mmap_threshold`` (chunks, blobs) from the heap
-    instead of a fresh mmap each: every new mapping costs page faults, which
-    on the project's VMs made encrypting a 1 MiB blob ~3.5x slower
-    (bench/stages.py); keep up to ``trim_threshold`` of freed heap for reuse.
+def tune_malloc(mmap_threshold: int = 9 * MIB, trim_threshold: int = 16 * MIB) -> bool:
+    """Serve buffers below ``mmap_threshold`` (chunks and blobs, at most the
+    8 MiB chunk maximum plus overhead) from the heap instead of a fresh mmap
+    each: every new mapping costs page faults, which on the project's VMs
+    made encrypting a 1 MiB blob ~3.5x slower (bench/stages.py). Larger
+    buffers (the chunker's 16 MiB stream buffer, Argon2id's memory) are
+    mapped and returned when freed. Keep up to ``trim_threshold`` of freed
+    heap for reuse: every process's memory counts (workers included).
     glibc only; returns whether it applied."""
     try:
         import ctypes
