@@ -7,7 +7,7 @@ import random
 import shutil
 from pathlib import Path
 
-from conftest import Cli, data_blob_count
+from conftest import PASSWORD, Cli, data_blob_count
 
 MiB = 1024 * 1024
 
@@ -119,3 +119,37 @@ def test_no_plaintext_names_or_content_in_repository(repo: Cli, tmp_path: Path) 
             for needle in (marker, b"VISIBLENAME", b"VISIBLEFILE", b"VISIBLETAG", os.fsencode(src)):
                 assert needle not in data, (path, needle)
         assert "VISIBLE" not in path.name
+
+
+def test_read_ahead_walk_changes_nothing(repo: Cli, tmp_path: Path) -> None:
+    """The snapshot taken from listings read ahead (while the key is derived)
+    is the one a plain walk takes: same trees, so the same root."""
+    import threading
+
+    from neostore.archiver import Archiver, SnapshotOptions
+    from neostore.backend import LocalBackend
+    from neostore.prewalk import Prewalk
+    from neostore.repository import Repository
+
+    src = tmp_path / "src"
+    for d in range(3):
+        (src / f"d{d}" / "sub").mkdir(parents=True)
+        for i in range(40):
+            (src / f"d{d}" / f"f{i}").write_bytes(os.urandom(i * 100))
+        os.symlink("f1", src / f"d{d}" / "link")
+    (src / "d1" / "g").write_text("x")
+    repo.ok("snapshot", src)  # the files cache now knows every file
+    repository = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
+    roots = []
+    for read_ahead in (False, True):
+        prewalk = None
+        if read_ahead:
+            prewalk = Prewalk([str(src)])
+            prewalk.run(threading.Event())
+            assert prewalk.take(os.fsencode(src / "d0")), "it read ahead"
+            prewalk = Prewalk([str(src)])
+            prewalk.run(threading.Event())
+        result = Archiver(repository, SnapshotOptions(paths=[str(src)]), prewalk=prewalk).run()
+        assert result.stats.files_unchanged == 121 and not result.errors
+        roots.append(repository.find_snapshot(result.snapshot_id.hex(), None).manifest.root)
+    assert roots[0] == roots[1]

@@ -231,3 +231,60 @@ def test_excludes(repo: Cli, tmp_path: Path, flag: str) -> None:
         args = ["--exclude-file", str(listing)]
     repo.ok("snapshot", src, *args)
     assert repo.ok("ls", "latest", str(src), "-R").out.splitlines() == [str(src / "keep.txt")]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_store_refusing_packs_fails_the_snapshot_cleanly(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    repo.ok("snapshot", src)
+    # the store can no longer take packs: data/ is now a file, so no pack
+    # (nor its temporary file) can be created in it
+    data = repo.repo / "data"
+    data.rename(tmp_path / "data-aside")
+    data.write_bytes(b"")
+    (src / "b.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    result = repo("snapshot", src)
+    assert result.code == 1, result.err
+    assert "data" in result.err and len(result.err.strip().splitlines()) == 1
+    data.unlink()
+    (tmp_path / "data-aside").rename(data)
+    assert len(repo.ok("snapshots", "--json").json()) == 1  # no manifest was written
+    assert repo.ok("check", "--read-data").code == 0
+    repo.ok("snapshot", src)  # and the store works again once it takes packs
+
+
+def test_killed_worker_fails_the_snapshot_and_loses_nothing(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "small").write_text("kept")
+    repo.ok("snapshot", src, "--tag", "before")
+    with open(src / "sparse.img", "wb") as f:
+        f.truncate(64 * 1024**3)  # zeros: far longer than the test waits
+    proc = repo.popen("snapshot", src)
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while not workers:
+        assert proc.poll() is None and time.monotonic() < deadline
+        workers = _children(proc.pid)
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(workers[0], signal.SIGKILL)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert b"worker process died" in err
+    assert [s["tags"] for s in repo.ok("snapshots", "--json").json()] == [["before"]]
+    assert repo.ok("check", "--read-data").code == 0
