@@ -27,7 +27,7 @@ NODE_TYPES = (FILE, DIR, SYMLINK, FIFO, CHARDEV, BLOCKDEV, SOCKET)
 TREE_VERSION = 1
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     name: bytes
     type: str
