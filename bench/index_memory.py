@@ -1,6 +1,6 @@
 """Memory per indexed blob, measured with synthetic entries.
 
-    python -m bench.index_memory [--blobs 5000000] [--dict-blobs 1000000]
+    python -m bench index-memory [--blobs 5000000] [--dict-blobs 1000000]
 
 Fills neostore's MasterIndex with N random blob ids spread over packs of
 ~1000 blobs and reports the growth of the process's resident memory per

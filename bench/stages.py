@@ -1,6 +1,6 @@
 """Micro-benchmark of the snapshot stages, so a regression points to its stage.
 
-    python -m bench.stages [--mib 64]
+    python -m bench stages [--mib 64]
 
 Each stage runs alone, single-threaded, on the same seeded inputs: large
 incompressible chunks (~1 MiB, the typical big-file blob) and small text
