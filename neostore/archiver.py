@@ -151,6 +151,19 @@ class Archiver:
             for name, delta in deltas.items():
                 setattr(self.stats, name, getattr(self.stats, name) + delta)
 
+    def _count_file(self, status: str, total: int, read: int = 0) -> None:
+        """Once per file: spelled out, it is a tenth of :meth:`_count`'s cost."""
+        with self._stats_lock:
+            stats = self.stats
+            stats.bytes_total += total
+            stats.bytes_read += read
+            if status == "unchanged":
+                stats.files_unchanged += 1
+            elif status == "changed":
+                stats.files_changed += 1
+            else:
+                stats.files_new += 1
+
     def _fail(self, path: bytes, message: str) -> None:
         with self._stats_lock:
             self.errors.append((path, message))
@@ -320,7 +333,7 @@ class Archiver:
             status, refs = self._cached(path, st)
             if refs is not None:
                 node.content = refs
-                self._count(bytes_total=st.st_size, **{f"files_{status}": 1})
+                self._count_file(status, st.st_size)
                 self.reporter.advance(st.st_size, 1)
                 with parent.lock:
                     parent.children.append(node)
@@ -456,7 +469,7 @@ class Archiver:
             self.reporter.warning(path, "file changed while it was read; stored as read")
         elif self.cache is not None:
             self.cache.store(path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, refs)
-        self._count(bytes_read=node.size, **{f"files_{job.status}": 1})
+        self._count_file(job.status, 0, node.size)
         self.reporter.advance(node.size, 1)
         return node
 
@@ -524,6 +537,6 @@ class Archiver:
             if status != "unchanged":
                 self.cache.store(path, st.st_ino, 0, st.st_mtime_ns, st.st_ctime_ns, [])
             return status, []
-        if refs is not None and all(r.blob_id in self.repo.index for r in refs):
+        if refs is not None and self.repo.index.has_all([r.blob_id for r in refs]):
             return status, refs
         return ("changed" if status == "unchanged" else status), None

@@ -118,6 +118,9 @@ class MasterIndex:
     def __contains__(self, blob_id: bytes) -> bool:
         return blob_id in self._blobs
 
+    def has_all(self, blob_ids: list[bytes]) -> bool:
+        return self._blobs.has_all(blob_ids)
+
     def __len__(self) -> int:
         return len(self._blobs)
 
