@@ -100,10 +100,14 @@ class Packer:
 
     def record_uploaded(self, record: PackRecord) -> None:
         """A pack that another process made durable: index it with ours."""
+        self._uploaded(record, new_blobs=len(record.entries))
+
+    def _uploaded(self, record: PackRecord, new_blobs: int = 0) -> None:
+        """Count a durable pack; every ``INDEX_EVERY`` packs, write an index."""
         with self._lock:
             self.stats.packs += 1
             self.stats.bytes_stored += record.size
-            self.stats.blobs_new += len(record.entries)
+            self.stats.blobs_new += new_blobs
             self._unindexed.append(record)
             batch = None
             if len(self._unindexed) >= INDEX_EVERY:
@@ -135,16 +139,7 @@ class Packer:
             size = sum(len(part) for part in data)
             self.repo.backend.save("data", pack_id.hex(), data)
             del data
-            record = PackRecord(pack_id, size, entries)
-            with self._lock:
-                self.stats.packs += 1
-                self.stats.bytes_stored += size
-                self._unindexed.append(record)
-                batch = None
-                if len(self._unindexed) >= INDEX_EVERY:
-                    batch, self._unindexed = self._unindexed, []
-            if batch:
-                self._write_index(batch)
+            self._uploaded(PackRecord(pack_id, size, entries))  # blobs counted in add()
         except BaseException as e:
             with self._lock:
                 if self._error is None:
