@@ -95,6 +95,7 @@ def decrypt_blob(repo_id: bytes, btype: int, ref: Ref, stored: bytes | memoryvie
     """Decrypt, decompress (capped at ``ref.length``) and verify ``d``."""
     what = f"blob {ref.blob_id.hex()}"
     padded = crypto.aead_decrypt(ref.blob_key, stored, blob_ad(repo_id, btype, ref.blob_id), what)
+    del stored  # freed now if the caller kept no reference
     if len(padded) < _PREFIX.size:
         raise IntegrityError(f"{what}: truncated")
     flags, pad_len = _PREFIX.unpack_from(padded)

@@ -29,7 +29,7 @@ from .errors import (
     UsageError,
     WrongPassword,
 )
-from .index import MasterIndex, decode_index
+from .index import Location, MasterIndex, decode_index
 from .snapshot import Manifest, open_manifest, seal_manifest
 from .targets import (
     TREE,
@@ -264,17 +264,21 @@ class Repository:
             raise IntegrityError(f"blob {ref.blob_id.hex()} has the wrong type in the index")
         pack_name = location.pack_id.hex()
         try:
-            stored = self.backend.load("data", pack_name, location.offset, location.length)
-        except NotFound:
-            raise IntegrityError(
-                f"pack {pack_name} is missing (needed for blob {ref.blob_id.hex()})"
-            ) from None
-        if len(stored) != location.length:
-            raise IntegrityError(f"pack {pack_name} is truncated")
-        try:
-            return decrypt_blob(self.repo_id, btype, ref, stored)
+            # no reference kept here: decrypt_blob frees the ciphertext as
+            # soon as it is decrypted (a chunk less at a restore worker's peak)
+            return decrypt_blob(self.repo_id, btype, ref, self._load_stored(ref, location))
         except IntegrityError as e:
             raise IntegrityError(f"pack {pack_name}: {e}") from None
+
+    def _load_stored(self, ref: Ref, location: Location) -> bytes:
+        pack_name = location.pack_id.hex()
+        try:
+            stored = self.backend.load("data", pack_name, location.offset, location.length)
+        except NotFound:
+            raise IntegrityError(f"missing (needed for blob {ref.blob_id.hex()})") from None
+        if len(stored) != location.length:
+            raise IntegrityError("truncated")
+        return stored
 
     def read_stream(self, btype: int, refs: list[Ref]) -> bytes:
         return b"".join(self.read_blob(btype, ref) for ref in refs)

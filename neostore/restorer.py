@@ -368,6 +368,7 @@ class Restorer:
                 data = self.repo.read_blob(DATA, ref)
                 written = write_sparse(fd, data, offset)
                 offset += len(data)
+                del data  # not alive while the next blob is read
             if written != offset:  # a hole at the end (the file was created empty)
                 os.ftruncate(fd, offset)
             self._apply_metadata_fd(fd, node, path)
