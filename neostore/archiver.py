@@ -57,7 +57,9 @@ class SnapshotOptions:
     excludes: Sequence[str] = ()
     one_file_system: bool = False
     use_files_cache: bool = True
-    workers: int = max(2, os.cpu_count() or 2)
+    #: content worker processes: one per core, at most 8 (each holds ~50 MiB
+    #: at peak: its chunker's stream buffer, claims in flight, a pack's seal)
+    workers: int = min(8, max(2, os.cpu_count() or 2))
 
 
 @dataclass
