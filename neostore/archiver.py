@@ -434,19 +434,23 @@ class Archiver:
                 self._worker_failed(handle, NeostoreError("a content worker process died"))
         except NeostoreError as e:
             self._worker_failed(handle, e)
+        except Exception as e:  # a bug here must fail the run, not hang it
+            self._worker_failed(handle, NeostoreError(f"serving a worker: {e!r}"))
 
     def _worker_failed(self, handle: WorkerHandle, error: NeostoreError) -> None:
-        """Fail every batch the worker holds, which wakes the walker to raise."""
+        """Fail the run: release the worker's batches (a walker waiting for a
+        batch slot goes on and raises at its next batch) and wake a walker
+        waiting for directories, also when this worker held no batch."""
         with self._stats_lock:
             if self._worker_error is None:
                 self._worker_error = error
             lost = [n for n, (h, _) in self._batches.items() if h is handle]
             batches = [self._batches.pop(n)[1] for n in lost]
-        for batch in batches:
+        for _ in batches:
             self._job_slots.release()
-            for job in batch:
-                job.parent.error = error
-                self._release(job.parent)
+        failed = _Dir(None, None, 0)
+        failed.error = error
+        self._ready.put(failed)  # _finalise raises it
 
     def _batch_done(self, number: int, results: list[list[object]]) -> None:
         with self._stats_lock:
