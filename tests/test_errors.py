@@ -292,7 +292,10 @@ def test_killed_worker_fails_the_snapshot_and_loses_nothing(repo: Cli, tmp_path:
     # will ever report: the run must still end, not wait for the busy one
     idle = min(workers, key=_cpu_ticks)
     os.kill(idle, signal.SIGKILL)
-    _out, err = proc.communicate(timeout=120)
+    try:
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()  # no-op once it ended; never leave a 64 GiB read behind
     assert proc.returncode == 1, err
     assert b"worker process died" in err
     assert [s["tags"] for s in repo.ok("snapshots", "--json").json()] == [["before"]]
