@@ -126,7 +126,9 @@ class Archiver:
         self.errors: list[tuple[bytes, str]] = []
         self._stats_lock = threading.Lock()
         self._exclude = PathMatcher(options.excludes)
-        self._local = threading.local()
+        # trees are stored on the walking thread only (file content is
+        # chunked in the workers)
+        self._tree_chunker = Chunker(repo.config, self.domain.chunker_seed)
         self._ready: queue.SimpleQueue[_Dir] = queue.SimpleQueue()
         self._cancel = threading.Event()
         self._job_slots = threading.BoundedSemaphore(options.workers * 3)
@@ -140,13 +142,6 @@ class Archiver:
         self._worker_error: NeostoreError | None = None
 
     # -- helpers -------------------------------------------------------------
-
-    def _chunker(self) -> Chunker:
-        chunker = getattr(self._local, "chunker", None)
-        if chunker is None:
-            chunker = Chunker(self.repo.config, self.domain.chunker_seed)
-            self._local.chunker = chunker
-        return chunker
 
     def _count(self, **deltas: int) -> None:
         with self._stats_lock:
@@ -524,7 +519,7 @@ class Archiver:
 
     def _store_stream(self, btype: int, data: bytes) -> list[Ref]:
         refs = []
-        for piece in self._chunker().cut_buffer(data):
+        for piece in self._tree_chunker.cut_buffer(data):
             ref = make_ref(self.domain, btype, piece)
             self.packer.add(btype, ref, piece)
             refs.append(ref)
