@@ -9,7 +9,10 @@ Commands:
 * ``index-memory [--blobs N]``: bytes of memory per indexed blob (see
   :mod:`bench.index_memory`);
 * ``flat-memory [--gb 10]``: peak memory of snapshot and restore of a large input
-  next to the bench corpus (see :mod:`bench.flat_memory`).
+  next to the bench corpus (see :mod:`bench.flat_memory`);
+* ``server [--size small|full] [--reps N]``: snapshot and restore throughput
+  through neostore-server over HTTPS beside a local directory, for neostore
+  and restic (see :mod:`bench.server`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 
 
 def main(argv: list[str]) -> int:
-    commands = ("compare", "stages", "index-memory", "flat-memory")
+    commands = ("compare", "stages", "index-memory", "flat-memory", "server")
     if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
         return 2
@@ -28,6 +31,10 @@ def main(argv: list[str]) -> int:
         from bench import compare
 
         return compare.main(rest)
+    if command == "server":
+        from bench import server
+
+        return server.main(rest)
     if command == "stages":
         from bench import stages
 

@@ -40,7 +40,10 @@ app = typer.Typer(
 RepoOpt = Annotated[
     str | None,
     typer.Option(
-        "-r", "--repo", envvar="NEOSTORE_REPO", help="Repository: a directory or file:// URL."
+        "-r",
+        "--repo",
+        envvar="NEOSTORE_REPO",
+        help="Repository: a directory, file:// URL or https://HOST:PORT/REPO on neostore-server.",
     ),
 ]
 PasswordFileOpt = Annotated[
@@ -51,6 +54,28 @@ PasswordFileOpt = Annotated[
 ]
 TargetOpt = Annotated[str | None, typer.Option("--target", "-t", help="Target name.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+@app.callback()
+def main(
+    server_fingerprint: Annotated[
+        str | None,
+        typer.Option(
+            "--server-fingerprint",
+            envvar="NEOSTORE_SERVER_FINGERPRINT",
+            help="Pin the server's TLS certificate (SHA256:...) instead of checking CAs.",
+        ),
+    ] = None,
+    server_ca: Annotated[
+        str | None,
+        typer.Option(
+            "--server-ca", envvar="NEOSTORE_SERVER_CA", help="Trust this CA file for the server."
+        ),
+    ] = None,
+) -> None:
+    """End-to-end encrypted, deduplicating backups."""
+    _server["fingerprint"] = server_fingerprint
+    _server["ca"] = server_ca
 
 
 class Fail(Exception):
@@ -83,10 +108,18 @@ def _password(password_file: str | None, confirm: bool = False) -> bytes:
     return first.encode()
 
 
+#: how to reach a repository on neostore-server (global options, see main())
+_server: dict[str, str | None] = {}
+
+
 def _backend(repo: str | None) -> Any:
     from neostore.backend import open_backend
 
-    return open_backend(repo or "")
+    return open_backend(
+        repo or "",
+        fingerprint=_server.get("fingerprint"),
+        ca_file=_server.get("ca"),
+    )
 
 
 def _open(

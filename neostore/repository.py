@@ -255,7 +255,9 @@ class Repository:
                 f"largest chunk ({self.config.chunk_max})"
             )
 
-    def read_blob(self, btype: int, ref: Ref) -> bytes:
+    def read_blob(self, btype: int, ref: Ref, stored: bytes | None = None) -> bytes:
+        """A blob's plaintext, verified. ``stored``: its encrypted bytes when
+        already fetched (:meth:`fetch_stored`), checked all the same."""
         self.check_ref(ref)
         location = self.index.lookup(ref.blob_id)
         if location is None:
@@ -266,9 +268,48 @@ class Repository:
         try:
             # no reference kept here: decrypt_blob frees the ciphertext as
             # soon as it is decrypted (a chunk less at a restore worker's peak)
-            return decrypt_blob(self.repo_id, btype, ref, self._load_stored(ref, location))
+            if stored is None or len(stored) != location.length:
+                stored = self._load_stored(ref, location)
+            return decrypt_blob(self.repo_id, btype, ref, stored)
         except IntegrityError as e:
             raise IntegrityError(f"pack {pack_name}: {e}") from None
+
+    def fetch_stored(
+        self, btype: int, refs: list[Ref], max_gap: int = 256 * 1024, max_read: int = 8 << 20
+    ) -> dict[bytes, bytes]:
+        """The encrypted bytes of many blobs, read with as few range requests
+        as possible: blobs of one pack less than ``max_gap`` apart are read
+        together (up to ``max_read`` bytes a request). For a store where a
+        request costs more than reading a gap (a server). Nothing is verified
+        here; a blob that cannot be fetched is left out (:meth:`read_blob`
+        then fetches it alone and reports the problem)."""
+        wanted: list[tuple[bytes, int, int, bytes]] = []
+        for ref in refs:
+            location = self.index.lookup(ref.blob_id)
+            if location is not None and location.btype == btype:
+                wanted.append((location.pack_id, location.offset, location.length, ref.blob_id))
+        wanted.sort()
+        out: dict[bytes, bytes] = {}
+        start = 0
+        while start < len(wanted):
+            pack_id, first, _, _ = wanted[start]
+            end, stop = start, first
+            while end < len(wanted):
+                p, offset, length, _ = wanted[end]
+                if p != pack_id or offset - stop > max_gap or offset + length - first > max_read:
+                    break
+                stop = max(stop, offset + length)
+                end += 1
+            end = max(end, start + 1)
+            try:
+                data = self.backend.load("data", pack_id.hex(), first, stop - first)
+            except NeostoreError:
+                data = b""
+            for _, offset, length, blob_id in wanted[start:end]:
+                if offset + length - first <= len(data):
+                    out[blob_id] = data[offset - first : offset - first + length]
+            start = end
+        return out
 
     def _load_stored(self, ref: Ref, location: Location) -> bytes:
         pack_name = location.pack_id.hex()

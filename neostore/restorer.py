@@ -31,6 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from . import crypto, tree
+from .blob import Ref
 from .errors import IntegrityError, NeostoreError, NotFound
 from .matcher import PathMatcher
 from .progress import Collecting, Reporter
@@ -175,6 +176,8 @@ class Restorer:
         self._exclude = PathMatcher(options.excludes)
         self._is_root = os.geteuid() == 0
         self._hole_min = repo.config.chunk_min
+        #: encrypted blobs of the current batch fetched together (remote stores)
+        self._stored: dict[bytes, bytes] = {}
         # (device, inode) of a hard-linked file -> (its dest dir, name, future)
         self._links: dict[tuple[int, int], tuple[list[bytes], bytes, _Written]] = {}
         self._root_fd = -1
@@ -267,8 +270,11 @@ class Restorer:
                 self._fail(path, f"cannot open its directory: {e.strerror or e}")
             return [False] * len(batch), 0, 0, self.stats.errors, collecting.warnings
         try:
+            if self.repo.backend.batch_reads:
+                self._stored = self.repo.fetch_stored(DATA, self._small_refs(batch))
             oks = [self._restore_file(dir_fd, node, path) for node, path in batch]
         finally:
+            self._stored = {}
             os.close(dir_fd)
         stats = self.stats
         return oks, stats.files, stats.bytes_written, stats.errors, collecting.warnings
@@ -350,6 +356,17 @@ class Restorer:
             _remove(dir_fd, name)
         return os.open(name, _FILE_FLAGS | os.O_EXCL, 0o600, dir_fd=dir_fd)
 
+    def _small_refs(self, batch: list[tuple[Node, bytes]]) -> list[Ref]:
+        """Blobs of the batch's small files, where a request per blob would
+        cost more than the blob (holes are never fetched)."""
+        return [
+            ref
+            for node, _ in batch
+            if node.size <= _BATCH_READ_FILE_MAX
+            for ref in node.content
+            if not (ref.length >= self._hole_min and ref.digest == _zero_digest(ref.length))
+        ]
+
     def _restore_file(self, dir_fd: int, node: Node, path: bytes) -> bool:
         try:
             fd = self._open_file(dir_fd, node.name)
@@ -365,7 +382,7 @@ class Restorer:
                 if ref.length >= self._hole_min and ref.digest == _zero_digest(ref.length):
                     offset += ref.length  # a hole
                     continue
-                data = self.repo.read_blob(DATA, ref)
+                data = self.repo.read_blob(DATA, ref, self._stored.get(ref.blob_id))
                 written = write_sparse(fd, data, offset)
                 offset += len(data)
                 del data  # not alive while the next blob is read
@@ -512,6 +529,8 @@ def _child_batch(components: list[bytes], batch: list[tuple[Node, bytes]]) -> _B
     return _ACTIVE.run_batch(components, batch)
 
 
+#: files up to this size have their blobs fetched together per batch (remote stores)
+_BATCH_READ_FILE_MAX = 1 << 20
 _HOLE_BLOCK = 4096
 _ZEROS = bytes(_HOLE_BLOCK)
 

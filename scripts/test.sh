@@ -11,4 +11,16 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+# tests/test_server.py runs the real restic client against neostore-server
+if ! command -v restic >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    if command -v apt-get >/dev/null 2>&1; then
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq restic >/dev/null
+    else
+        echo "scripts/test.sh: the tests need restic (https://restic.net)" >&2
+        exit 1
+    fi
+fi
 .venv/bin/python -m pytest "$@"

@@ -77,6 +77,16 @@ class Cli:
         )
 
 
+@pytest.fixture(scope="session")
+def neoserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One neostore-server for the session (tests use their own repositories)."""
+    from serverutil import ServerProcess
+
+    server = ServerProcess(tmp_path_factory.mktemp("server")).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("NEOSTORE_")}

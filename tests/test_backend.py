@@ -3,23 +3,42 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import blake3
 import pytest
 
 from neostore.backend import Backend, LocalBackend, MemoryBackend
+from neostore.backend.http import Credentials, HttpBackend
 from neostore.errors import NotFound, UsageError
 
 PACK = "ab" * 32
 
 
-@pytest.fixture(params=["local", "memory"])
+def ca(data: bytes) -> str:
+    """The name of a content-addressed object: the BLAKE3 of its bytes."""
+    return blake3.blake3(data).hexdigest()
+
+
+HELLO = ca(b"hello world")
+
+
+@pytest.fixture(params=["local", "memory", "http"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "local":
         b: Backend = LocalBackend(str(tmp_path / "store"))
-    else:
+    elif request.param == "memory":
         b = MemoryBackend()
+    else:
+        server = request.getfixturevalue("neoserver")
+        b = HttpBackend(
+            server.url(f"conformance-{uuid.uuid4().hex[:12]}"),
+            Credentials("admin", server.admin_token),
+            ca_file=server.cert,
+            retries=0,
+        )
     b.create_repository()
     yield b
 
@@ -29,17 +48,19 @@ def test_is_a_backend(backend: Backend) -> None:
 
 
 def test_save_load_roundtrip(backend: Backend) -> None:
-    backend.save("data", PACK, b"hello world")
-    assert backend.load("data", PACK) == b"hello world"
-    assert backend.size("data", PACK) == 11
-    assert backend.exists("data", PACK)
+    backend.save("data", HELLO, b"hello world")
+    assert backend.load("data", HELLO) == b"hello world"
+    assert backend.size("data", HELLO) == 11
+    assert backend.exists("data", HELLO)
 
 
 def test_ranges(backend: Backend) -> None:
-    backend.save("index", "x1", bytes(range(100)))
-    assert backend.load("index", "x1", 10, 5) == bytes(range(10, 15))
-    assert backend.load("index", "x1", 98, 10) == bytes([98, 99])
-    assert backend.load("index", "x1", 50) == bytes(range(50, 100))
+    name = ca(bytes(range(100)))
+    backend.save("index", name, bytes(range(100)))
+    assert backend.load("index", name, 10, 5) == bytes(range(10, 15))
+    assert backend.load("index", name, 98, 10) == bytes([98, 99])
+    assert backend.load("index", name, 50) == bytes(range(50, 100))
+    assert backend.load("index", name, 100) == b""
 
 
 def test_missing_is_not_found(backend: Backend) -> None:
@@ -79,14 +100,14 @@ def test_save_new_race_has_one_winner(backend: Backend) -> None:
 
 
 def test_list_and_remove(backend: Backend) -> None:
-    backend.save("data", PACK, b"p")
-    backend.save("data", "cd" * 32, b"pp")
-    backend.save("snapshots", "docs/" + "ef" * 32, b"s")
-    backend.save("snapshots", "work/" + "01" * 32, b"ss")
-    assert sorted(backend.list("data")) == [(PACK, 1), ("cd" * 32, 2)]
-    assert sorted(backend.list("snapshots")) == [("docs/" + "ef" * 32, 1), ("work/" + "01" * 32, 2)]
-    backend.remove("data", PACK)
-    assert [n for n, _ in backend.list("data")] == ["cd" * 32]
+    backend.save("data", ca(b"p"), b"p")
+    backend.save("data", ca(b"pp"), b"pp")
+    backend.save("snapshots", "docs/" + ca(b"s"), b"s")
+    backend.save("snapshots", "work/" + ca(b"ss"), b"ss")
+    assert sorted(backend.list("data")) == sorted([(ca(b"p"), 1), (ca(b"pp"), 2)])
+    assert sorted(backend.list("snapshots")) == [("docs/" + ca(b"s"), 1), ("work/" + ca(b"ss"), 2)]
+    backend.remove("data", ca(b"p"))
+    assert [n for n, _ in backend.list("data")] == [ca(b"pp")]
     assert list(backend.list("index")) == []
 
 
@@ -100,6 +121,8 @@ def test_list_and_remove(backend: Backend) -> None:
         ("keys", ""),
         ("snapshots", "onlyone"),
         ("snapshots", "t/../x"),
+        ("snapshots", "t/notahash"),
+        ("index", "x1"),
         ("nosuchtype", "x"),
         ("keys", "a\0b"),
     ],
@@ -114,7 +137,8 @@ def test_invalid_names_are_refused(backend: Backend, otype: str, name: str) -> N
 def test_concurrent_saves(backend: Backend) -> None:
     def worker(n: int) -> None:
         for i in range(20):
-            backend.save("index", f"w{n}-{i}", bytes([n]) * (i + 1))
+            data = bytes([n]) * (i + 1)
+            backend.save("index", ca(data), data)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
     for t in threads:
@@ -123,7 +147,7 @@ def test_concurrent_saves(backend: Backend) -> None:
         t.join()
     listed = dict(backend.list("index"))
     assert len(listed) == 160
-    assert backend.load("index", "w3-9") == bytes([3]) * 10
+    assert backend.load("index", ca(bytes([3]) * 10)) == bytes([3]) * 10
 
 
 def test_create_twice_fails(backend: Backend) -> None:
@@ -143,8 +167,8 @@ def test_local_leaves_no_temp_files(tmp_path: Path) -> None:
 
 
 def test_save_takes_buffers_in_order(backend: Backend) -> None:
-    backend.save("data", PACK, [b"he", b"llo ", b"world"])
-    assert backend.load("data", PACK) == b"hello world"
+    backend.save("data", HELLO, [b"he", b"llo ", b"world"])
+    assert backend.load("data", HELLO) == b"hello world"
 
 
 def test_stream_is_invisible_until_committed(backend: Backend) -> None:
@@ -152,9 +176,10 @@ def test_stream_is_invisible_until_committed(backend: Backend) -> None:
     stream.write(b"part one, ")
     stream.write(memoryview(b"part two"))
     assert list(backend.list("data")) == []
-    stream.commit(PACK)
-    assert backend.load("data", PACK) == b"part one, part two"
-    assert list(backend.list("data")) == [(PACK, 18)]
+    name = ca(b"part one, part two")
+    stream.commit(name)
+    assert backend.load("data", name) == b"part one, part two"
+    assert list(backend.list("data")) == [(name, 18)]
 
 
 def test_aborted_stream_leaves_nothing(backend: Backend, tmp_path: Path) -> None:

@@ -12,15 +12,24 @@ from .memory import MemoryBackend
 __all__ = ["Backend", "LocalBackend", "MemoryBackend", "open_backend"]
 
 
-def open_backend(location: str) -> Backend:
-    """A backend for a repository location: a path or a ``file://`` URL."""
+def open_backend(
+    location: str, fingerprint: str | None = None, ca_file: str | None = None
+) -> Backend:
+    """A backend for a repository location: a path, a ``file://`` URL, or an
+    ``https://HOST:PORT/REPO`` (``http://``) URL of neostore-server. For a
+    server, ``fingerprint`` pins its certificate and ``ca_file`` replaces
+    the system CAs; credentials come from the URL or the environment."""
     if not location:
         raise UsageError("no repository given (use -r/--repo or NEOSTORE_REPO)")
     if "://" in location:
         url = urlparse(location)
+        if url.scheme in ("http", "https"):
+            from .http import HttpBackend  # urllib3 only when a server is used
+
+            return HttpBackend(location, fingerprint=fingerprint, ca_file=ca_file)
         if url.scheme != "file":
             raise UsageError(
-                f"unsupported repository URL scheme {url.scheme!r} (only file:// for now)"
+                f"unsupported repository URL scheme {url.scheme!r} (file://, https://, http://)"
             )
         return LocalBackend(unquote(url.path))
     return LocalBackend(location)

@@ -53,6 +53,9 @@ class ObjectStream(Protocol):
 @runtime_checkable
 class Backend(Protocol):
     location: str
+    #: True when a request costs more than reading a few hundred KiB more
+    #: (a server): readers then fetch neighbouring blobs in one range read
+    batch_reads: bool
 
     def exists_repository(self) -> bool:
         """True when a repository (its ``config`` object) is present."""

@@ -99,6 +99,8 @@ class _FdCache:
 
 
 class LocalBackend:
+    batch_reads = False  # a pread per blob is cheap
+
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
         self.location = self.root

@@ -11,6 +11,8 @@ from .names import validate
 
 
 class MemoryBackend:
+    batch_reads = False
+
     def __init__(self) -> None:
         self.location = "memory:"
         self._objects: dict[tuple[str, str], bytes] = {}

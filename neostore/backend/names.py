@@ -36,8 +36,10 @@ def validate(otype: str, name: str) -> None:
     parts = name.split("/")
     if len(parts) != segments or not all(_SEGMENT.fullmatch(p) for p in parts):
         raise UsageError(f"invalid object name {otype}/{name!r}")
-    if otype == "data" and not _HEX64.fullmatch(name):
-        raise UsageError(f"invalid pack name {name!r}: expected 64 hex digits")
+    if otype in ("data", "index") and not _HEX64.fullmatch(name):
+        raise UsageError(f"invalid {otype} name {name!r}: expected 64 hex digits")
+    if otype == "snapshots" and not _HEX64.fullmatch(parts[1]):
+        raise UsageError(f"invalid snapshot name {name!r}: expected <target>/<64 hex digits>")
 
 
 def is_valid_target_name(name: str) -> bool:
@@ -52,3 +54,36 @@ def relative_path(otype: str, name: str) -> str:
     if otype == "data":
         return f"data/{name[:2]}/{name}"
     return f"{otype}/{name}"
+
+
+#: neostore object types whose (last) name segment is the BLAKE3 of the bytes
+CONTENT_ADDRESSED: frozenset[str] = frozenset({"data", "index", "snapshots"})
+
+#: object types of a restic repository (REST protocol v2); every name but
+#: ``config`` is the SHA-256 of the object's bytes
+RESTIC_TYPES: frozenset[str] = frozenset({"config", "data", "keys", "locks", "snapshots", "index"})
+
+
+def validate_restic(otype: str, name: str) -> None:
+    """Raise UsageError unless (otype, name) is a restic object address."""
+    if otype not in RESTIC_TYPES:
+        raise UsageError(f"unknown object type {otype!r}")
+    if otype == "config":
+        if name != "config":
+            raise UsageError("invalid object name for config")
+    elif not _HEX64.fullmatch(name):
+        raise UsageError(f"invalid object name {otype}/{name!r}: expected 64 hex digits")
+
+
+def content_hash(otype: str, name: str) -> str | None:
+    """The hex hash a neostore object's bytes must have, or None for objects
+    not named by their content."""
+    if otype not in CONTENT_ADDRESSED:
+        return None
+    digest = name.rsplit("/", 1)[-1]
+    return digest if _HEX64.fullmatch(digest) else None
+
+
+def is_valid_segment(segment: str) -> bool:
+    """A single path segment of an object name (also used for repository names)."""
+    return bool(_SEGMENT.fullmatch(segment))

@@ -1,0 +1,262 @@
+"""Repositories on disk: ``DATA/repos/<repo>/`` in the layout of neostore's
+local backend (and of restic's rest-server), so a repository directory can
+also be opened directly as a local repository.
+
+Uploads go to a temporary file next to their destination, are hashed as they
+arrive, fsynced, and only then linked (create-only) or renamed (replace) into
+place, followed by an fsync of the directory: a dropped connection or a
+killed server stores nothing under the object's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import blake3
+
+from neostore.backend import names
+from neostore.errors import UsageError
+
+FORMATS = ("neostore", "restic")
+META = ".neostore-server.json"
+#: how long a process trusts its count of a repository's size before walking it again
+USAGE_TTL = 30.0
+
+
+class StorageError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    repo: str
+    fmt: str
+    otype: str
+    name: str
+    path: str
+    hash_alg: str | None  # "blake3", "sha256" or None
+    digest: str | None
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Upload:
+    """One object being received."""
+
+    def __init__(self, ref: ObjectRef) -> None:
+        self.ref = ref
+        self.size = 0
+        directory = os.path.dirname(ref.path)
+        os.makedirs(directory, exist_ok=True)
+        self.tmp = f"{ref.path}.tmp-{os.getpid()}-{os.urandom(6).hex()}"
+        self._fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        self._hash: Any = (
+            blake3.blake3()
+            if ref.hash_alg == "blake3"
+            else hashlib.sha256()
+            if ref.hash_alg
+            else None
+        )
+
+    def write(self, data: bytes) -> None:
+        if self._hash is not None:
+            self._hash.update(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        self.size += len(data)
+
+    def finish(self, replace: bool) -> bool:
+        """Verify, make durable, publish. Returns False when ``replace`` is
+        false and the name already exists (nothing is changed then)."""
+        if self._hash is not None and self._hash.hexdigest() != self.ref.digest:
+            raise StorageError(400, f"content does not match its name ({self.ref.hash_alg})")
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self._fd = -1
+        directory = os.path.dirname(self.ref.path)
+        created = True
+        if replace:
+            os.replace(self.tmp, self.ref.path)
+        else:
+            try:
+                os.link(self.tmp, self.ref.path)  # fails if the name exists: atomic create-only
+            except FileExistsError:
+                created = False
+            os.unlink(self.tmp)
+        _fsync_dir(directory)
+        return created
+
+    def abort(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp)
+
+
+class Storage:
+    def __init__(self, data_dir: str) -> None:
+        self.root = os.path.join(os.path.abspath(data_dir), "repos")
+        self._usage: dict[str, tuple[float, int]] = {}
+        self._usage_lock = threading.Lock()
+
+    def repo_dir(self, repo: str) -> str:
+        if not names.is_valid_segment(repo) or repo.startswith("."):
+            raise StorageError(400, f"invalid repository name {repo!r}")
+        return os.path.join(self.root, repo)
+
+    def meta(self, repo: str) -> dict[str, Any] | None:
+        try:
+            with open(os.path.join(self.repo_dir(repo), META), "rb") as f:
+                return json.load(f)  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            return None
+
+    def create(self, repo: str, fmt: str) -> None:
+        """Create an empty repository (idempotent while it has no config)."""
+        if fmt not in FORMATS:
+            raise StorageError(400, f"unknown repository format {fmt!r}")
+        root = self.repo_dir(repo)
+        meta = self.meta(repo)
+        if meta is not None:
+            if meta.get("format") != fmt:
+                raise StorageError(
+                    409, f"repository {repo} exists with format {meta.get('format')}"
+                )
+            if os.path.exists(os.path.join(root, "config")):
+                raise StorageError(409, f"repository {repo} already exists")
+        types = names.RESTIC_TYPES if fmt == "restic" else names.OBJECT_TYPES.keys()
+        for otype in types:
+            if otype != "config":
+                os.makedirs(os.path.join(root, otype), exist_ok=True)
+        for i in range(256):
+            os.makedirs(os.path.join(root, "data", f"{i:02x}"), exist_ok=True)
+        if meta is None:
+            tmp = os.path.join(root, f"{META}.tmp-{os.getpid()}")
+            with open(tmp, "w") as f:
+                json.dump({"format": fmt, "created": int(time.time())}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, os.path.join(root, META))  # a concurrent create wins harmlessly
+            os.unlink(tmp)
+        _fsync_dir(root)
+        _fsync_dir(self.root)
+
+    def set_quota(self, repo: str, max_bytes: int | None) -> None:
+        meta = self.meta(repo)
+        if meta is None:
+            raise StorageError(404, f"no repository {repo}")
+        meta["quota"] = max_bytes
+        path = os.path.join(self.repo_dir(repo), META)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(meta, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def repos(self) -> list[str]:
+        try:
+            return sorted(
+                n for n in os.listdir(self.root) if os.path.isfile(os.path.join(self.root, n, META))
+            )
+        except FileNotFoundError:
+            return []
+
+    def ref(self, repo: str, fmt: str, otype: str, name: str) -> ObjectRef:
+        root = self.repo_dir(repo)
+        try:
+            if fmt == "restic":
+                names.validate_restic(otype, name)
+                rel = (
+                    "config"
+                    if otype == "config"
+                    else (f"data/{name[:2]}/{name}" if otype == "data" else f"{otype}/{name}")
+                )
+                alg, digest = (None, None) if otype == "config" else ("sha256", name)
+            else:
+                rel = names.relative_path(otype, name)
+                digest = names.content_hash(otype, name)
+                alg = "blake3" if digest else None
+        except UsageError as e:
+            raise StorageError(400, str(e)) from e
+        return ObjectRef(repo, fmt, otype, name, os.path.join(root, *rel.split("/")), alg, digest)
+
+    def list_objects(self, repo: str, fmt: str, otype: str) -> list[tuple[str, int]]:
+        if otype not in (names.RESTIC_TYPES if fmt == "restic" else names.OBJECT_TYPES):
+            raise StorageError(400, f"unknown object type {otype!r}")
+        root = self.repo_dir(repo)
+        if otype == "config":
+            path = os.path.join(root, "config")
+            return [("config", os.stat(path).st_size)] if os.path.isfile(path) else []
+        # data/<2 hex>/<id> is listed as <id>; neostore's snapshots are <target>/<id>
+        depth = 2 if otype == "data" else 1 if fmt == "restic" else names.OBJECT_TYPES[otype]
+        out: list[tuple[str, int]] = []
+        self._walk(os.path.join(root, otype), "", depth, otype == "data", out)
+        return out
+
+    def _walk(
+        self, base: str, prefix: str, depth: int, flat: bool, out: list[tuple[str, int]]
+    ) -> None:
+        try:
+            entries = list(os.scandir(base))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if ".tmp-" in entry.name or entry.name.startswith("."):
+                continue
+            if depth > 1:
+                if entry.is_dir(follow_symlinks=False):
+                    sub = "" if flat else f"{prefix}{entry.name}/"
+                    self._walk(entry.path, sub, depth - 1, False, out)
+            elif entry.is_file(follow_symlinks=False):
+                out.append((f"{prefix}{entry.name}", entry.stat(follow_symlinks=False).st_size))
+
+    # -- quota ---------------------------------------------------------------
+
+    def usage(self, repo: str) -> int:
+        """Bytes stored in a repository: walked at most every USAGE_TTL
+        seconds per process, counted up by this process's uploads in between
+        (several processes may each overshoot a quota by what the others wrote
+        since their last walk)."""
+        now = time.monotonic()
+        with self._usage_lock:
+            cached = self._usage.get(repo)
+            if cached is not None and now - cached[0] < USAGE_TTL:
+                return cached[1]
+        total = 0
+        for dirpath, _dirs, files in os.walk(self.repo_dir(repo)):
+            for f in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(dirpath, f)).st_size
+        with self._usage_lock:
+            self._usage[repo] = (now, total)
+        return total
+
+    def note_stored(self, repo: str, size: int) -> None:
+        with self._usage_lock:
+            cached = self._usage.get(repo)
+            if cached is not None:
+                self._usage[repo] = (cached[0], cached[1] + size)
+
+
+def is_disk_full(e: OSError) -> bool:
+    return e.errno in (errno.ENOSPC, errno.EDQUOT)
