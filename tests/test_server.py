@@ -369,6 +369,12 @@ def test_accounts_change_while_the_server_runs(neoserver: ServerProcess, cli: Cl
     assert neoserver.request("GET", "/mgmt/config", auth=auth)[0] == 403
     server_cli(neoserver.data, "account", "remove", "temp")
     assert neoserver.request("GET", "/mgmt/config", auth=auth)[0] == 401
+    # the access log: one JSON object per request, naming the account, never the token
+    log = neoserver.log.read_text()
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    mine = [r for r in records if r["account"] == "temp" and r["path"] == "/mgmt/config"]
+    assert [r["status"] for r in mine] == [403, 200, 200, 403]
+    assert token not in log and neoserver.admin_token not in log
     bad = server_cli(
         neoserver.data, "account", "grant", "x", "--repo", "r", "--perms", "fly", check=False
     )
