@@ -167,6 +167,12 @@ def serve(
     )
     logging.getLogger("aiohttp.access").disabled = True
     settings = Settings(data_dir=os.path.abspath(data), max_object_size=_size(max_object_size))
+    swept, swept_bytes = Storage(data).sweep_temporaries()
+    if swept:
+        print(
+            f"neostore-server: removed {swept} stale upload temporaries ({swept_bytes} bytes)",
+            file=sys.stderr,
+        )
     shown = f"{scheme}://{host if ':' not in host else f'[{host}]'}:{port_text}"
     print(
         f"neostore-server: listening on {shown}"

@@ -29,6 +29,8 @@ FORMATS = ("neostore", "restic")
 META = ".neostore-server.json"
 #: how long a process trusts its count of a repository's size before walking it again
 USAGE_TTL = 30.0
+#: an upload temporary untouched for this long is a leftover (seconds)
+STALE_TEMPORARY = 3600.0
 
 
 class StorageError(Exception):
@@ -229,6 +231,27 @@ class Storage:
                     self._walk(entry.path, sub, depth - 1, False, out)
             elif entry.is_file(follow_symlinks=False):
                 out.append((f"{prefix}{entry.name}", entry.stat(follow_symlinks=False).st_size))
+
+    def sweep_temporaries(self, max_age: float = STALE_TEMPORARY) -> tuple[int, int]:
+        """Remove upload temporaries (``*.tmp-*``) no byte was written to for
+        ``max_age`` seconds: left by a server that was killed mid-upload. A
+        younger one may belong to another server process's upload in flight.
+        Returns (files, bytes) removed."""
+        now = time.time()
+        files = size = 0
+        for dirpath, _dirs, names_ in os.walk(self.root):
+            for name in names_:
+                if ".tmp-" not in name:
+                    continue
+                path = os.path.join(dirpath, name)
+                try:
+                    st = os.lstat(path)
+                    if now - st.st_mtime >= max_age:
+                        os.unlink(path)
+                        files, size = files + 1, size + st.st_size
+                except OSError:
+                    continue  # gone already, or not ours to remove
+        return files, size
 
     # -- quota ---------------------------------------------------------------
 

@@ -4,6 +4,7 @@ server that fails on purpose (the real server is tested in test_server.py)."""
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -143,3 +144,35 @@ def test_a_forked_child_opens_its_own_connections(stub: Stub) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert backend._pool is not None  # the parent's pool is untouched
     assert backend.load("data", NAME) == BODY
+
+
+def test_a_connection_cut_during_the_tls_handshake_is_transient(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server killed mid-handshake is unreachable (retried), not a
+    certificate problem (which would never be retried)."""
+    monkeypatch.setattr("neostore.backend.http.time.sleep", lambda _s: None)
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.recv(1024)  # the ClientHello
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    port = listener.getsockname()[1]
+    backend = HttpBackend(
+        f"https://127.0.0.1:{port}/repo", fingerprint="SHA256:" + "ab" * 32, retries=2
+    )
+    try:
+        with pytest.raises(TransientBackendError, match="server unreachable"):
+            backend.load("data", NAME)
+    finally:
+        listener.close()
+    assert len(accepted) == 3

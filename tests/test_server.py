@@ -403,7 +403,8 @@ def test_server_killed_during_snapshot(tmp_path: Path, cli: Cli) -> None:
     )
     try:
         deadline = time.monotonic() + 120
-        while not any((stored / "index").iterdir()):
+        # a complete index file, not one still arriving (a temporary file)
+        while not any(".tmp-" not in p.name for p in (stored / "index").iterdir()):
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             assert time.monotonic() < deadline
             time.sleep(0.05)
@@ -416,7 +417,16 @@ def test_server_killed_during_snapshot(tmp_path: Path, cli: Cli) -> None:
     message = err.decode().strip()
     assert len(message.splitlines()) == 1 and "server unreachable" in message, message
     assert not any((stored / "snapshots").rglob("*/*"))
+    # a temporary left by a killed upload is swept at the next start, unless
+    # it is recent (it could be another server process's upload in flight)
+    stale = stored / "data" / "ab" / f"{'ab' * 32}.tmp-1-deadbeef"
+    stale.write_bytes(b"half an upload")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    fresh = stored / "data" / "cd" / f"{'cd' * 32}.tmp-2-deadbeef"
+    fresh.write_bytes(b"in flight")
     server.start()
+    assert not stale.exists() and fresh.exists()
+    assert "stale upload temporaries" in server.log.read_text()
     try:
         assert neo.ok("check", "--read-data").code == 0
         (src / "b-sparse.img").unlink()

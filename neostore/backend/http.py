@@ -197,7 +197,12 @@ class HttpBackend:
                     redirect=False,
                 )
             except SSLError as e:
-                raise self._tls_error(e) from e
+                if _is_verification_failure(e):
+                    raise self._tls_error(e) from e
+                if last:  # the connection broke during or after the handshake
+                    raise TransientBackendError(
+                        f"{self.location}: {what}: server unreachable ({_reason(e)})"
+                    ) from e
             except (HTTPError, OSError) as e:
                 if last:
                     raise TransientBackendError(
@@ -360,6 +365,25 @@ class _HttpStream:
 
     def abort(self) -> None:
         self._parts = []
+
+
+def _is_verification_failure(error: BaseException) -> bool:
+    """A certificate that failed checks (wrong pin, unknown CA, wrong host),
+    as opposed to a connection that broke during the TLS handshake."""
+    seen: list[BaseException] = []
+    todo: list[Any] = [error]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or item in seen:
+            continue
+        seen.append(item)
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return True
+        text = str(item).lower()
+        if "fingerprint" in text or "certificate verify failed" in text or "hostname" in text:
+            return True
+        todo += [item.__cause__, item.__context__, *item.args]
+    return False
 
 
 def _body(body: Payload | None) -> Any:
