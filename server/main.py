@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
+from neostore.runtime import tune_malloc
+
 from .accounts import AccountError, AccountStore
 from .grants import PERMISSIONS, GrantError
 from .storage import Storage, StorageError
@@ -181,6 +183,9 @@ def serve(
         flush=True,
     )
     _fast_event_loop()
+    # uploads and reads pass through buffers of 0.25-8 MiB: from the heap,
+    # not a fresh mmap each (page faults); 15-25 % less CPU per upload (design.md)
+    tune_malloc(mmap_threshold=16 << 20, trim_threshold=64 << 20)
     web.run_app(
         make_app(settings),
         host=host,
