@@ -111,6 +111,9 @@ class Server:
         rest = segments[1:]
         if rest in ([], [""]):
             return await self._repo_root(request, account, repo)
+        if not any(g.applies_to(repo) for g in account.grants):
+            # before looking: an account learns nothing of repositories it has no grant on
+            raise Refused(403, f"this account has no access to repository {repo}")
         meta = self.storage.meta(repo)
         if meta is None:
             raise Refused(404, f"no repository {repo}")

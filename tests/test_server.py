@@ -242,8 +242,9 @@ def test_target_scoped_account_sees_only_its_target(
         neoserver.request("POST", f"/scoped/snapshots/work/{'ab' * 32}", body=b"x", auth=auth)[0]
         == 403
     )
-    # no grant on another repository
+    # no grant on another repository, and no hint whether one exists
     assert neoserver.request("GET", "/e2e/config", auth=auth)[0] == 403
+    assert neoserver.request("GET", "/no-such-repo/config", auth=auth)[0] == 403
     # the owner's key through this account reads work and nothing of documents
     reader = _over(neoserver, cli, "scoped", NEOSTORE_SERVER_TOKEN=token)
     assert [s["id"] for s in reader.ok("snapshots", "--json").json()] == [work["id"]]
