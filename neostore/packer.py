@@ -4,13 +4,16 @@ Owns the write side's concurrency: deduplication against the index plus an
 in-flight set, one pack builder per blob type (data and trees never share a
 pack), and a bounded pool of uploaders. Write order per pack: the pack is
 durable before any index file names it; index files are written every
-``INDEX_EVERY`` packs and at :meth:`flush`, so an interrupted snapshot's
-uploads are reused by the next one.
+``INDEX_EVERY`` packs, when a pack arrives and the oldest unindexed one is
+``INDEX_INTERVAL`` seconds old, and at :meth:`flush`, so an interrupted
+snapshot's uploads are reused by the next one (a run cut off by a dead
+server or a crash loses at most 64 packs or about a minute of uploads).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -23,6 +26,7 @@ from .targets import BLOB_TYPES, Domain, TargetRecord
 from .writer import WriterIdentity
 
 INDEX_EVERY = 64
+INDEX_INTERVAL = 60.0  # seconds
 
 
 @dataclass
@@ -56,6 +60,7 @@ class Packer:
         self._slots = threading.BoundedSemaphore(max_pending)
         self._uploads: list[Future[None]] = []
         self._unindexed: list[PackRecord] = []
+        self._unindexed_since = 0.0  # monotonic time of the oldest unindexed pack
         self._error: BaseException | None = None
 
     def add(self, btype: int, ref: Ref, plaintext: bytes | memoryview) -> bool:
@@ -108,9 +113,12 @@ class Packer:
             self.stats.packs += 1
             self.stats.bytes_stored += record.size
             self.stats.blobs_new += new_blobs
+            now = time.monotonic()
+            if not self._unindexed:
+                self._unindexed_since = now
             self._unindexed.append(record)
             batch = None
-            if len(self._unindexed) >= INDEX_EVERY:
+            if len(self._unindexed) >= INDEX_EVERY or now - self._unindexed_since >= INDEX_INTERVAL:
                 batch, self._unindexed = self._unindexed, []
         if batch:
             self._write_index(batch)

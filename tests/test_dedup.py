@@ -7,6 +7,8 @@ import random
 import shutil
 from pathlib import Path
 
+import pytest
+
 from conftest import PASSWORD, Cli, data_blob_count
 
 MiB = 1024 * 1024
@@ -155,3 +157,33 @@ def test_read_ahead_walk_changes_nothing(repo: Cli, tmp_path: Path) -> None:
             assert prewalk.take(os.fsencode(src / "d0")) is None
         roots.append(repository.find_snapshot(result.snapshot_id.hex(), None).manifest.root)
     assert roots[0] == roots[1]
+
+
+@pytest.mark.parametrize(("interval", "many"), [(0.0, True), (3600.0, False)])
+def test_index_files_follow_time_too(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interval: float, many: bool
+) -> None:
+    """Packs are indexed every 64 packs *or* once the oldest unindexed one
+    is INDEX_INTERVAL old, so a cut-off run on a slow link loses at most
+    about a minute of uploads."""
+    from neostore import packer
+    from neostore.archiver import Archiver, SnapshotOptions
+    from neostore.backend import LocalBackend
+    from neostore.repository import Repository
+
+    cli.ok("init", "--chunk-min", "16384", "--chunk-avg", "65536", "--chunk-max", "262144",
+           "--pack-size", "262144")  # fmt: skip
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "random").write_bytes(os.urandom(6 * 1024 * 1024))
+    monkeypatch.setattr(packer, "INDEX_INTERVAL", interval)
+    repository = Repository.open(LocalBackend(str(cli.repo)), PASSWORD.encode())
+    result = Archiver(repository, SnapshotOptions(paths=[str(src)])).run()
+    assert not result.errors
+    packs = sum(1 for p in (cli.repo / "data").rglob("*") if p.is_file())
+    indexes = sum(1 for _ in (cli.repo / "index").iterdir())
+    assert packs >= 20
+    if many:
+        assert indexes >= packs // 2
+    else:
+        assert indexes <= 2
