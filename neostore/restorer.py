@@ -356,6 +356,24 @@ class Restorer:
             _remove(dir_fd, name)
         return os.open(name, _FILE_FLAGS | os.O_EXCL, 0o600, dir_fd=dir_fd)
 
+    def _is_hole(self, ref: Ref) -> bool:
+        return ref.length >= self._hole_min and ref.digest == _zero_digest(ref.length)
+
+    def _window(self, refs: list[Ref], start: int) -> list[Ref]:
+        """The blobs of a file from ``start`` on, up to READ_WINDOW bytes
+        (holes skipped): fetched in a few range reads where their packs
+        hold them side by side, as a snapshot writes them."""
+        window: list[Ref] = []
+        total = 0
+        for ref in refs[start:]:
+            if self._is_hole(ref):
+                continue
+            if window and total + ref.length > _READ_WINDOW:
+                break
+            window.append(ref)
+            total += ref.length
+        return window
+
     def _small_refs(self, batch: list[tuple[Node, bytes]]) -> list[Ref]:
         """Blobs of the batch's small files, where a request per blob would
         cost more than the blob (holes are never fetched)."""
@@ -364,7 +382,7 @@ class Restorer:
             for node, _ in batch
             if node.size <= _BATCH_READ_FILE_MAX
             for ref in node.content
-            if not (ref.length >= self._hole_min and ref.digest == _zero_digest(ref.length))
+            if not self._is_hole(ref)
         ]
 
     def _restore_file(self, dir_fd: int, node: Node, path: bytes) -> bool:
@@ -375,14 +393,20 @@ class Restorer:
             return False
         try:
             offset = written = 0
-            for ref in node.content:
+            ahead: dict[bytes, bytes] = {}  # a window of this file's blobs (remote stores)
+            for index, ref in enumerate(node.content):
                 self.repo.check_ref(ref)
                 # all-zero chunks (holes, mostly max-size) are recognised by
                 # their digest without being fetched
-                if ref.length >= self._hole_min and ref.digest == _zero_digest(ref.length):
+                if self._is_hole(ref):
                     offset += ref.length  # a hole
                     continue
-                data = self.repo.read_blob(DATA, ref, self._stored.get(ref.blob_id))
+                stored = self._stored.get(ref.blob_id) or ahead.pop(ref.blob_id, None)
+                if stored is None and self.repo.backend.batch_reads:
+                    ahead = self.repo.fetch_stored(DATA, self._window(node.content, index))
+                    stored = ahead.pop(ref.blob_id, None)
+                data = self.repo.read_blob(DATA, ref, stored)
+                del stored
                 written = write_sparse(fd, data, offset)
                 offset += len(data)
                 del data  # not alive while the next blob is read
@@ -531,6 +555,8 @@ def _child_batch(components: list[bytes], batch: list[tuple[Node, bytes]]) -> _B
 
 #: files up to this size have their blobs fetched together per batch (remote stores)
 _BATCH_READ_FILE_MAX = 1 << 20
+#: larger files on remote stores are fetched in windows of this many bytes
+_READ_WINDOW = 8 << 20
 _HOLE_BLOCK = 4096
 _ZEROS = bytes(_HOLE_BLOCK)
 

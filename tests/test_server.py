@@ -51,6 +51,10 @@ def _source(tmp_path: Path) -> Path:
     (src / "docs" / "a.txt").write_text("hello server\n" * 1000)
     (src / "docs" / "deep" / "b.bin").write_bytes(os.urandom(3 * 1024 * 1024))
     (src / "empty").write_bytes(b"")
+    with open(src / "sparse.img", "wb") as f:  # data, a 20 MiB hole, data
+        f.write(os.urandom(1024 * 1024))
+        f.seek(21 * 1024 * 1024)
+        f.write(os.urandom(1024 * 1024))
     (src / "link").symlink_to("docs/a.txt")
     return src
 
