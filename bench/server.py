@@ -7,8 +7,9 @@ Every repetition runs four configurations in alternating order, each in a
 fresh repository: neostore to a local directory, neostore to neostore-server
 over HTTPS, restic to a local directory, restic to neostore-server over
 HTTPS. Per configuration: the first snapshot of the corpus and a full restore
-(verified against the corpus). The server runs on the same 2 cores as the
-client, so its CPU (read from /proc) is reported too: on a real deployment it
+(verified against the corpus). Each configuration starts with the page
+cache dropped and the corpus read once (as root). The server runs on the
+same 2 cores as the client, so its CPU (read from /proc) is reported too: on a real deployment it
 would be another machine's.
 """
 
@@ -37,6 +38,21 @@ from bench.compare import (
 )
 
 CONFIGS = ("neostore-local", "neostore-https", "restic-local", "restic-https")
+
+
+def drop_caches(corpus: Path) -> bool:
+    """Start every configuration from the same page-cache state, then read
+    the corpus once (snapshots are measured warm). Without this, ext4's
+    check for recently deleted inodes (inode tables of the previous
+    configuration's deleted restore, still cached) made later restores
+    2-3x slower in system time (docs/performance.md). Root only."""
+    subprocess.run(["sync"], check=True)
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        return False
+    warm_cache(corpus)
+    return True
 
 
 def _proc_cpu(pid: int) -> float:
@@ -134,6 +150,7 @@ def run_config(
                     str(base / "restore")],
     }  # fmt: skip
     record: dict[str, Any] = {"config": config, "rep": rep}
+    record["caches_dropped"] = drop_caches(corpus)
     for step, cmd in steps.items():
         settle()
         cpu0 = server.cpu()
