@@ -42,6 +42,8 @@ log = logging.getLogger("neostore_server")
 class Settings:
     data_dir: str
     max_object_size: int = 512 << 20
+    #: seconds an upload may go without receiving a byte
+    idle_timeout: float = 120.0
 
 
 class Refused(Exception):
@@ -295,16 +297,26 @@ class Server:
         # an existing content-addressed object: the same bytes, verified; nothing changes
         return web.Response(status=200)
 
-    @staticmethod
     async def _receive(
-        request: web.Request, upload: Upload, limit: int, length: int | None
+        self, request: web.Request, upload: Upload, limit: int, length: int | None
     ) -> None:
         content = request.content
+        idle = self.settings.idle_timeout
+
+        async def within(step: Awaitable[bytes]) -> bytes:
+            # a client that stops sending (dead, or holding connections open)
+            # loses its upload after ``idle`` seconds without a byte
+            try:
+                return await asyncio.wait_for(step, idle)
+            except TimeoutError as e:
+                raise Refused(408, f"upload stalled for {idle:g} s") from e
+
         if length is not None:  # the usual case: blocks of WRITE_BLOCK, one thread hop each
             remaining = length
             while remaining:
+                want = min(WRITE_BLOCK, remaining)
                 try:
-                    block = await content.readexactly(min(WRITE_BLOCK, remaining))
+                    block = await within(content.readexactly(want))
                 except (ConnectionError, asyncio.IncompleteReadError) as e:
                     raise Refused(400, f"truncated upload: fewer than {length} bytes") from e
                 await asyncio.to_thread(upload.write, block)
@@ -312,7 +324,7 @@ class Server:
             return
         buffer = bytearray()  # chunked transfer encoding
         received = 0
-        while chunk := await content.readany():
+        while chunk := await within(content.readany()):
             received += len(chunk)
             if received > limit:
                 raise Refused(413, f"object larger than the server's limit of {limit} bytes")

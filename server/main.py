@@ -126,6 +126,10 @@ def serve(
     max_object_size: Annotated[
         str, typer.Option("--max-object-size", help="Largest accepted object.")
     ] = "512M",
+    idle_timeout: Annotated[
+        float,
+        typer.Option("--idle-timeout", help="Seconds an upload may stall before it is dropped."),
+    ] = 120.0,
     access_log: Annotated[
         str, typer.Option("--access-log", help="File for the JSON access log ('-' = stderr).")
     ] = "-",
@@ -168,7 +172,11 @@ def serve(
         level=logging.INFO, format="neostore-server: %(message)s", stream=sys.stderr
     )
     logging.getLogger("aiohttp.access").disabled = True
-    settings = Settings(data_dir=os.path.abspath(data), max_object_size=_size(max_object_size))
+    settings = Settings(
+        data_dir=os.path.abspath(data),
+        max_object_size=_size(max_object_size),
+        idle_timeout=idle_timeout,
+    )
     swept, swept_bytes = Storage(data).sweep_temporaries()
     if swept:
         print(

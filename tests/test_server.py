@@ -335,7 +335,9 @@ def test_bad_inputs_get_4xx_and_the_server_keeps_serving(
 
 
 def test_size_limit_and_quota(tmp_path: Path, cli: Cli) -> None:
-    server = ServerProcess(tmp_path / "srv", "--max-object-size", "1M").start()
+    server = ServerProcess(
+        tmp_path / "srv", "--max-object-size", "1M", "--idle-timeout", "1"
+    ).start()
     try:
         _over(server, cli, "limited").ok("init")
         big = os.urandom(1024 * 1024 + 1)
@@ -349,6 +351,24 @@ def test_size_limit_and_quota(tmp_path: Path, cli: Cli) -> None:
             "POST", f"/limited/data/{blake3.blake3(small).hexdigest()}", body=small
         )
         assert status == 507
+        # an upload that stalls (the client alive but silent) is dropped after the idle timeout
+        stalled = blake3.blake3(b"never finished").hexdigest()
+        context = ssl.create_default_context(cafile=server.cert)
+        with (
+            socket.create_connection(("127.0.0.1", server.port)) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            cred = base64.b64encode(f"admin:{server.admin_token}".encode()).decode()
+            tls.sendall(
+                f"POST /limited/data/{stalled} HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: Basic {cred}\r\nContent-Length: 14\r\n\r\nnever".encode()
+            )
+            tls.settimeout(30)
+            answer = tls.recv(200)  # answered while the connection is still open
+            assert answer.startswith(b"HTTP/1.1 408"), answer
+        repo_dir = server.data / "repos" / "limited"
+        assert not any(".tmp-" in p.name for p in repo_dir.rglob("*"))
+        assert not (repo_dir / "data" / stalled[:2] / stalled).exists()
         assert server.request("GET", "/healthz", auth=None)[0] == 200
     finally:
         server.stop()
