@@ -256,6 +256,21 @@ def warm_cache(root: Path) -> float:
     return time.perf_counter() - t0
 
 
+def drop_caches(corpus: Path) -> bool:
+    """Start a tool's run from the same page-cache state, then read the
+    corpus once (snapshots are measured warm). Without this, ext4's check
+    for recently deleted inodes (inode tables of the previous run's deleted
+    restore, still cached) made later restores 2-3x slower in system time
+    (docs/performance.md). Root only; returns whether it applied."""
+    subprocess.run(["sync"], check=True)
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        return False
+    warm_cache(corpus)
+    return True
+
+
 def dir_size(root: Path) -> dict[str, int]:
     """Apparent bytes, allocated bytes and file count under ``root``."""
     apparent = allocated = files = 0
@@ -734,8 +749,9 @@ def run_tool(
     shutil.rmtree(tool.base, ignore_errors=True)
     tool.base.mkdir(parents=True)
     tool.restore_dir.mkdir()
+    caches_dropped = drop_caches(corpus)
     settle()
-    record: dict[str, Any] = {"tool": tool.name, "steps": {}}
+    record: dict[str, Any] = {"tool": tool.name, "steps": {}, "caches_dropped": caches_dropped}
     for step, cmd in tool.commands(corpus).items():
         m = run_step(tool, step, cmd, change)
         record["steps"][step] = asdict(m) | {"cpu": m.cpu}

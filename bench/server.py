@@ -29,6 +29,7 @@ from typing import Any
 from bench.compare import (
     MB,
     Measurement,
+    drop_caches,
     ensure_programs,
     generate_corpus,
     run_measured,
@@ -38,21 +39,6 @@ from bench.compare import (
 )
 
 CONFIGS = ("neostore-local", "neostore-https", "restic-local", "restic-https")
-
-
-def drop_caches(corpus: Path) -> bool:
-    """Start every configuration from the same page-cache state, then read
-    the corpus once (snapshots are measured warm). Without this, ext4's
-    check for recently deleted inodes (inode tables of the previous
-    configuration's deleted restore, still cached) made later restores
-    2-3x slower in system time (docs/performance.md). Root only."""
-    subprocess.run(["sync"], check=True)
-    try:
-        Path("/proc/sys/vm/drop_caches").write_text("3\n")
-    except OSError:
-        return False
-    warm_cache(corpus)
-    return True
 
 
 def _proc_cpu(pid: int) -> float:
