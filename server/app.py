@@ -77,6 +77,8 @@ class Server:
             return _error(e.status, str(e), e.headers)
         except StorageError as e:
             return _error(e.status, str(e))
+        except FileNotFoundError:  # removed between two steps of a request
+            return _error(404, "no such object")
         except OSError as e:
             if is_disk_full(e):
                 return _error(507, "insufficient storage")
