@@ -218,8 +218,9 @@ def _die(message: str, code: int) -> NoReturn:
 F = TypeVar("F", bound=Callable[..., None])
 
 
-def command(name: str | None = None) -> Callable[[F], F]:
-    """Register a command whose library errors become one line and an exit code."""
+def command(name: str | None = None, on: typer.Typer | None = None) -> Callable[[F], F]:
+    """Register a command (on ``app``, or a sub-app ``on``) whose library
+    errors become one line and an exit code."""
 
     def decorate(func: F) -> F:
         @functools.wraps(func)
@@ -240,7 +241,7 @@ def command(name: str | None = None) -> Callable[[F], F]:
                 where = f"{os.fsdecode(e.filename)}: " if e.filename else ""
                 _die(f"{where}{e.strerror or e}", exitcodes.FATAL)
 
-        app.command(name)(wrapper)
+        (on or app).command(name)(wrapper)
         return func
 
     return decorate
@@ -618,6 +619,122 @@ def check(
 
 
 # -- entry point ----------------------------------------------------------------------
+
+
+# -- keys ------------------------------------------------------------------------
+
+key_app = typer.Typer(help="Manage key files: several passwords per repository.")
+app.add_typer(key_app, name="key")
+
+NewPasswordOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--new-password-file",
+        envvar="NEOSTORE_NEW_PASSWORD_FILE",
+        help="Read the new password from FILE (or set NEOSTORE_NEW_PASSWORD).",
+    ),
+]
+
+
+def _new_password(path: str | None) -> bytes:
+    env = os.environ.get("NEOSTORE_NEW_PASSWORD")
+    if env is not None:
+        return env.encode()
+    if path:
+        try:
+            with open(path, "rb") as f:
+                return f.read().rstrip(b"\r\n")
+        except OSError as e:
+            raise Fail(f"cannot read password file {path}: {e.strerror}") from e
+    if not sys.stdin.isatty():
+        raise Fail("no new password given: set NEOSTORE_NEW_PASSWORD or --new-password-file")
+    first = getpass.getpass("enter the new password: ")
+    if getpass.getpass("enter it again: ") != first:
+        raise Fail("passwords do not match")
+    return first.encode()
+
+
+@command("add", on=key_app)
+def key_add(
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    new_password_file: NewPasswordOpt = None,
+    role: Annotated[
+        str, typer.Option("--role", help="Role of the new key (owner; per-target roles: later).")
+    ] = "owner",
+    json_output: JsonOpt = False,
+) -> None:
+    """Add a key file opened by a new password; prints its id."""
+    if role != "owner":
+        raise Fail(f"role {role!r} is not available yet: only owner keys exist", exitcodes.USAGE)
+    from neostore import keyring
+
+    repository = _open(repo, password_file)
+    key_id = keyring.add_owner_key(repository, _new_password(new_password_file))
+    if json_output:
+        _emit({"key_id": key_id, "role": role})
+    else:
+        print(key_id)
+
+
+@command("list", on=key_app)
+def key_list(
+    repo: RepoOpt = None, password_file: PasswordFileOpt = None, json_output: JsonOpt = False
+) -> None:
+    """List key files: id, role, target, created, host/user, the one in use."""
+    from neostore import keyring
+
+    found = keyring.list_keys(_open(repo, password_file))
+    if json_output:
+        _emit(
+            [
+                {
+                    "id": k.key_id,
+                    "role": k.role,
+                    "target": k.target,
+                    "created": _iso(k.created_ns),
+                    "host": k.host,
+                    "user": k.user,
+                    "current": k.current,
+                }
+                for k in found
+            ]
+        )
+        return
+    print(f"  {'ID':<10} {'Role':<10} {'Target':<12} {'Created':<19} Host/user")
+    for k in found:
+        mark = "*" if k.current else " "
+        print(
+            f"{mark} {k.key_id[:8]:<10} {k.role:<10} {k.target or '-':<12} "
+            f"{_time(k.created_ns):<19} {k.host}/{k.user}"
+        )
+
+
+@command("remove", on=key_app)
+def key_remove(
+    key_id: Annotated[str, typer.Argument(help="Key id (a prefix of at least 4 hex digits).")],
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+) -> None:
+    """Delete a key file (not the one in use, never the last owner key)."""
+    from neostore import keyring
+
+    removed = keyring.remove_key(_open(repo, password_file), key_id)
+    print(f"removed key {removed}")
+
+
+@command("passwd", on=key_app)
+def key_passwd(
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    new_password_file: NewPasswordOpt = None,
+) -> None:
+    """Change the password of the key in use (same key id, current KDF settings)."""
+    from neostore import keyring
+
+    repository = _open(repo, password_file)
+    key_id = keyring.change_password(repository, _new_password(new_password_file))
+    print(f"password changed for key {key_id}")
 
 
 def run() -> None:

@@ -1,0 +1,61 @@
+"""Several passwords per repository: key add, list, remove, passwd (owner
+keys; per-target roles arrive with issue 5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import PASSWORD, Cli
+
+
+def test_a_second_password_opens_the_repository(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("shared\n")
+    first = repo.ok("snapshot", src, "--json").json()["id"]
+    added = repo.ok("key", "add", "--json", extra_env={"NEOSTORE_NEW_PASSWORD": "second pw"}).json()
+    assert added["role"] == "owner" and len(added["key_id"]) == 32
+    # both passwords open it; the new key writes its own snapshots
+    assert [s["id"] for s in repo.ok("snapshots", "--json", password="second pw").json()] == [first]
+    repo.ok("snapshot", src, password="second pw")
+    assert len(repo.ok("snapshots", "--json").json()) == 2
+    listed = repo.ok("key", "list", "--json").json()
+    assert len(listed) == 2 and [k["current"] for k in listed] == [True, False]
+    assert listed[1]["id"] == added["key_id"] and listed[1]["role"] == "owner"
+    as_second = repo.ok("key", "list", "--json", password="second pw").json()
+    assert [k["current"] for k in as_second] == [False, True]
+    assert repo.ok("check", "--read-data").code == 0
+    # the key in use cannot remove itself; another key can remove it
+    refused = repo("key", "remove", added["key_id"][:8], password="second pw")
+    assert refused.code == 1 and "in use" in refused.err
+    assert repo.ok("key", "remove", added["key_id"][:8]).code == 0
+    gone = repo("snapshots", password="second pw")
+    assert gone.code == 12 and "wrong password" in gone.err
+    assert len(repo.ok("snapshots", "--json").json()) == 2  # the first key still works
+    assert len(repo.ok("key", "list", "--json").json()) == 1
+
+
+def test_passwd_keeps_the_key_and_changes_the_password(repo: Cli) -> None:
+    before = repo.ok("key", "list", "--json").json()
+    repo.ok("key", "passwd", extra_env={"NEOSTORE_NEW_PASSWORD": "new password"})
+    assert repo("snapshots", password=PASSWORD).code == 12
+    after = repo.ok("key", "list", "--json", password="new password").json()
+    assert [k["id"] for k in after] == [k["id"] for k in before]
+    assert after[0]["created"] != before[0]["created"]  # a new file, same key
+
+
+def test_key_commands_refuse_what_they_cannot_do(repo: Cli, tmp_path: Path) -> None:
+    writer = repo("key", "add", "--role", "writer", extra_env={"NEOSTORE_NEW_PASSWORD": "x"})
+    assert writer.code == 2 and "not available yet" in writer.err
+    assert repo("key", "remove", "abc").code == 1  # too short a prefix
+    missing = repo("key", "remove", "ffffffff")
+    assert missing.code == 1 and "no key" in missing.err
+    no_password = repo("key", "add")
+    assert no_password.code == 1 and "NEOSTORE_NEW_PASSWORD" in no_password.err
+    tampered_dir = repo.repo / "keys"
+    key_file = next(tampered_dir.iterdir())
+    data = bytearray(key_file.read_bytes())
+    data[-5] ^= 1  # inside the sealed material
+    key_file.write_bytes(bytes(data))
+    tampered = repo("snapshots")
+    assert tampered.code == 12
