@@ -123,3 +123,15 @@ def seen_heads(repo_id: bytes, target_id: bytes) -> dict[bytes, tuple[int, bytes
     with _state(repo_id) as state:
         chains = state.get("chains", {}).get(target_id.hex(), {})
     return {bytes.fromhex(w): (int(v[0]), bytes.fromhex(v[1])) for w, v in chains.items()}
+
+
+def key_hint(repo_id: bytes) -> str | None:
+    """The key file this machine opened last (only orders the attempts)."""
+    with _state(repo_id) as state:
+        hint = state.get("key_hint")
+    return hint if isinstance(hint, str) else None
+
+
+def record_key_hint(repo_id: bytes, key_id: str) -> None:
+    with _state(repo_id) as state:
+        state["key_hint"] = key_id

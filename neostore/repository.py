@@ -128,13 +128,18 @@ class Repository:
                 f"{backend.location}: no repository there (run `neostore init`)"
             )
         raw_config = backend.load("config", "config")
-        decode_config(raw_config)  # refuses newer formats before asking the KDF
-        material = open_with_password(backend, password)
+        claimed, _, _ = decode_config(raw_config)  # refuses newer formats before the KDF
+        # the key file this machine opened last is tried first: one KDF, not one per key file
+        # (the claimed repo id only orders the attempts; everything is verified below)
+        hint = localstate.key_hint(claimed.repo_id)
+        material = open_with_password(backend, password, first=hint)
         config = verify_config(raw_config, material.owner_vk)
         if config.repo_id != material.repo_id:
             raise IntegrityError("config: repository id does not match the key file")
         _check_sizes(config)
         localstate.check_config_pin(config.repo_id, config.owner_vk, config.config_version)
+        if hint != material.key_id.hex():
+            localstate.record_key_hint(config.repo_id, material.key_id.hex())
         return cls(backend, config, material)
 
     # -- roles -----------------------------------------------------------------
@@ -461,8 +466,15 @@ def _check_sizes(config: Config) -> None:
         raise UsageError("pack size must be between 1 KiB and 1 GiB")
 
 
-def open_with_password(backend: Backend, password: bytes) -> keys.KeyMaterial:
+def open_with_password(
+    backend: Backend, password: bytes, first: str | None = None
+) -> keys.KeyMaterial:
+    """The key material of the first key file the password opens (each try
+    costs one Argon2id run); key file ``first`` is tried before the others."""
     names = sorted(name for name, _ in backend.list("keys"))
+    if first in names:
+        names.remove(first)
+        names.insert(0, first)
     if not names:
         raise IntegrityError("repository has no key files")
     for name in names:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conftest import PASSWORD, Cli
 
 
@@ -59,3 +61,32 @@ def test_key_commands_refuse_what_they_cannot_do(repo: Cli, tmp_path: Path) -> N
     key_file.write_bytes(bytes(data))
     tampered = repo("snapshots")
     assert tampered.code == 12
+
+
+def test_the_key_used_last_is_tried_first(repo: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With several key files, opening costs one KDF run once this machine
+    knows which key file its password opens."""
+    from neostore import keys
+    from neostore.backend import LocalBackend
+    from neostore.repository import Repository
+
+    for n in range(3):
+        repo.ok("key", "add", extra_env={"NEOSTORE_NEW_PASSWORD": f"extra {n}"})
+    runs: list[int] = []
+    real = keys._wrapping_key
+
+    def counting(*args: object) -> bytes:
+        runs.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(keys, "_wrapping_key", counting)
+    backend = LocalBackend(str(repo.repo))
+    opened = set()
+    for password in [PASSWORD, "extra 0", "extra 1", "extra 2"]:
+        Repository.open(backend, password.encode())  # may try several key files
+        runs.clear()
+        repository = Repository.open(backend, password.encode())
+        assert len(runs) == 1, password  # the hint: the key file it opened just before
+        runs.clear()
+        opened.add(repository.material.key_id)
+    assert len(opened) == 4  # four passwords, four key files
