@@ -87,3 +87,28 @@ class Backend(Protocol):
     def list(self, otype: str) -> Iterator[tuple[str, int]]:
         """Yield ``(name, size)`` of every object of a type, in no order."""
         ...
+
+
+class _Saver(Protocol):
+    def save(self, otype: str, name: str, data: Payload) -> None: ...
+
+
+class BufferedStream:
+    """An :class:`ObjectStream` for stores that take an object in one piece
+    (memory, a server): the parts are kept until :meth:`commit` saves them
+    under the name. Up to one object in memory per stream."""
+
+    def __init__(self, backend: _Saver, otype: str) -> None:
+        self._backend = backend
+        self._otype = otype
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._parts.append(bytes(data))
+
+    def commit(self, name: str) -> None:
+        parts, self._parts = self._parts, []
+        self._backend.save(self._otype, name, parts)
+
+    def abort(self) -> None:
+        self._parts = []

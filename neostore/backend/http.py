@@ -39,7 +39,7 @@ from ..errors import (
     TransientBackendError,
     UsageError,
 )
-from .base import ObjectStream, Payload
+from .base import BufferedStream, ObjectStream, Payload
 from .names import CONTENT_ADDRESSED, validate
 
 V2 = "application/vnd.x.restic.rest.v2"
@@ -289,7 +289,11 @@ class HttpBackend:
         return response.status == 200
 
     def create_stream(self, otype: str) -> ObjectStream:
-        return _HttpStream(self, otype)
+        # a pack's name (the hash of its bytes) is known only at the end and
+        # a POST carries a whole object: kept in memory, uploaded on commit
+        if otype not in CONTENT_ADDRESSED:
+            raise PermanentBackendError(f"no streamed objects of type {otype!r}")
+        return BufferedStream(self, otype)
 
     def load(self, otype: str, name: str, offset: int = 0, length: int | None = None) -> bytes:
         if length is not None and length <= 0:
@@ -343,28 +347,6 @@ class HttpBackend:
             except UsageError:
                 continue  # not ours to interpret (the server checks names too)
             yield name, size
-
-
-class _HttpStream:
-    """A pack is kept in memory while it grows (its name, the hash of its
-    bytes, is known only at the end) and uploaded on commit."""
-
-    def __init__(self, backend: HttpBackend, otype: str) -> None:
-        if otype not in CONTENT_ADDRESSED:
-            raise PermanentBackendError(f"no streamed objects of type {otype!r}")
-        self._backend = backend
-        self._otype = otype
-        self._parts: list[bytes] = []
-
-    def write(self, data: bytes | memoryview) -> None:
-        self._parts.append(bytes(data))
-
-    def commit(self, name: str) -> None:
-        parts, self._parts = self._parts, []
-        self._backend.save(self._otype, name, parts)
-
-    def abort(self) -> None:
-        self._parts = []
 
 
 def _is_verification_failure(error: BaseException) -> bool:

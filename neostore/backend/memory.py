@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 
 from ..errors import NotFound, PermanentBackendError
-from .base import ObjectStream, Payload, joined
+from .base import BufferedStream, ObjectStream, Payload, joined
 from .names import validate
 
 
@@ -33,7 +33,7 @@ class MemoryBackend:
             self._objects[(otype, name)] = joined(data)
 
     def create_stream(self, otype: str) -> ObjectStream:
-        return _MemoryStream(self, otype)
+        return BufferedStream(self, otype)
 
     def save_new(self, otype: str, name: str, data: Payload) -> bool:
         validate(otype, name)
@@ -70,20 +70,3 @@ class MemoryBackend:
         with self._lock:
             items = [(n, len(d)) for (t, n), d in self._objects.items() if t == otype]
         yield from items
-
-
-class _MemoryStream:
-    def __init__(self, backend: MemoryBackend, otype: str) -> None:
-        self._backend = backend
-        self._otype = otype
-        self._parts: list[bytes] = []
-
-    def write(self, data: bytes | memoryview) -> None:
-        self._parts.append(bytes(data))
-
-    def commit(self, name: str) -> None:
-        self._backend.save(self._otype, name, self._parts)
-        self._parts = []
-
-    def abort(self) -> None:
-        self._parts = []
