@@ -87,8 +87,15 @@ class Fail(Exception):
 # -- plumbing -------------------------------------------------------------------
 
 
-def _password(password_file: str | None, confirm: bool = False) -> bytes:
-    env = os.environ.get("NEOSTORE_PASSWORD")
+def _password(
+    password_file: str | None,
+    confirm: bool = False,
+    env_var: str = "NEOSTORE_PASSWORD",
+    what: str = "password",
+    options: str = "NEOSTORE_PASSWORD_FILE or --password-file",
+) -> bytes:
+    """A password from ``env_var``, a file, or the terminal (twice with ``confirm``)."""
+    env = os.environ.get(env_var)
     if env is not None:
         return env.encode()
     if password_file:
@@ -99,11 +106,9 @@ def _password(password_file: str | None, confirm: bool = False) -> bytes:
             raise Fail(f"cannot read password file {password_file}: {e.strerror}") from e
         return data.rstrip(b"\r\n")
     if not sys.stdin.isatty():
-        raise Fail(
-            "no password given: set NEOSTORE_PASSWORD, NEOSTORE_PASSWORD_FILE or --password-file"
-        )
-    first = getpass.getpass("enter password for repository: ")
-    if confirm and getpass.getpass("enter password again: ") != first:
+        raise Fail(f"no {what} given: set {env_var}, {options}")
+    first = getpass.getpass(f"enter {what} for repository: ")
+    if confirm and getpass.getpass(f"enter {what} again: ") != first:
         raise Fail("passwords do not match")
     return first.encode()
 
@@ -637,21 +642,13 @@ NewPasswordOpt = Annotated[
 
 
 def _new_password(path: str | None) -> bytes:
-    env = os.environ.get("NEOSTORE_NEW_PASSWORD")
-    if env is not None:
-        return env.encode()
-    if path:
-        try:
-            with open(path, "rb") as f:
-                return f.read().rstrip(b"\r\n")
-        except OSError as e:
-            raise Fail(f"cannot read password file {path}: {e.strerror}") from e
-    if not sys.stdin.isatty():
-        raise Fail("no new password given: set NEOSTORE_NEW_PASSWORD or --new-password-file")
-    first = getpass.getpass("enter the new password: ")
-    if getpass.getpass("enter it again: ") != first:
-        raise Fail("passwords do not match")
-    return first.encode()
+    return _password(
+        path,
+        confirm=True,
+        env_var="NEOSTORE_NEW_PASSWORD",
+        what="new password",
+        options="NEOSTORE_NEW_PASSWORD_FILE or --new-password-file",
+    )
 
 
 @command("add", on=key_app)
