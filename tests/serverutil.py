@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import http.client
 import json
 import signal
@@ -10,6 +12,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -121,16 +124,31 @@ class ServerProcess:
         if auth == "admin":
             auth = ("admin", self.admin_token)
         if isinstance(auth, tuple):
-            import base64
-
-            raw = f"{auth[0]}:{auth[1]}".encode()
-            all_headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+            all_headers["Authorization"] = _basic(*auth)
         try:
             conn.request(method, path, body=body, headers=all_headers)
             response = conn.getresponse()
             return response.status, dict(response.getheaders()), response.read()
         finally:
             conn.close()
+
+    @contextlib.contextmanager
+    def partial_post(self, path: str, announced: int, sent: bytes) -> Iterator[ssl.SSLSocket]:
+        """An upload announcing ``announced`` bytes that sends only ``sent``;
+        the connection stays open inside the block and is cut after it."""
+        context = ssl.create_default_context(cafile=self.cert)
+        with (
+            socket.create_connection(("127.0.0.1", self.port)) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: {_basic('admin', self.admin_token)}\r\n"
+                f"Content-Length: {announced}\r\n\r\n"
+            )
+            tls.sendall(head.encode() + sent)
+            tls.settimeout(30)
+            yield tls
 
     def client_env(self, token: str | None = None, user: str | None = None) -> dict[str, str]:
         """Environment for the neostore CLI to use this server."""
@@ -142,3 +160,7 @@ class ServerProcess:
         if user:
             env["NEOSTORE_SERVER_USER"] = user
         return env
+
+
+def _basic(name: str, token: str) -> str:
+    return "Basic " + base64.b64encode(f"{name}:{token}".encode()).decode()
