@@ -117,6 +117,7 @@ class Storage:
     def __init__(self, data_dir: str) -> None:
         self.root = os.path.join(os.path.abspath(data_dir), "repos")
         self._usage: dict[str, tuple[float, int]] = {}
+        self._meta: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
         self._usage_lock = threading.Lock()
 
     def repo_dir(self, repo: str) -> str:
@@ -125,11 +126,21 @@ class Storage:
         return os.path.join(self.root, repo)
 
     def meta(self, repo: str) -> dict[str, Any] | None:
+        """A repository's format and quota (a copy), or None when there is
+        none. Read again only when the file changed (it is replaced, never
+        edited in place): one ``stat`` per request, not a read and a parse."""
+        path = os.path.join(self.repo_dir(repo), META)
         try:
-            with open(os.path.join(self.repo_dir(repo), META), "rb") as f:
-                return json.load(f)  # type: ignore[no-any-return]
+            st = os.stat(path)
+            key = (st.st_ino, st.st_size, st.st_mtime_ns)
+            cached = self._meta.get(repo)
+            if cached is None or cached[0] != key:
+                with open(path, "rb") as f:
+                    cached = (key, json.load(f))
+                self._meta[repo] = cached
         except FileNotFoundError:
             return None
+        return dict(cached[1])
 
     def create(self, repo: str, fmt: str) -> None:
         """Create an empty repository (idempotent while it has no config)."""
