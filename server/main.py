@@ -192,7 +192,7 @@ def serve(
     )
     _fast_event_loop()
     # uploads and reads pass through buffers of 0.25-8 MiB: from the heap,
-    # not a fresh mmap each (page faults); 15-25 % less CPU per upload (design.md)
+    # not a fresh mmap each (page faults); ~20 % less CPU per upload (design.md)
     tune_malloc(mmap_threshold=16 << 20, trim_threshold=64 << 20)
     web.run_app(
         make_app(settings),
