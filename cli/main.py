@@ -326,7 +326,7 @@ def snapshot(
     reporter = _reporter(json_output)
     options = SnapshotOptions(
         paths=paths,
-        target=target or "default",
+        target=target or repository.default_target,
         tags=tag or [],
         excludes=patterns,
         one_file_system=one_file_system,
@@ -348,6 +348,7 @@ def snapshot(
                 "bytes_total": s.bytes_total,
                 "bytes_added": s.bytes_added,
                 "blobs_added": s.blobs_new,
+                "shares_published": result.shares_published,
                 "duration": round(s.duration, 3),
                 "errors": [{"path": _show(p), "message": m} for p, m in result.errors],
                 "warnings": [{"path": _show(p or b""), "message": m} for p, m in reporter.warnings],
@@ -385,8 +386,9 @@ def snapshots(
     for name in names:
         record = repository.target(name)
         infos = repository.list_snapshots(name, on_error=lambda e: failures.append(str(e)))
-        for problem in verify_chains(repository, record, infos):
-            print(f"warning: {problem}", file=sys.stderr)
+        if repository.role != "share":  # a share sees some snapshots, not chains
+            for problem in verify_chains(repository, record, infos):
+                print(f"warning: {problem}", file=sys.stderr)
         rows.extend(infos)
     for failure in failures:
         print(f"error: {failure}", file=sys.stderr)
@@ -423,6 +425,7 @@ def _snapshot_json(info: SnapshotInfo) -> dict[str, Any]:
         "paths": [_show(p) for p in m.paths],
         "tags": m.tags,
         "parent": m.parent.hex() if m.parent else None,
+        "writer": m.writer_id.hex(),
         "seq": m.seq,
         "stats": m.stats,
     }
@@ -657,19 +660,22 @@ def key_add(
     password_file: PasswordFileOpt = None,
     new_password_file: NewPasswordOpt = None,
     role: Annotated[
-        str, typer.Option("--role", help="Role of the new key (owner; per-target roles: later).")
+        str,
+        typer.Option("--role", help="owner (every target), writer, reader or read-write."),
     ] = "owner",
+    target: Annotated[
+        str | None, typer.Option("--target", "-t", help="The target of a per-target role.")
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Add a key file opened by a new password; prints its id."""
-    if role != "owner":
-        raise Fail(f"role {role!r} is not available yet: only owner keys exist", exitcodes.USAGE)
     from neostore import keyring
 
     repository = _open(repo, password_file)
-    key_id = keyring.add_owner_key(repository, _new_password(new_password_file))
+    repository.require_owner("adding a key")
+    key_id = keyring.add_key(repository, _new_password(new_password_file), role, target)
     if json_output:
-        _emit({"key_id": key_id, "role": role})
+        _emit({"key_id": key_id, "role": role, "target": target})
     else:
         print(key_id)
 
@@ -732,6 +738,110 @@ def key_passwd(
     repository = _open(repo, password_file)
     key_id = keyring.change_password(repository, _new_password(new_password_file))
     print(f"password changed for key {key_id}")
+
+
+# -- shares ------------------------------------------------------------------------
+
+share_app = typer.Typer(help="Read-only shares of one sub-folder of a target.")
+app.add_typer(share_app, name="share")
+
+
+def _share_json(target: str, share: Any) -> dict[str, Any]:
+    return {
+        "name": share.name,
+        "target": target,
+        "path": _show(share.path),
+        "created": _iso(share.created_ns),
+        "revoked": _iso(share.revoked_ns) if share.revoked_ns else None,
+    }
+
+
+@command("create", on=share_app)
+def share_create(
+    target: Annotated[str, typer.Option("--target", "-t", help="Target holding the folder.")],
+    path: Annotated[str, typer.Option("--path", help="Folder to share, as `ls` shows it.")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Share name (default: the folder's name).")
+    ] = None,
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    new_password_file: NewPasswordOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Create a share and the key (a new password) that opens it; prints the key id.
+
+    Snapshots of the target made from now on are published to it; run
+    `share sync` to publish earlier ones.
+    """
+    from neostore import shares
+
+    repository = _open(repo, password_file)
+    repository.require_owner("creating a share")
+    key_id, share = shares.create_share(
+        repository, target, path, name, _new_password(new_password_file)
+    )
+    if json_output:
+        _emit({"key_id": key_id, **_share_json(target, share)})
+    else:
+        print(key_id)
+
+
+@command("list", on=share_app)
+def share_list(
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    target: TargetOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """List the shares of every target (or one), revoked ones included."""
+    from neostore import shares
+
+    repository = _open(repo, password_file)
+    repository.require_owner("listing shares")
+    found = shares.list_shares(repository, target)
+    if json_output:
+        _emit([_share_json(t, s) for t, s in found])
+        return
+    print(f"{'Name':<20} {'Target':<12} {'Created':<19} {'State':<8} Path")
+    for t, s in found:
+        state = "revoked" if s.revoked_ns else "active"
+        print(f"{s.name:<20} {t:<12} {_time(s.created_ns):<19} {state:<8} {_show(s.path)}")
+
+
+@command("revoke", on=share_app)
+def share_revoke(
+    name: Annotated[str, typer.Argument(help="Share name.")],
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    target: TargetOpt = None,
+) -> None:
+    """Stop publishing new snapshots to a share (what it has stays readable to it)."""
+    from neostore import shares
+
+    revoked = shares.revoke_share(_open(repo, password_file), name, target)
+    print(f"revoked share {revoked.name}: new snapshots are no longer published to it")
+
+
+@command("sync", on=share_app)
+def share_sync(
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    target: TargetOpt = None,
+    name: Annotated[
+        list[str] | None, typer.Option("--name", help="Only this share (repeatable).")
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Publish a target's existing snapshots to its shares (needs owner or read-write)."""
+    from neostore import shares
+
+    repository = _open(repo, password_file)
+    chosen = target or repository.default_target
+    count = shares.sync(repository, chosen, set(name) if name else None)
+    if json_output:
+        _emit({"target": chosen, "published": count})
+    else:
+        print(f"published {count} snapshot(s) to shares of {chosen}")
 
 
 def run() -> None:

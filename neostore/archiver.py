@@ -82,6 +82,8 @@ class SnapshotResult:
     target: str
     stats: SnapshotStats
     errors: list[tuple[bytes, str]] = field(default_factory=list)
+    #: capabilities sealed to the target's shares for this snapshot
+    shares_published: int = 0
 
 
 @dataclass
@@ -123,6 +125,7 @@ class Archiver:
         self.domain: Domain = repo.domain(self.record)
         self.writer = repo.writer
         self.stats = SnapshotStats()
+        self.shares_published = 0
         self.errors: list[tuple[bytes, str]] = []
         self._stats_lock = threading.Lock()
         self._exclude = PathMatcher(options.excludes)
@@ -242,12 +245,27 @@ class Archiver:
             stats=asdict(self.stats),
         )
         snapshot_id = self.repo.save_snapshot(self.record, manifest)
+        self.shares_published = self._publish_to_shares(snapshot_id, manifest)
         self.stats.duration = time.monotonic() - started
         self.reporter.finish()
-        return SnapshotResult(snapshot_id, self.record.name, self.stats, self.errors)
+        return SnapshotResult(
+            snapshot_id, self.record.name, self.stats, self.errors, self.shares_published
+        )
+
+    def _publish_to_shares(self, snapshot_id: bytes, manifest: Manifest) -> int:
+        """Seal the new snapshot's capabilities to the target's shares. The
+        snapshot is already safe: a failure here is a warning."""
+        from .shares import publish
+
+        try:
+            info = SnapshotInfo(snapshot_id, self.record.name, manifest)
+            return publish(self.repo, self.record, self.writer, [info])
+        except NeostoreError as e:
+            self.repo.on_problem(NeostoreError(f"snapshot saved, but not published to shares: {e}"))
+            return 0
 
     def _readable_snapshots(self) -> list[SnapshotInfo]:
-        if self.repo.material.master is None:
+        if not self.repo.can_read(self.record):
             return []  # a put-only writer cannot read them
         return self.repo.list_snapshots(self.record.name, on_error=lambda e: None)
 

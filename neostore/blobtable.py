@@ -98,9 +98,15 @@ class BlobTable:
             self._count = entry + 1
             return True
 
-    def add_many(self, pack_no: int, items: list[tuple[bytes, int, int, int]]) -> int:
+    def add_many(
+        self,
+        pack_no: int,
+        items: list[tuple[bytes, int, int, int]],
+        skipped: list[tuple[bytes, int, int, int]] | None = None,
+    ) -> int:
         """Bulk :meth:`add` of ``(blob_id, offset, length, btype)`` for one
-        pack (index loading); returns how many were new."""
+        pack (index loading); returns how many were new. Items already
+        present are appended to ``skipped`` when given."""
         if not 0 <= pack_no < _TYPE_BIT:
             raise ValueError("malformed index entry")
         with self._lock:
@@ -119,8 +125,10 @@ class BlobTable:
                         break
                     h = (h + 1) & mask
                     slot = table[h]
-                if slot:
-                    continue  # known: the first location wins
+                if slot:  # known: the first location wins
+                    if skipped is not None:
+                        skipped.append((blob_id, offset, length, btype))
+                    continue
                 ids += blob_id
                 locations.extend((pack_no | (btype << 31), offset, length))
                 entry += 1

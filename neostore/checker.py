@@ -93,7 +93,7 @@ class Checker:
             if ref.blob_id in self.referenced:
                 continue
             self.referenced[ref.blob_id] = (btype, ref)
-            if ref.blob_id not in self.repo.index:
+            if not self.repo.index.knows(ref.blob_id):
                 shown = path.decode("utf-8", "backslashreplace") or "/"
                 self._error(f"{where}: {shown}: blob {ref.blob_id.hex()} is missing")
                 ok = False

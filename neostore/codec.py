@@ -28,3 +28,14 @@ def field(mapping: Any, key: str, kind: type | tuple[type, ...], what: str) -> A
     if not isinstance(value, kind):
         raise IntegrityError(f"{what}: field {key!r} has the wrong type")
     return value
+
+
+def unpack_parts(data: bytes | memoryview, count: int, what: str) -> list[bytes]:
+    """Decode a msgpack list of exactly ``count`` byte strings (the shape of
+    every signed or sealed envelope)."""
+    parts = unpack(data, what)
+    if not (
+        isinstance(parts, list) and len(parts) == count and all(isinstance(p, bytes) for p in parts)
+    ):
+        raise IntegrityError(f"{what}: malformed")
+    return parts

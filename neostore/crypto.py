@@ -25,17 +25,25 @@ CTX_CHUNKER_SEED = "neostore-v1 2026-11 domain chunker_seed"
 CTX_DOMAIN_SECRET = "neostore-v1 2026-11 domain secret from master"  # noqa: S105 (a label)
 CTX_TARGET_SEAL = "neostore-v1 2026-11 target seal key from master"
 CTX_KEYFILE = "neostore-v1 2026-11 key file wrapping key"
+CTX_KEYFILE_CHECK = "neostore-v1 2026-11 key file password check"
+CTX_WRITER_HEAD = "neostore-v1 2026-11 writer chain head key"
+CTX_SHARELIST_KEY = "neostore-v1 2026-11 target share list key from master"
 
 # AEAD associated-data prefixes.
 AD_BLOB = b"neostore-v1-blob"
 AD_PACK_HEADER = b"neostore-v1-pack-header"
 AD_INDEX = b"neostore-v1-index"
 AD_KEYFILE = b"neostore-v1-keyfile"
+AD_SHARELIST = b"neostore-v1-sharelist"
+AD_WRITER_HEAD = b"neostore-v1-head"
 
 # Signature message prefixes.
 SIG_CONFIG = b"neostore-v1-config"
 SIG_TARGET = b"neostore-v1-target"
 SIG_CERT = b"neostore-v1-writer-cert"
+SIG_CERT_DELEGATED = b"neostore-v1-delegated-writer-cert"
+SIG_SHARELIST = b"neostore-v1-sharelist"
+SIG_SHARE_CAP = b"neostore-v1-share-cap"
 SIG_PACK = b"neostore-v1-pack"
 SIG_INDEX = b"neostore-v1-index"
 SIG_SNAPSHOT = b"neostore-v1-snapshot"

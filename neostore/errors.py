@@ -3,6 +3,7 @@
     NeostoreError
     ├── RepositoryNotFound      no repository at that location
     ├── WrongPassword          no key file opens with the password given
+    │   └── TamperedKeyFile    the password fits a key file whose contents were altered
     ├── RepositoryLocked       another process holds an exclusive lock
     ├── UnsupportedFormat      written by a newer neostore
     ├── IntegrityError         tampering or corruption (names the object)
@@ -28,6 +29,10 @@ class RepositoryNotFound(NeostoreError):
 
 
 class WrongPassword(NeostoreError):
+    pass
+
+
+class TamperedKeyFile(WrongPassword):
     pass
 
 

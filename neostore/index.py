@@ -87,16 +87,26 @@ class Location:
 
 class MasterIndex:
     """blob_id → location, for the domains this key can read. Thread-safe;
-    compact (see :mod:`.blobtable`): about 60 bytes per blob."""
+    compact (see :mod:`.blobtable`): about 60 bytes per blob.
+
+    Packs are *trusted* (written by this key or an owner key's writer) or
+    not (another delegated writer's). Dedup (``in``, :meth:`has_all`)
+    considers trusted copies only, so a leaked writer key that plants
+    garbage under a real blob id cannot make honest writers skip the upload
+    (docs/design.md, "Dedup trust"). Reads (:meth:`lookup`,
+    :meth:`locations`) use every copy, trusted ones first."""
 
     def __init__(self) -> None:
         self._packs: list[bytes] = []
         self._pack_no: dict[bytes, int] = {}
         self._pack_size: dict[bytes, int] = {}
         self._blobs = BlobTable()
+        self._other = BlobTable(16)
+        #: further copies of a blob (first copy wins in the tables)
+        self._extra: dict[bytes, list[tuple[int, int, int, int]]] = {}
         self._lock = threading.Lock()
 
-    def add_pack(self, record: PackRecord) -> None:
+    def add_pack(self, record: PackRecord, trusted: bool = True) -> None:
         with self._lock:
             number = self._pack_no.get(record.pack_id)
             if number is None:
@@ -104,28 +114,49 @@ class MasterIndex:
                 self._packs.append(record.pack_id)
                 self._pack_no[record.pack_id] = number
                 self._pack_size[record.pack_id] = record.size
-            self._blobs.add_many(
-                number, [(e.blob_id, e.offset, e.length, e.btype) for e in record.entries]
-            )
+            items = [(e.blob_id, e.offset, e.length, e.btype) for e in record.entries]
+            table = self._blobs if trusted else self._other
+            skipped: list[tuple[bytes, int, int, int]] = []
+            table.add_many(number, items, skipped)
+            for blob_id, offset, length, btype in skipped:
+                here = (number, offset, length, btype)
+                if table.get(blob_id) != here and here not in self._extra.get(blob_id, ()):
+                    self._extra.setdefault(blob_id, []).append(here)
 
-    def lookup(self, blob_id: bytes) -> Location | None:
-        found = self._blobs.get(blob_id)
-        if found is None:
-            return None
+    def _location(self, found: tuple[int, int, int, int]) -> Location:
         number, offset, length, btype = found
         return Location(self._packs[number], offset, length, btype)
 
+    def lookup(self, blob_id: bytes) -> Location | None:
+        found = self._blobs.get(blob_id) or self._other.get(blob_id)
+        return None if found is None else self._location(found)
+
+    def locations(self, blob_id: bytes) -> list[Location]:
+        """Every known copy of a blob, trusted first (a reader falls back to
+        the next when one fails to verify)."""
+        found = [self._blobs.get(blob_id), self._other.get(blob_id)]
+        found.extend(self._extra.get(blob_id, ()))
+        return [self._location(f) for f in found if f is not None]
+
     def __contains__(self, blob_id: bytes) -> bool:
+        """Whether a trusted copy exists (the dedup question)."""
         return blob_id in self._blobs
 
     def has_all(self, blob_ids: list[bytes]) -> bool:
         return self._blobs.has_all(blob_ids)
 
+    def knows(self, blob_id: bytes) -> bool:
+        """Whether any copy, trusted or not, is indexed."""
+        return blob_id in self._blobs or blob_id in self._other
+
     def __len__(self) -> int:
-        return len(self._blobs)
+        return len(self._blobs) + len(self._other)
 
     def blob_ids(self) -> Iterator[bytes]:
-        return self._blobs.ids()
+        yield from self._blobs.ids()
+        for blob_id in self._other.ids():
+            if blob_id not in self._blobs:
+                yield blob_id
 
     def packs(self) -> Iterator[tuple[bytes, int]]:
         with self._lock:

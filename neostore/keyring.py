@@ -1,9 +1,10 @@
 """The key files of a repository: several passwords, each its own key file.
 
-Only owner keys exist so far (per-target roles arrive with issue 5). A new
-owner key file copies the owner's secrets but gets its own key id and its
-own writer key, so each key file keeps its own snapshot chain
-(docs/design.md, departure 2).
+A new owner key file copies the owner's secrets but gets its own key id and
+its own writer key, so each key file keeps its own snapshot chain
+(docs/design.md, departure 2). Keys of the per-target roles (writer, reader,
+read-write) carry only what their role needs (:mod:`.roles`); share keys
+are made by :mod:`.shares`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import os
 from dataclasses import dataclass, replace
 
 from . import keys
-from .errors import IntegrityError, NotFound, PermissionDenied, UsageError
+from .errors import IntegrityError, NotFound, UsageError
 from .repository import Repository
+from .roles import TARGET_ROLES, make_role_material
 
 
 @dataclass(frozen=True)
@@ -54,15 +56,33 @@ def list_keys(repo: Repository) -> list[KeyInfo]:
     return sorted(out, key=lambda k: (k.created_ns, k.key_id))
 
 
-def _require_owner(repo: Repository, what: str) -> None:
-    if repo.material.role != "owner":
-        raise PermissionDenied(f"{what} needs an owner key (this key is {repo.material.role})")
-
-
-def add_owner_key(repo: Repository, password: bytes) -> str:
-    """A new owner key file opened by ``password``; returns its id."""
-    _require_owner(repo, "adding a key")
-    material = replace(repo.material, key_id=os.urandom(16), writer_seed=os.urandom(32))
+def add_key(
+    repo: Repository, password: bytes, role: str = "owner", target: str | None = None
+) -> str:
+    """A new key file of ``role`` (for ``target``) opened by ``password``;
+    returns its id."""
+    owner = repo.require_owner("adding a key")
+    if role == "owner":
+        if target is not None:
+            raise UsageError("an owner key is for every target: leave out --target")
+        material = replace(repo.material, key_id=os.urandom(16), writer_seed=os.urandom(32))
+    elif role in TARGET_ROLES:
+        if target is None:
+            raise UsageError(f"a {role} key is for one target: give --target")
+        assert repo.material.master is not None
+        material = make_role_material(
+            role=role,
+            record=repo.ensure_target(target),
+            repo_id=repo.repo_id,
+            owner_vk=repo.material.owner_vk,
+            owner=owner,
+            master=repo.material.master,
+        )
+    else:
+        raise UsageError(
+            f"unknown role {role!r}: owner, writer, reader or read-write "
+            "(share keys: `neostore share create`)"
+        )
     key_id = material.key_id.hex()
     if not repo.backend.save_new("keys", key_id, keys.encode_keyfile(material, password)):
         raise IntegrityError(f"key file {key_id} exists already")
@@ -84,7 +104,7 @@ def resolve_key(repo: Repository, prefix: str) -> KeyInfo:
 def remove_key(repo: Repository, prefix: str) -> str:
     """Delete a key file; its password stops opening the repository. The
     key in use and the last owner key are refused."""
-    _require_owner(repo, "removing a key")
+    repo.require_owner("removing a key")
     key = resolve_key(repo, prefix)
     if key.current:
         raise UsageError(

@@ -8,6 +8,7 @@ is ``nonce ‖ XChaCha20-Poly1305(Argon2id(password), material, AD = header)``.
 from __future__ import annotations
 
 import getpass
+import hmac
 import os
 import socket
 import time
@@ -19,7 +20,7 @@ from nacl import pwhash
 from . import crypto
 from .codec import field as get_field
 from .codec import pack, unpack
-from .errors import IntegrityError, UsageError, WrongPassword
+from .errors import IntegrityError, TamperedKeyFile, UsageError, WrongPassword
 
 MAGIC = "neostore-key"
 KEYFILE_VERSION = 1
@@ -100,6 +101,13 @@ def _wrapping_key(password: bytes, salt: bytes, params: KdfParams) -> bytes:
     )
 
 
+def _password_check(wrapping: bytes) -> bytes:
+    """A 16-byte verifier of the password: tells a wrong password from a
+    key file whose contents were altered. It confirms a guess no faster than
+    the AEAD tag already does (one Argon2id run per guess either way)."""
+    return crypto.derive_key(crypto.CTX_KEYFILE_CHECK, wrapping)[:16]
+
+
 def encode_keyfile(
     material: KeyMaterial, password: bytes, params: KdfParams | None = None
 ) -> bytes:
@@ -107,6 +115,7 @@ def encode_keyfile(
     if not password:
         raise UsageError("empty password")
     salt = os.urandom(pwhash.argon2id.SALTBYTES)
+    wrapping = _wrapping_key(password, salt, params)
     header = pack(
         {
             "magic": MAGIC,
@@ -121,9 +130,9 @@ def encode_keyfile(
             "created": time.time_ns(),
             "host": socket.gethostname(),
             "user": getpass.getuser(),
+            "check": _password_check(wrapping),
         }
     )
-    wrapping = _wrapping_key(password, salt, params)
     sealed = crypto.aead_encrypt(wrapping, material.to_bytes(), crypto.AD_KEYFILE + header)
     return pack([header, sealed])
 
@@ -138,6 +147,7 @@ class KeyFileHeader:
     created_ns: int
     host: str
     user: str
+    check: bytes | None
     raw: bytes
 
 
@@ -169,6 +179,7 @@ def decode_keyfile_header(data: bytes, name: str) -> tuple[KeyFileHeader, bytes]
             created_ns=get_field(header, "created", int, what),
             host=str(header.get("host", "")),
             user=str(header.get("user", "")),
+            check=header.get("check") if isinstance(header.get("check"), bytes) else None,
             raw=raw,
         ),
         sealed,
@@ -176,16 +187,24 @@ def decode_keyfile_header(data: bytes, name: str) -> tuple[KeyFileHeader, bytes]
 
 
 def open_keyfile(data: bytes, name: str, password: bytes) -> KeyMaterial:
-    """Decrypt a key file; raises WrongPassword when the password does not fit."""
+    """Decrypt a key file. Raises WrongPassword when the password does not
+    fit, TamperedKeyFile when it fits but the file was altered since."""
     header, sealed = decode_keyfile_header(data, name)
     wrapping = _wrapping_key(password, header.salt, header.params)
+    fits = header.check is not None and hmac.compare_digest(header.check, _password_check(wrapping))
+    tampered = TamperedKeyFile(
+        f"key file {name[:8]} was altered after it was written (the password fits, its "
+        "contents do not authenticate); refusing it"
+    )
     try:
         plain = crypto.aead_decrypt(
             wrapping, sealed, crypto.AD_KEYFILE + header.raw, f"key file {name}"
         )
     except IntegrityError as e:
-        raise WrongPassword("wrong password or tampered key file") from e
+        if fits:
+            raise tampered from e
+        raise WrongPassword("wrong password") from e
     material = KeyMaterial.from_bytes(header.key_id, plain)
     if material.role != header.role or material.target != header.target:
-        raise IntegrityError(f"key file {name}: header does not match its contents")
+        raise tampered
     return material

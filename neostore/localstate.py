@@ -135,3 +135,15 @@ def key_hint(repo_id: bytes) -> str | None:
 def record_key_hint(repo_id: bytes, key_id: str) -> None:
     with _state(repo_id) as state:
         state["key_hint"] = key_id
+
+
+def sharelist_version(repo_id: bytes, target_id: bytes) -> int:
+    """The newest share list version this machine has seen for a target."""
+    with _state(repo_id) as state:
+        return int(state.get("sharelists", {}).get(target_id.hex(), 0))
+
+
+def pin_sharelist_version(repo_id: bytes, target_id: bytes, version: int) -> None:
+    with _state(repo_id) as state:
+        pinned = state.setdefault("sharelists", {})
+        pinned[target_id.hex()] = max(version, int(pinned.get(target_id.hex(), 0)))

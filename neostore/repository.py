@@ -26,10 +26,12 @@ from .errors import (
     NotFound,
     PermissionDenied,
     RepositoryNotFound,
+    TamperedKeyFile,
     UsageError,
     WrongPassword,
 )
 from .index import Location, MasterIndex, decode_index
+from .roles import RoleSecrets, describe, role_secrets
 from .snapshot import Manifest, open_manifest, seal_manifest
 from .targets import (
     TREE,
@@ -39,6 +41,7 @@ from .targets import (
     domain_secret,
     encode_target,
     new_target,
+    sharelist_key,
     target_seal_secret,
 )
 from .tree import Node, decode_tree
@@ -52,6 +55,8 @@ class SnapshotInfo:
     snapshot_id: bytes
     target: str
     manifest: Manifest
+    #: for a share key: the root listing is the shared folder alone
+    shared_root: tuple[Node, ...] | None = None
 
     @property
     def hex_id(self) -> str:
@@ -71,6 +76,7 @@ class Repository:
         self._owner = (
             crypto.SigningKey(material.owner_seed) if material.owner_seed is not None else None
         )
+        self._roles = role_secrets(material)
         #: where non-fatal problems go (a bad object among good ones); the
         #: CLI prints them, the default raises
         self.on_problem: Callable[[NeostoreError], None] = _raise
@@ -144,21 +150,49 @@ class Repository:
 
     # -- roles -----------------------------------------------------------------
 
+    @property
+    def role(self) -> str:
+        return self.material.role
+
+    @property
+    def default_target(self) -> str:
+        """The target a command means when none is given: the key's own."""
+        return self.material.target or DEFAULT_TARGET
+
+    def deny(self, action: str, roles: str) -> PermissionDenied:
+        return PermissionDenied(f"{action} needs {roles}; this is {describe(self.material)}")
+
     def require_owner(self, action: str) -> crypto.SigningKey:
         if self._owner is None or self.material.master is None:
-            raise PermissionDenied(
-                f"{action} needs an owner key; this key's role is {self.material.role}"
-            )
+            raise self.deny(action, "an owner key")
         return self._owner
+
+    def require_reader(self, record: TargetRecord) -> None:
+        """Raise unless this key can open the manifests of ``record``."""
+        self.target_secret(record)
+
+    def share_secrets(self) -> RoleSecrets:
+        if self.role != "share" or self._roles.share_sk is None:
+            raise self.deny("reading a share", "a share key")
+        return self._roles
+
+    def can_read(self, record: TargetRecord) -> bool:
+        return self.material.master is not None or (
+            self._roles.seal_sk is not None and self._roles.target_id == record.target_id
+        )
 
     @property
     def writer(self) -> WriterIdentity:
         if self.material.writer_seed is None:
-            raise PermissionDenied(f"this key ({self.material.role}) cannot write snapshots")
+            raise self.deny(
+                f"adding snapshots to target {self.default_target!r}",
+                "a writer, read-write or owner key",
+            )
         return WriterIdentity(
             writer_id=self.material.key_id,
             signing=crypto.SigningKey(self.material.writer_seed),
             owner=self._owner,
+            certs=dict(self._roles.certs),
         )
 
     # -- targets and domains ---------------------------------------------------
@@ -168,16 +202,38 @@ class Repository:
         if record is None:
             if not is_valid_target_name(name):
                 raise UsageError(f"invalid target name {name!r} (use a-z, 0-9, '.', '_', '-')")
+            if self.role != "owner" and name != self.material.target:
+                raise self.deny(
+                    f"target {name!r}", f"an owner key or a key made for target {name!r}"
+                )
+            if self.role == "share":
+                # share holders may not see the target record (server scope)
+                # and need nothing from it but the domain their key names
+                return self._share_record(name)
             try:
                 data = self.backend.load("targets", name)
             except NotFound:
                 raise NotFound(f"target {name!r} does not exist") from None
             record = decode_target(data, name, self.repo_id, self.material.owner_vk)
+            if self.role != "owner" and record.target_id != self._roles.target_id:
+                raise IntegrityError(
+                    f"target record {name}: not the target this key was made for (replaced?)"
+                )
             localstate.pin_target(self.repo_id, name, record.target_id)
             self._targets[name] = record
         return record
 
+    def _share_record(self, name: str) -> TargetRecord:
+        assert self._roles.target_id is not None
+        domain_id, epoch = next(iter(self._roles.domains))
+        record = TargetRecord(name, self._roles.target_id, b"", domain_id, epoch, 0)
+        self._targets[name] = record
+        return record
+
     def target_names(self) -> list[str]:
+        """Targets this key can use: all for an owner, its own otherwise."""
+        if self.material.target is not None:
+            return [self.material.target]
         return sorted(name for name, _ in self.backend.list("targets"))
 
     def ensure_target(self, name: str) -> TargetRecord:
@@ -203,18 +259,35 @@ class Repository:
         if found is None and self.material.master is not None:
             found = Domain(domain_id, epoch, domain_secret(self.material.master, domain_id, epoch))
             self._domains[(domain_id, epoch)] = found
+        if found is None:
+            found = self._roles.domains.get((domain_id, epoch))
         return found
 
     def domain(self, record: TargetRecord) -> Domain:
+        """The domain of ``record`` with the keys to make blobs in it."""
         found = self.domain_for(record.domain_id, record.epoch)
-        if found is None:
-            raise PermissionDenied(f"this key holds no keys for target {record.name!r}")
+        if found is None or not found.writable:
+            raise self.deny(
+                f"adding snapshots to target {record.name!r}", "a writer, read-write or owner key"
+            )
         return found
 
     def target_secret(self, record: TargetRecord) -> bytes:
-        if self.material.master is None:
-            raise PermissionDenied(f"this key cannot read snapshots of target {record.name!r}")
-        return target_seal_secret(self.material.master, record.target_id)
+        if self.material.master is not None:
+            return target_seal_secret(self.material.master, record.target_id)
+        if self._roles.seal_sk is not None and self._roles.target_id == record.target_id:
+            return self._roles.seal_sk
+        raise self.deny(
+            f"reading snapshots of target {record.name!r}", "a reader, read-write or owner key"
+        )
+
+    def sharelist_key(self, record: TargetRecord) -> bytes | None:
+        """The key of ``record``'s share lists (owner and the target's writers)."""
+        if self.material.master is not None:
+            return sharelist_key(self.material.master, record.target_id)
+        if self._roles.target_id == record.target_id:
+            return self._roles.sharelist_key
+        return None
 
     # -- index -------------------------------------------------------------------
 
@@ -235,8 +308,10 @@ class Repository:
                 domain_for=self.domain_for,
             )
             if decoded is not None:
-                for record in decoded[1]:
-                    self.index.add_pack(record)
+                envelope, records = decoded
+                trusted = envelope.by_owner or envelope.writer_id == self.material.key_id
+                for record in records:
+                    self.index.add_pack(record, trusted)
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             futures = {pool.submit(load_one, n): n for n in names}
@@ -277,6 +352,14 @@ class Repository:
                 stored = self._load_stored(ref, location)
             return decrypt_blob(self.repo_id, btype, ref, stored)
         except IntegrityError as e:
+            # another copy (a second writer stored the blob too) may be good
+            for other in self.index.locations(ref.blob_id)[1:]:
+                try:
+                    if other.btype == btype:
+                        copy = self._load_stored(ref, other)
+                        return decrypt_blob(self.repo_id, btype, ref, copy)
+                except IntegrityError:
+                    continue
             raise IntegrityError(f"pack {pack_name}: {e}") from None
 
     def fetch_stored(
@@ -329,6 +412,12 @@ class Repository:
     def read_stream(self, btype: int, refs: list[Ref]) -> bytes:
         return b"".join(self.read_blob(btype, ref) for ref in refs)
 
+    def root_listing(self, snapshot: SnapshotInfo) -> list[Node]:
+        """The nodes at "/" of a snapshot (for a share: the shared folder)."""
+        if snapshot.shared_root is not None:
+            return list(snapshot.shared_root)
+        return self.load_tree(snapshot.manifest.root)
+
     def load_tree(self, refs: list[Ref]) -> list[Node]:
         data = self.read_stream(TREE, refs)
         what = f"tree {refs[0].blob_id.hex()[:16]}" if refs else "empty tree"
@@ -344,6 +433,12 @@ class Repository:
         """Readable snapshots of one or every target, oldest first."""
         names = [target] if target else self.target_names()
         records = {name: self.target(name) for name in names}
+        if self.role == "share":
+            from .shares import shared_snapshots
+
+            return chain_order(shared_snapshots(self, on_error))
+        for record in records.values():
+            self.require_reader(record)
         wanted = set(names)
         found: list[SnapshotInfo] = []
         for object_name, _ in self.backend.list("snapshots"):
@@ -376,9 +471,10 @@ class Repository:
     def find_snapshot(self, spec: str, target: str | None) -> SnapshotInfo:
         """Resolve ``latest``, a full id or a unique prefix of at least 4 hex digits."""
         if spec == "latest":
-            name = target or DEFAULT_TARGET
+            name = target or self.default_target
             snapshots = self.list_snapshots(name, on_error=self.on_problem)
-            self._refuse_rollback(self.target(name), snapshots)
+            if self.role != "share":
+                self._refuse_rollback(self.target(name), snapshots)
             if not snapshots:
                 raise NotFound(f"target {name!r} has no snapshots")
             return snapshots[-1]
@@ -387,11 +483,19 @@ class Repository:
             raise UsageError(
                 f"{spec!r}: give `latest`, a snapshot id or a prefix of ≥ 4 hex digits"
             )
-        wanted = {target} if target else None
+        if self.role == "share":
+            self.target(target or self.default_target)
+            shared = [i for i in self.list_snapshots() if i.hex_id.startswith(spec)]
+            if len(shared) != 1:
+                if shared:
+                    raise UsageError(f"{spec!r} matches {len(shared)} snapshots; give more digits")
+                raise NotFound(f"no snapshot matches {spec!r}")
+            return shared[0]
+        wanted = {target} if target else set(self.target_names())
         matches = []
         for object_name, _ in self.backend.list("snapshots"):
             tname, _, sid = object_name.partition("/")
-            if sid.startswith(spec) and (wanted is None or tname in wanted):
+            if sid.startswith(spec) and tname in wanted:
                 matches.append((tname, sid))
         if not matches:
             raise NotFound(f"no snapshot matches {spec!r}")
@@ -421,6 +525,10 @@ class Repository:
         localstate.record_chain_head(
             self.repo_id, record.target_id, manifest.writer_id, manifest.seq, snapshot_id
         )
+        if not self.can_read(record):
+            from .heads import save_head  # a put-only writer keeps its head in the store
+
+            save_head(self, record, manifest.seq, snapshot_id)
         return snapshot_id
 
     def chain_head(
@@ -430,6 +538,12 @@ class Repository:
         from the target's snapshots (when this key can read them)."""
         local = localstate.chain_head(self.repo_id, record.target_id, self.material.key_id)
         best: tuple[int, bytes | None] = local or (0, None)
+        if not self.can_read(record):
+            from .heads import recover_head
+
+            stored = recover_head(self, record)
+            if stored is not None and stored[0] > best[0]:
+                best = stored
         for info in snapshots:
             if info.manifest.writer_id == self.material.key_id and info.manifest.seq > best[0]:
                 best = (info.manifest.seq, info.snapshot_id)
@@ -477,12 +591,32 @@ def open_with_password(
         names.insert(0, first)
     if not names:
         raise IntegrityError("repository has no key files")
+    tampered: TamperedKeyFile | None = None
+    malformed: list[str] = []
     for name in names:
         try:
             material = keys.open_keyfile(backend.load("keys", name), name, password)
-        except (WrongPassword, IntegrityError):
+        except TamperedKeyFile as e:
+            tampered = tampered or e
+            continue
+        except WrongPassword:
+            continue
+        except IntegrityError:
+            malformed.append(name[:8])
+            continue
+        if material.key_id.hex() != name:
+            tampered = tampered or TamperedKeyFile(
+                f"key file {name[:8]} claims to be key {material.key_id.hex()[:8]}; refusing it"
+            )
             continue
         return material
+    if tampered is not None:
+        raise tampered
+    if malformed:
+        raise WrongPassword(
+            "wrong password: no key file opens with it (malformed key file(s), "
+            f"maybe tampered: {', '.join(malformed)})"
+        )
     raise WrongPassword("wrong password: no key file opens with it")
 
 

@@ -97,7 +97,7 @@ def resolve_path(
     repo: Repository, snapshot: SnapshotInfo, path: bytes
 ) -> tuple[Node | None, list[Node]]:
     """Find ``path`` in a snapshot: (its node or None for "/", its listing)."""
-    nodes = repo.load_tree(snapshot.manifest.root)
+    nodes = repo.root_listing(snapshot)
     node: Node | None = None
     for part in (p for p in path.split(b"/") if p):
         found = next((n for n in nodes if n.name == part), None)

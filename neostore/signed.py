@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import crypto
-from .codec import field, pack, unpack
+from .codec import field, pack, unpack, unpack_parts
 from .errors import IntegrityError
 from .targets import Domain
 from .writer import WriterIdentity, verify_writer
@@ -28,6 +28,8 @@ class Envelope:
     writer_id: bytes
     writer_vk: bytes
     body: dict[str, Any]
+    #: written by an owner key's own writer (not a delegated key)
+    by_owner: bool = True
 
 
 def seal_envelope(
@@ -75,12 +77,7 @@ def open_envelope(
         return None
     ad = ad_prefix + domain.header_ad(repo_id, writer_id)
     plain = crypto.aead_decrypt(domain.index_key, sealed, ad, what)
-    parts = unpack(plain, what)
-    if not (
-        isinstance(parts, list) and len(parts) == 4 and all(isinstance(p, bytes) for p in parts)
-    ):
-        raise IntegrityError(f"{what}: malformed contents")
-    inner, signature, writer_vk, cert = parts
+    inner, signature, writer_vk, cert = unpack_parts(plain, 4, f"{what} contents")
     crypto.verify(writer_vk, sig_prefix + repo_id, inner, signature, what)
     body = unpack(inner, what)
     target_id = field(body, "target_id", bytes, what)
@@ -89,5 +86,5 @@ def open_envelope(
         or field(body, "epoch", int, what) != epoch
     ):
         raise IntegrityError(f"{what}: signed for another dedup domain or epoch")
-    verify_writer(owner_vk, repo_id, target_id, writer_id, writer_vk, epoch, cert, what)
-    return Envelope(domain_id, epoch, writer_id, writer_vk, body)
+    by_owner = verify_writer(owner_vk, repo_id, target_id, writer_id, writer_vk, epoch, cert, what)
+    return Envelope(domain_id, epoch, writer_id, writer_vk, body, by_owner)

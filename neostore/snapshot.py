@@ -13,7 +13,7 @@ from typing import Any
 from . import crypto
 from .blob import Ref
 from .codec import field as get_field
-from .codec import pack, unpack
+from .codec import pack, unpack, unpack_parts
 from .errors import IntegrityError
 from .writer import WriterIdentity, verify_writer
 
@@ -100,12 +100,7 @@ def open_manifest(
     stored: bytes, *, what: str, target_sk: bytes, repo_id: bytes, owner_vk: bytes, target_id: bytes
 ) -> Manifest:
     plain = crypto.unseal(target_sk, stored, what)
-    parts = unpack(plain, what)
-    if not (
-        isinstance(parts, list) and len(parts) == 4 and all(isinstance(p, bytes) for p in parts)
-    ):
-        raise IntegrityError(f"{what}: malformed")
-    body, signature, writer_vk, cert = parts
+    body, signature, writer_vk, cert = unpack_parts(plain, 4, what)
     crypto.verify(writer_vk, crypto.SIG_SNAPSHOT + repo_id, body, signature, what)
     manifest = Manifest.decode(body, what)
     if manifest.repo_id != repo_id or manifest.target_id != target_id:

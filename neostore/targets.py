@@ -3,7 +3,7 @@
 A target record ``targets/<name>`` is owner-signed and public: target id,
 sealing public key, dedup domain id and epoch. Secrets are not stored: the
 owner derives them from its master secret (see docs/design.md), and
-role keys (issue #5) will carry copies of the ones they need.
+role keys carry copies of the ones they need (:mod:`.roles`).
 """
 
 from __future__ import annotations
@@ -81,6 +81,11 @@ def domain_secret(master: bytes, domain_id: bytes, epoch: int) -> bytes:
     )
 
 
+def sharelist_key(master: bytes, target_id: bytes) -> bytes:
+    """Encrypts a target's share lists: the owner and the target's writers hold it."""
+    return crypto.derive_key(crypto.CTX_SHARELIST_KEY, master + target_id)
+
+
 def new_target(name: str, master: bytes, domain_of: TargetRecord | None = None) -> TargetRecord:
     target_id = os.urandom(16)
     seal_pk = crypto.box_public_key(target_seal_secret(master, target_id))
@@ -92,11 +97,14 @@ def new_target(name: str, master: bytes, domain_of: TargetRecord | None = None) 
 
 
 class Domain:
-    """The working keys of one dedup domain at one epoch."""
+    """The working keys of one dedup domain at one epoch. A domain known
+    only by its ``index_key`` (readers, shares) can locate blobs, not make
+    them (``writable`` False)."""
 
     def __init__(self, domain_id: bytes, epoch: int, secret: bytes) -> None:
         self.domain_id = domain_id
         self.epoch = epoch
+        self.writable = True
         self.id_key = crypto.derive_key(crypto.CTX_ID_KEY, secret)
         self.conv_key = crypto.derive_key(crypto.CTX_CONV_KEY, secret)
         self.index_key = crypto.derive_key(crypto.CTX_INDEX_KEY, secret)
@@ -104,6 +112,15 @@ class Domain:
         # pyfastcdc XORs the seed into a 64-bit gear table and shifts it left
         # once, so it must fit in 63 bits; 0 would mean "unkeyed".
         self.chunker_seed = (int.from_bytes(seed_bytes[:8], "little") >> 1) or 1
+
+    @classmethod
+    def index_only(cls, domain_id: bytes, epoch: int, index_key: bytes) -> Domain:
+        self = cls.__new__(cls)
+        self.domain_id, self.epoch, self.writable = domain_id, epoch, False
+        self.index_key = index_key
+        self.id_key = self.conv_key = b""
+        self.chunker_seed = 0
+        return self
 
     def blob_id(self, btype: int, digest: bytes) -> bytes:
         return crypto.keyed_hash(self.id_key, bytes([btype]), digest)

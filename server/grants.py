@@ -5,8 +5,11 @@ Pure functions, no I/O. A grant gives permissions on one repository (or
 
 * ``repo`` — every object;
 * ``target:T`` — T's own objects (``snapshots/T/…``, ``sharelists/T/…``,
-  ``forget/T/…``, ``targets/T``) plus the pools every member of the
-  repository needs (``config``, ``keys``, ``data``, ``index``, ``locks``);
+  ``forget/T/…``, ``heads/T/…``, ``targets/T``) plus the pools every member of the
+  repository needs (``config``, ``keys``, ``data``, ``index``, ``locks``),
+  and ``shares/…``: T's writers publish to T's shares, whose names the
+  server cannot tie to a target (capabilities are sealed; a writer of
+  another target cannot make one a share holder accepts);
 * ``share:S`` — ``shares/S/…`` plus the same pools.
 """
 
@@ -19,7 +22,7 @@ PERMISSIONS = ("read", "append", "delete", "admin")
 #: objects every member of a repository needs, whatever its scope
 SHARED_TYPES = frozenset({"config", "keys", "data", "index", "locks"})
 #: types whose first name segment is a target name
-TARGET_TYPES = frozenset({"snapshots", "sharelists", "forget", "targets"})
+TARGET_TYPES = frozenset({"snapshots", "sharelists", "forget", "targets", "heads"})
 
 
 class GrantError(ValueError):
@@ -60,12 +63,12 @@ def covers(scope: str, otype: str, name: str | None) -> bool:
         return True
     kind, _, owner = scope.partition(":")
     if name is None:  # a listing: allowed, entries are filtered
-        return (kind == "target" and otype in TARGET_TYPES) or (
+        return (kind == "target" and (otype in TARGET_TYPES or otype == "shares")) or (
             kind == "share" and otype == "shares"
         )
     first = name.split("/", 1)[0]
     if kind == "target":
-        return otype in TARGET_TYPES and first == owner
+        return (otype in TARGET_TYPES and first == owner) or otype == "shares"
     return otype == "shares" and first == owner
 
 

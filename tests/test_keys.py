@@ -1,5 +1,5 @@
 """Several passwords per repository: key add, list, remove, passwd (owner
-keys; per-target roles arrive with issue 5)."""
+keys; the per-target roles are tested in test_roles.py)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,11 @@ def test_passwd_keeps_the_key_and_changes_the_password(repo: Cli) -> None:
 
 def test_key_commands_refuse_what_they_cannot_do(repo: Cli, tmp_path: Path) -> None:
     writer = repo("key", "add", "--role", "writer", extra_env={"NEOSTORE_NEW_PASSWORD": "x"})
-    assert writer.code == 2 and "not available yet" in writer.err
+    assert writer.code == 1 and "give --target" in writer.err
+    bogus = repo(
+        "key", "add", "--role", "admin", "--target", "t", extra_env={"NEOSTORE_NEW_PASSWORD": "x"}
+    )
+    assert bogus.code == 1 and "unknown role" in bogus.err
     assert repo("key", "remove", "abc").code == 1  # too short a prefix
     missing = repo("key", "remove", "ffffffff")
     assert missing.code == 1 and "no key" in missing.err
@@ -60,7 +64,7 @@ def test_key_commands_refuse_what_they_cannot_do(repo: Cli, tmp_path: Path) -> N
     data[-5] ^= 1  # inside the sealed material
     key_file.write_bytes(bytes(data))
     tampered = repo("snapshots")
-    assert tampered.code == 12
+    assert tampered.code == 12 and "was altered" in tampered.err
 
 
 def test_the_key_used_last_is_tried_first(repo: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,13 +17,9 @@ import pytest
 from serverutil import ServerProcess, free_port, server_cli
 
 from conftest import Cli
-from treeutil import describe
+from treeutil import assert_same_tree
 
 V2 = "application/vnd.x.restic.rest.v2"
-
-
-def assert_same_tree(a: Path, b: Path) -> None:
-    assert describe(a) == describe(b)
 
 
 def _files(root: Path) -> dict[str, int]:
@@ -516,3 +512,72 @@ def test_plain_http_needs_the_flag(tmp_path: Path, cli: Cli) -> None:
 def test_uninitialised_data_directory_is_a_clear_error(tmp_path: Path, args: list[str]) -> None:
     result = server_cli(tmp_path / "nothing", *args, check=False)
     assert result.returncode == 1 and "neostore-server init" in result.stderr
+
+
+def test_worked_example_roles_over_the_server(
+    neoserver: ServerProcess, cli: Cli, tmp_path: Path
+) -> None:
+    """README's worked example: targets documents and work, an append-only
+    account with a writer key for a laptop, a read-only account scoped to
+    the share presentations that sees nothing else."""
+    documents = tmp_path / "Documents"
+    (documents / "presentations").mkdir(parents=True)
+    (documents / "presentations" / "deck.txt").write_text("slides\n")
+    (documents / "taxes.txt").write_text("private\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "plan.txt").write_text("work plan\n")
+    owner = _over(neoserver, cli, "home")
+    owner.ok("init")
+    owner.ok("snapshot", "--target", "documents", documents)
+    owner.ok("snapshot", "--target", "work", work)
+    new_pw = {"NEOSTORE_NEW_PASSWORD": "laptop pw"}
+    owner.ok("key", "add", "--role", "writer", "--target", "documents", extra_env=new_pw)
+    shared = str(documents / "presentations")
+    share_pw = {"NEOSTORE_NEW_PASSWORD": "colleague pw"}
+    owner.ok("share", "create", "--target", "documents", "--path", shared, extra_env=share_pw)
+
+    laptop_token = neoserver.account("laptop", ("home", "target:documents", "read,append"))
+    laptop = _over(neoserver, cli, "home", NEOSTORE_SERVER_TOKEN=laptop_token)
+    (documents / "presentations" / "deck.txt").write_text("slides v2\n")
+    made = laptop.ok("snapshot", documents, "--json", password="laptop pw").json()
+    assert made["target"] == "documents" and made["shares_published"] == 1
+    denied = laptop("ls", "latest", password="laptop pw")
+    assert denied.code == 13 and "needs a reader" in denied.err
+    # the laptop's account cannot delete or overwrite, nor reach work
+    auth = ("laptop", laptop_token)
+    assert (
+        neoserver.request("DELETE", f"/home/snapshots/documents/{made['id']}", auth=auth)[0] == 403
+    )
+    assert neoserver.request("GET", "/home/targets/work", auth=auth)[0] == 403
+    assert laptop("snapshot", work, "--target", "work", password="laptop pw").code == 13
+
+    colleague_token = neoserver.account("colleague", ("home", "share:presentations", "read"))
+    colleague = _over(neoserver, cli, "home", NEOSTORE_SERVER_TOKEN=colleague_token)
+    listed = colleague.ok("snapshots", "--json", password="colleague pw").json()
+    assert [s["id"] for s in listed] == [made["id"]] and listed[0]["paths"] == [shared]
+    paths = [
+        e["path"]
+        for e in colleague.ok("ls", "latest", "-R", "--json", password="colleague pw").json()
+    ]
+    assert paths == ["/presentations", "/presentations/deck.txt"]
+    out = tmp_path / "from-me"
+    colleague.ok("restore", "latest", "--to", out, password="colleague pw")
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
+        "presentations",
+        "presentations/deck.txt",
+    ]
+    assert (out / "presentations" / "deck.txt").read_text() == "slides v2\n"
+    # its account sees nothing else: no snapshots, targets, share lists or heads
+    cauth = ("colleague", colleague_token)
+    for listing in ("snapshots", "targets", "sharelists", "heads"):
+        status, _, body = neoserver.request(
+            "GET", f"/home/{listing}/", headers={"Accept": V2}, auth=cauth
+        )
+        assert status == 403 or json.loads(body) == [], (listing, status, body)
+    assert neoserver.request("GET", "/home/targets/documents", auth=cauth)[0] == 403
+    # nor can the owner's password, used through that account, see more
+    assert colleague("snapshots", "--target", "work").code != 0
+    # the owner sees both targets and every snapshot; the repository checks out
+    assert len(owner.ok("snapshots", "--json").json()) == 3
+    assert owner.ok("check", "--read-data").code == 0

@@ -121,3 +121,7 @@ def describe(root: Path) -> dict[bytes, dict[str, Any]]:
                 info["rdev"] = st.st_rdev
             out[rel] = info
     return out
+
+
+def assert_same_tree(a: Path, b: Path) -> None:
+    assert describe(a) == describe(b)

@@ -18,9 +18,10 @@ OBJECT_TYPES: dict[str, int] = {
     "data": 1,
     "index": 1,
     "snapshots": 2,  # <target>/<id>
-    "sharelists": 2,  # <target>/<epoch>
-    "shares": 2,  # <share>/<id>
+    "sharelists": 2,  # <target>/<H(stored)>
+    "shares": 2,  # <share>/<capability name>
     "forget": 2,  # <target>/<id>
+    "heads": 2,  # <target>/<name>: a put-only writer's sealed chain head
     "locks": 1,
 }
 
@@ -38,8 +39,8 @@ def validate(otype: str, name: str) -> None:
         raise UsageError(f"invalid object name {otype}/{name!r}")
     if otype in ("data", "index") and not _HEX64.fullmatch(name):
         raise UsageError(f"invalid {otype} name {name!r}: expected 64 hex digits")
-    if otype == "snapshots" and not _HEX64.fullmatch(parts[1]):
-        raise UsageError(f"invalid snapshot name {name!r}: expected <target>/<64 hex digits>")
+    if otype in ("snapshots", "sharelists", "shares", "heads") and not _HEX64.fullmatch(parts[1]):
+        raise UsageError(f"invalid {otype} name {name!r}: expected <name>/<64 hex digits>")
 
 
 def is_valid_target_name(name: str) -> bool:
@@ -57,7 +58,7 @@ def relative_path(otype: str, name: str) -> str:
 
 
 #: neostore object types whose (last) name segment is the BLAKE3 of the bytes
-CONTENT_ADDRESSED: frozenset[str] = frozenset({"data", "index", "snapshots"})
+CONTENT_ADDRESSED: frozenset[str] = frozenset({"data", "index", "snapshots", "sharelists"})
 
 #: object types of a restic repository (REST protocol v2); every name but
 #: ``config`` is the SHA-256 of the object's bytes

@@ -1,0 +1,428 @@
+"""Read-only shares of one sub-folder of a target.
+
+The owner keeps, per target, an owner-signed, numbered **share list**
+(``sharelists/<target>/<H(stored)>``), encrypted with the target's
+share-list key so the store sees no path. Writers of the target verify it
+(owner signature, version no older than the one pinned locally) and, for
+each snapshot, seal to every active share a **capability**: the node of the
+shared path P in that snapshot (its blob keys open P's subtree and nothing
+else), signed by the writer. The share holder's key opens only those.
+
+Formats are in docs/format.md ("Shares").
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from . import crypto, keys, localstate
+from .backend.names import is_valid_segment
+from .blob import Ref
+from .codec import field, pack, unpack, unpack_parts
+from .errors import IntegrityError, NeostoreError, NotFound, UsageError
+from .repository import Repository, SnapshotInfo
+from .roles import make_share_material
+from .snapshot import Manifest
+from .targets import TargetRecord
+from .tree import DIR, Node, decode_node
+from .writer import WriterIdentity, verify_writer
+
+SHARELIST_VERSION = 1
+CAP_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Share:
+    share_id: bytes
+    name: str
+    public_key: bytes
+    path: bytes
+    created_ns: int
+    revoked_ns: int | None = None
+
+    def encode(self) -> dict[str, Any]:
+        return {
+            "id": self.share_id,
+            "name": self.name,
+            "pk": self.public_key,
+            "path": self.path,
+            "created": self.created_ns,
+            "revoked": self.revoked_ns,
+        }
+
+    @classmethod
+    def decode(cls, raw: object, what: str) -> Share:
+        if not isinstance(raw, dict):
+            raise IntegrityError(f"{what}: malformed share entry")
+        revoked = raw.get("revoked")
+        return cls(
+            share_id=field(raw, "id", bytes, what),
+            name=field(raw, "name", str, what),
+            public_key=field(raw, "pk", bytes, what),
+            path=field(raw, "path", bytes, what),
+            created_ns=field(raw, "created", int, what),
+            revoked_ns=revoked if isinstance(revoked, int) else None,
+        )
+
+
+@dataclass(frozen=True)
+class ShareList:
+    version: int
+    time_ns: int
+    shares: tuple[Share, ...]
+
+    @property
+    def active(self) -> list[Share]:
+        return [s for s in self.shares if s.revoked_ns is None]
+
+
+EMPTY = ShareList(0, 0, ())
+
+
+def _list_ad(repo_id: bytes, target_id: bytes) -> bytes:
+    return crypto.AD_SHARELIST + repo_id + target_id
+
+
+def encode_sharelist(
+    shares: ShareList, *, key: bytes, owner: crypto.SigningKey, repo_id: bytes, target_id: bytes
+) -> tuple[str, bytes]:
+    body = pack(
+        {
+            "v": SHARELIST_VERSION,
+            "target_id": target_id,
+            "version": shares.version,
+            "time": shares.time_ns,
+            "shares": [s.encode() for s in shares.shares],
+        }
+    )
+    signature = owner.sign(crypto.SIG_SHARELIST + repo_id, body)
+    sealed = crypto.aead_encrypt(key, pack([body, signature]), _list_ad(repo_id, target_id))
+    stored = pack([SHARELIST_VERSION, sealed])
+    return crypto.object_hash(stored).hex(), stored
+
+
+def decode_sharelist(
+    stored: bytes, *, what: str, key: bytes, repo_id: bytes, target_id: bytes, owner_vk: bytes
+) -> ShareList:
+    outer = unpack(stored, what)
+    if not (isinstance(outer, list) and len(outer) == 2 and outer[0] == SHARELIST_VERSION):
+        raise IntegrityError(f"{what}: malformed")
+    plain = crypto.aead_decrypt(key, outer[1], _list_ad(repo_id, target_id), what)
+    body_bytes, signature = unpack_parts(plain, 2, what)
+    crypto.verify(
+        owner_vk, crypto.SIG_SHARELIST + repo_id, body_bytes, signature, f"{what}: owner signature"
+    )
+    body = unpack(body_bytes, what)
+    if field(body, "target_id", bytes, what) != target_id:
+        raise IntegrityError(f"{what}: signed for another target")
+    return ShareList(
+        version=field(body, "version", int, what),
+        time_ns=field(body, "time", int, what),
+        shares=tuple(Share.decode(s, what) for s in field(body, "shares", list, what)),
+    )
+
+
+def current_sharelist(repo: Repository, record: TargetRecord) -> ShareList:
+    """The newest share list of a target that verifies. Lists that do not
+    verify (not signed by the owner, corrupt) are reported through
+    ``repo.on_problem`` and ignored; a newest list older than the one this
+    machine pinned is an error (a store hiding a revocation)."""
+    key = repo.sharelist_key(record)
+    if key is None:
+        raise repo.deny(
+            f"the share list of target {record.name!r}", "an owner, writer or read-write key"
+        )
+    best = EMPTY
+    best_name = ""
+    for object_name, _ in repo.backend.list("sharelists"):
+        tname, _, digest = object_name.partition("/")
+        if tname != record.name:
+            continue
+        what = f"share list {object_name}"
+        try:
+            stored = repo.backend.load("sharelists", object_name)
+            if crypto.object_hash(stored).hex() != digest:
+                raise IntegrityError(f"{what}: content does not match its name")
+            found = decode_sharelist(
+                stored,
+                what=what,
+                key=key,
+                repo_id=repo.repo_id,
+                target_id=record.target_id,
+                owner_vk=repo.material.owner_vk,
+            )
+        except (IntegrityError, NotFound) as e:
+            repo.on_problem(IntegrityError(f"ignored: {e}"))
+            continue
+        if (found.version, digest) > (best.version, best_name):
+            best, best_name = found, digest
+    pinned = localstate.sharelist_version(repo.repo_id, record.target_id)
+    if best.version < pinned:
+        raise IntegrityError(
+            f"target {record.name}: share list #{pinned} was seen before and the newest now is "
+            f"#{best.version} (rolled back or hidden by the store)"
+        )
+    localstate.pin_sharelist_version(repo.repo_id, record.target_id, best.version)
+    return best
+
+
+def _save_list(repo: Repository, record: TargetRecord, shares: ShareList) -> None:
+    owner = repo.require_owner("changing shares")
+    key = repo.sharelist_key(record)
+    assert key is not None
+    name, stored = encode_sharelist(
+        shares, key=key, owner=owner, repo_id=repo.repo_id, target_id=record.target_id
+    )
+    repo.backend.save("sharelists", f"{record.name}/{name}", stored)
+    localstate.pin_sharelist_version(repo.repo_id, record.target_id, shares.version)
+
+
+def normalise_share_path(path: str | bytes) -> bytes:
+    raw = os.fsencode(path)
+    if not raw.startswith(b"/"):
+        raise UsageError(
+            "give the shared path as it appears in the snapshot, from its root "
+            "(e.g. /home/me/documents/presentations; see `neostore ls`)"
+        )
+    parts = [p for p in raw.split(b"/") if p]
+    if not parts:
+        raise UsageError("sharing / would share the whole target: add a reader key instead")
+    if any(p in (b".", b"..") for p in parts):
+        raise UsageError("the shared path may not contain '.' or '..'")
+    return b"/" + b"/".join(parts)
+
+
+def create_share(
+    repo: Repository, target: str, path: str | bytes, name: str | None, password: bytes
+) -> tuple[str, Share]:
+    """A new share of ``path`` in ``target`` and the key file that opens
+    it; returns (key id, share). Snapshots made from now on publish to it."""
+    repo.require_owner("creating a share")
+    record = repo.ensure_target(target)
+    shared = normalise_share_path(path)
+    name = name or os.fsdecode(shared.rsplit(b"/", 1)[-1])
+    if not is_valid_segment(name):
+        raise UsageError(f"invalid share name {name!r} (use A-Z, a-z, 0-9, '.', '_', '-')")
+    taken = {s.name for t in repo.target_names() for s in _lists(repo, t).shares}
+    if name in taken:
+        raise UsageError(f"a share named {name!r} exists (or existed) already; pick --name")
+    current = current_sharelist(repo, record)
+    secret = os.urandom(32)
+    share = Share(
+        share_id=os.urandom(32),
+        name=name,
+        public_key=crypto.box_public_key(secret),
+        path=shared,
+        created_ns=time.time_ns(),
+    )
+    assert repo.material.master is not None
+    material = make_share_material(
+        record=record,
+        repo_id=repo.repo_id,
+        owner_vk=repo.material.owner_vk,
+        master=repo.material.master,
+        share_id=share.share_id,
+        share_name=name,
+        share_sk=secret,
+        path=shared,
+    )
+    key_id = material.key_id.hex()
+    if not repo.backend.save_new("keys", key_id, keys.encode_keyfile(material, password)):
+        raise IntegrityError(f"key file {key_id} exists already")
+    updated = ShareList(current.version + 1, time.time_ns(), (*current.shares, share))
+    _save_list(repo, record, updated)
+    return key_id, share
+
+
+def _lists(repo: Repository, target: str) -> ShareList:
+    return current_sharelist(repo, repo.target(target))
+
+
+def list_shares(repo: Repository, target: str | None) -> list[tuple[str, Share]]:
+    """(target, share) for every share ever made, revoked ones included."""
+    out: list[tuple[str, Share]] = []
+    for name in [target] if target else repo.target_names():
+        out.extend((name, s) for s in _lists(repo, name).shares)
+    return out
+
+
+def revoke_share(repo: Repository, name: str, target: str | None) -> Share:
+    """Stop publishing to a share. What it already received stays readable
+    to its holder (docs/design.md, "Shares")."""
+    repo.require_owner("revoking a share")
+    for tname, share in list_shares(repo, target):
+        if share.name == name and share.revoked_ns is None:
+            record = repo.target(tname)
+            current = current_sharelist(repo, record)
+            revoked = replace(share, revoked_ns=time.time_ns())
+            shares = tuple(revoked if s.share_id == share.share_id else s for s in current.shares)
+            _save_list(repo, record, ShareList(current.version + 1, time.time_ns(), shares))
+            return revoked
+    raise NotFound(f"no active share named {name!r}")
+
+
+# -- capabilities ---------------------------------------------------------------------
+
+
+def cap_name(share_id: bytes, snapshot_id: bytes) -> str:
+    """Where a snapshot's capability for a share lives. Keyed by the share
+    id (which the store never sees), so the store cannot link a capability
+    to its snapshot, and deterministic, so it is published at most once."""
+    return crypto.keyed_hash(share_id, b"cap", snapshot_id).hex()
+
+
+def find_node(repo: Repository, root: list[Ref], path: bytes) -> Node | None:
+    nodes = repo.load_tree(root)
+    node: Node | None = None
+    for part in (p for p in path.split(b"/") if p):
+        node = next((n for n in nodes if n.name == part), None)
+        if node is None:
+            return None
+        nodes = repo.load_tree(node.subtree) if node.type == DIR else []
+    return node
+
+
+def _seal_cap(
+    repo: Repository,
+    record: TargetRecord,
+    writer: WriterIdentity,
+    share: Share,
+    info: SnapshotInfo,
+    node: Node,
+) -> bytes:
+    m = info.manifest
+    body = pack(
+        {
+            "v": CAP_VERSION,
+            "repo_id": repo.repo_id,
+            "target_id": record.target_id,
+            "share_id": share.share_id,
+            "snapshot": info.snapshot_id,
+            "signer": writer.writer_id,
+            "epoch": m.epoch,
+            "writer_id": m.writer_id,
+            "seq": m.seq,
+            "time": m.time_ns,
+            "host": m.host,
+            "tags": m.tags,
+            "path": share.path,
+            "node": node.encode(),
+        }
+    )
+    signature = writer.signing.sign(crypto.SIG_SHARE_CAP + repo.repo_id, body)
+    cert = writer.cert(repo.repo_id, record.target_id, m.epoch)
+    return crypto.seal(share.public_key, pack([body, signature, writer.verify_key, cert]))
+
+
+def publish(
+    repo: Repository,
+    record: TargetRecord,
+    writer: WriterIdentity,
+    snapshots: list[SnapshotInfo],
+    only: set[str] | None = None,
+) -> int:
+    """Seal each snapshot's capability to every active share (or those
+    named in ``only``) that lacks one; returns how many were written."""
+    shares = [s for s in current_sharelist(repo, record).active if only is None or s.name in only]
+    if not shares or not snapshots:
+        return 0
+    existing = {name for name, _ in repo.backend.list("shares")}
+    written = 0
+    for info in snapshots:
+        for share in shares:
+            object_name = f"{share.name}/{cap_name(share.share_id, info.snapshot_id)}"
+            if object_name in existing:
+                continue
+            node = find_node(repo, info.manifest.root, share.path)
+            if node is None:
+                continue  # P is not in this snapshot
+            stored = _seal_cap(repo, record, writer, share, info, node)
+            if repo.backend.save_new("shares", object_name, stored):
+                written += 1
+    return written
+
+
+def sync(repo: Repository, target: str, only: set[str] | None = None) -> int:
+    """Publish every existing snapshot of ``target`` to the shares (needed
+    for snapshots made before a share existed). The key must read the
+    target's snapshots and sign for it: owner or read-write."""
+    record = repo.target(target)
+    if repo.role not in ("owner", "read-write"):
+        raise repo.deny(
+            f"publishing snapshots of target {target!r} to its shares", "an owner or read-write key"
+        )
+    repo.require_reader(record)
+    writer = repo.writer
+    snapshots = repo.list_snapshots(target, on_error=repo.on_problem)
+    repo.load_index()
+    return publish(repo, record, writer, snapshots, only)
+
+
+def shared_snapshots(
+    repo: Repository, on_error: Callable[[NeostoreError], None] | None = None
+) -> list[SnapshotInfo]:
+    """For a share key: every snapshot published to it, as snapshots whose
+    root lists the shared folder alone."""
+    secrets = repo.share_secrets()
+    out = []
+    for object_name, _ in repo.backend.list("shares"):
+        share_name, _, name = object_name.partition("/")
+        if share_name != secrets.share_name:
+            continue
+        try:
+            out.append(_open_cap(repo, object_name, name))
+        except NeostoreError as e:
+            (on_error or repo.on_problem)(e)
+    return out
+
+
+def _open_cap(repo: Repository, object_name: str, name: str) -> SnapshotInfo:
+    secrets = repo.share_secrets()
+    assert secrets.share_sk is not None and secrets.share_id is not None
+    what = f"share capability {object_name}"
+    stored = repo.backend.load("shares", object_name)
+    plain = crypto.unseal(secrets.share_sk, stored, what)
+    body_bytes, signature, writer_vk, cert = unpack_parts(plain, 4, what)
+    crypto.verify(writer_vk, crypto.SIG_SHARE_CAP + repo.repo_id, body_bytes, signature, what)
+    body = unpack(body_bytes, what)
+    target_id = field(body, "target_id", bytes, what)
+    snapshot_id = field(body, "snapshot", bytes, what)
+    if (
+        field(body, "v", int, what) != CAP_VERSION
+        or field(body, "repo_id", bytes, what) != repo.repo_id
+        or target_id != secrets.target_id
+        or field(body, "share_id", bytes, what) != secrets.share_id
+        or field(body, "path", bytes, what) != secrets.share_path
+    ):
+        raise IntegrityError(f"{what}: made for another repository, target, share or path")
+    if cap_name(secrets.share_id, snapshot_id) != name:
+        raise IntegrityError(f"{what}: stored under another snapshot's name")
+    epoch = field(body, "epoch", int, what)
+    signer = field(body, "signer", bytes, what)
+    verify_writer(
+        repo.material.owner_vk, repo.repo_id, target_id, signer, writer_vk, epoch, cert, what
+    )
+    node = decode_node(field(body, "node", dict, what), what)
+    for ref in node.subtree + node.content:
+        repo.check_ref(ref)
+    tags = field(body, "tags", list, what)
+    manifest = Manifest(
+        repo_id=repo.repo_id,
+        target_id=target_id,
+        writer_id=field(body, "writer_id", bytes, what),
+        epoch=epoch,
+        seq=field(body, "seq", int, what),
+        prev=None,
+        time_ns=field(body, "time", int, what),
+        host=field(body, "host", str, what),
+        user="",
+        paths=[secrets.share_path or b"/"],
+        tags=[t for t in tags if isinstance(t, str)],
+        parent=None,
+        root=[],
+    )
+    return SnapshotInfo(snapshot_id, repo.default_target, manifest, shared_root=(node,))
