@@ -386,13 +386,20 @@ def snapshots(
     for name in names:
         record = repository.target(name)
         infos = repository.list_snapshots(name, on_error=lambda e: failures.append(str(e)))
-        if repository.role != "share":  # a share sees some snapshots, not chains
+        if repository.role == "share":  # a share sees some snapshots, not chains
+            from neostore.shares import shared_rollback
+
+            problem = shared_rollback(repository, infos)
+            if problem is not None:
+                print(f"warning: {problem}", file=sys.stderr)
+        else:
             for problem in verify_chains(repository, record, infos):
                 print(f"warning: {problem}", file=sys.stderr)
         rows.extend(infos)
     for failure in failures:
         print(f"error: {failure}", file=sys.stderr)
-    rows = chain_order(rows)
+    if repository.role != "share":
+        rows = chain_order(rows)
     if json_output:
         _emit([_snapshot_json(i) for i in rows])
     else:

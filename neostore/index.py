@@ -114,6 +114,9 @@ class MasterIndex:
                 self._packs.append(record.pack_id)
                 self._pack_no[record.pack_id] = number
                 self._pack_size[record.pack_id] = record.size
+            elif trusted:
+                # a pack's size as its own writer or an owner recorded it
+                self._pack_size[record.pack_id] = record.size
             items = [(e.blob_id, e.offset, e.length, e.btype) for e in record.entries]
             table = self._blobs if trusted else self._other
             skipped: list[tuple[bytes, int, int, int]] = []

@@ -143,7 +143,31 @@ def sharelist_version(repo_id: bytes, target_id: bytes) -> int:
         return int(state.get("sharelists", {}).get(target_id.hex(), 0))
 
 
-def pin_sharelist_version(repo_id: bytes, target_id: bytes, version: int) -> None:
+def revoked_shares(repo_id: bytes, target_id: bytes) -> dict[bytes, int]:
+    """Shares this machine has seen revoked (id -> time): they stay revoked."""
+    with _state(repo_id) as state:
+        seen = state.get("revoked_shares", {}).get(target_id.hex(), {})
+    return {bytes.fromhex(k): int(v) for k, v in seen.items()}
+
+
+def pin_sharelist(
+    repo_id: bytes, target_id: bytes, version: int, revoked: dict[bytes, int]
+) -> None:
     with _state(repo_id) as state:
         pinned = state.setdefault("sharelists", {})
         pinned[target_id.hex()] = max(version, int(pinned.get(target_id.hex(), 0)))
+        seen = state.setdefault("revoked_shares", {}).setdefault(target_id.hex(), {})
+        for share_id, when in revoked.items():
+            seen.setdefault(share_id.hex(), when)
+
+
+def seen_share_caps(repo_id: bytes, share_id: bytes) -> str | None:
+    """The newest capability (object name) a share key saw on this machine."""
+    with _state(repo_id) as state:
+        found = state.get("share_heads", {}).get(share_id.hex())
+    return found if isinstance(found, str) else None
+
+
+def record_share_cap(repo_id: bytes, share_id: bytes, name: str) -> None:
+    with _state(repo_id) as state:
+        state.setdefault("share_heads", {})[share_id.hex()] = name

@@ -36,6 +36,10 @@ class PackEntry:
         return [self.btype, self.blob_id, self.offset, self.length]
 
 
+#: offsets and lengths are kept as uint32 in memory (packs are ≤ 1 GiB)
+MAX_PACK_OFFSET = 1 << 32
+
+
 def decode_entries(value: object, what: str) -> list[PackEntry]:
     if not isinstance(value, list):
         raise IntegrityError(f"{what}: malformed entry list")
@@ -49,8 +53,8 @@ def decode_entries(value: object, what: str) -> list[PackEntry]:
             and len(item[1]) == 32
             and isinstance(item[2], int)
             and isinstance(item[3], int)
-            and item[2] >= 0
-            and item[3] > 0
+            and 0 <= item[2] < MAX_PACK_OFFSET
+            and 0 < item[3] < MAX_PACK_OFFSET
         ):
             raise IntegrityError(f"{what}: malformed entry")
         entries.append(PackEntry(item[0], item[1], item[2], item[3]))

@@ -321,6 +321,8 @@ class Repository:
                     self._index_loaded.add(name)
                 except NeostoreError as e:
                     (on_error or self.on_problem)(e)
+                except (ValueError, OverflowError) as e:  # entries the table refuses
+                    (on_error or self.on_problem)(IntegrityError(f"index file {name}: {e}"))
 
     def note_index_written(self, name: str) -> None:
         self._index_loaded.add(name)
@@ -337,30 +339,31 @@ class Repository:
 
     def read_blob(self, btype: int, ref: Ref, stored: bytes | None = None) -> bytes:
         """A blob's plaintext, verified. ``stored``: its encrypted bytes when
-        already fetched (:meth:`fetch_stored`), checked all the same."""
+        already fetched (:meth:`fetch_stored`, from the first indexed
+        copy), checked all the same. When a copy fails (wrong type, missing,
+        corrupt or planted by a leaked writer key), the next one is tried."""
         self.check_ref(ref)
-        location = self.index.lookup(ref.blob_id)
-        if location is None:
+        copies = self.index.locations(ref.blob_id)
+        if not copies:
             raise IntegrityError(f"blob {ref.blob_id.hex()} is not in any index (missing data)")
-        if location.btype != btype:
-            raise IntegrityError(f"blob {ref.blob_id.hex()} has the wrong type in the index")
-        pack_name = location.pack_id.hex()
-        try:
+        failure: IntegrityError | None = None
+        for number, location in enumerate(copies):
+            if location.btype != btype:
+                failure = failure or IntegrityError(
+                    f"blob {ref.blob_id.hex()} has the wrong type in the index"
+                )
+                continue
             # no reference kept here: decrypt_blob frees the ciphertext as
             # soon as it is decrypted (a chunk less at a restore worker's peak)
-            if stored is None or len(stored) != location.length:
-                stored = self._load_stored(ref, location)
-            return decrypt_blob(self.repo_id, btype, ref, stored)
-        except IntegrityError as e:
-            # another copy (a second writer stored the blob too) may be good
-            for other in self.index.locations(ref.blob_id)[1:]:
-                try:
-                    if other.btype == btype:
-                        copy = self._load_stored(ref, other)
-                        return decrypt_blob(self.repo_id, btype, ref, copy)
-                except IntegrityError:
-                    continue
-            raise IntegrityError(f"pack {pack_name}: {e}") from None
+            data, stored = stored, None
+            try:
+                if number > 0 or data is None or len(data) != location.length:
+                    data = self._load_stored(ref, location)
+                return decrypt_blob(self.repo_id, btype, ref, data)
+            except IntegrityError as e:
+                failure = failure or IntegrityError(f"pack {location.pack_id.hex()}: {e}")
+        assert failure is not None
+        raise failure
 
     def fetch_stored(
         self, btype: int, refs: list[Ref], max_gap: int = 256 * 1024, max_read: int = 8 << 20
@@ -434,9 +437,9 @@ class Repository:
         names = [target] if target else self.target_names()
         records = {name: self.target(name) for name in names}
         if self.role == "share":
-            from .shares import shared_snapshots
+            from .shares import order_shared, shared_snapshots
 
-            return chain_order(shared_snapshots(self, on_error))
+            return order_shared(shared_snapshots(self, on_error))
         for record in records.values():
             self.require_reader(record)
         wanted = set(names)
@@ -473,7 +476,13 @@ class Repository:
         if spec == "latest":
             name = target or self.default_target
             snapshots = self.list_snapshots(name, on_error=self.on_problem)
-            if self.role != "share":
+            if self.role == "share":
+                from .shares import shared_rollback
+
+                problem = shared_rollback(self, snapshots)
+                if problem is not None:
+                    raise IntegrityError(f"{problem}; name a snapshot id to proceed")
+            else:
                 self._refuse_rollback(self.target(name), snapshots)
             if not snapshots:
                 raise NotFound(f"target {name!r} has no snapshots")
@@ -483,8 +492,9 @@ class Repository:
             raise UsageError(
                 f"{spec!r}: give `latest`, a snapshot id or a prefix of ≥ 4 hex digits"
             )
+        if target is not None:
+            self.target(target)  # a target this key may not use: refused here
         if self.role == "share":
-            self.target(target or self.default_target)
             shared = [i for i in self.list_snapshots() if i.hex_id.startswith(spec)]
             if len(shared) != 1:
                 if shared:
@@ -528,7 +538,10 @@ class Repository:
         if not self.can_read(record):
             from .heads import save_head  # a put-only writer keeps its head in the store
 
-            save_head(self, record, manifest.seq, snapshot_id)
+            try:
+                save_head(self, record, manifest.seq, snapshot_id)
+            except NeostoreError as e:
+                self.on_problem(NeostoreError(f"snapshot saved; its chain head copy not: {e}"))
         return snapshot_id
 
     def chain_head(
@@ -538,10 +551,14 @@ class Repository:
         from the target's snapshots (when this key can read them)."""
         local = localstate.chain_head(self.repo_id, record.target_id, self.material.key_id)
         best: tuple[int, bytes | None] = local or (0, None)
-        if not self.can_read(record):
-            from .heads import recover_head
+        if local is None and not self.can_read(record):
+            from .heads import recover_head  # a put-only writer on a new machine
 
-            stored = recover_head(self, record)
+            try:
+                stored = recover_head(self, record)
+            except NeostoreError as e:
+                self.on_problem(NeostoreError(f"chain head not recovered, starting anew: {e}"))
+                stored = None
             if stored is not None and stored[0] > best[0]:
                 best = stored
         for info in snapshots:

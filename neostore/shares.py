@@ -1,9 +1,12 @@
 """Read-only shares of one sub-folder of a target.
 
-The owner keeps, per target, an owner-signed, numbered **share list**
+The owner keeps, per target, owner-signed, numbered **share lists**
 (``sharelists/<target>/<H(stored)>``), encrypted with the target's
-share-list key so the store sees no path. Writers of the target verify it
-(owner signature, version no older than the one pinned locally) and, for
+share-list key so the store sees no path. Writers of the target verify
+them (owner signature) and merge them: a share is known once any list
+names it and revoked once any list (or this machine, earlier) marks it so,
+so neither concurrent owners nor a store that shows an older list can undo
+a revocation this machine has seen. For
 each snapshot, seal to every active share a **capability**: the node of the
 shared path P in that snapshot (its blob keys open P's subtree and nothing
 else), signed by the writer. The share holder's key opens only those.
@@ -127,17 +130,19 @@ def decode_sharelist(
 
 
 def current_sharelist(repo: Repository, record: TargetRecord) -> ShareList:
-    """The newest share list of a target that verifies. Lists that do not
-    verify (not signed by the owner, corrupt) are reported through
-    ``repo.on_problem`` and ignored; a newest list older than the one this
-    machine pinned is an error (a store hiding a revocation)."""
+    """Every share of a target, merged from all share lists that verify.
+    Lists that do not (not signed by the owner, corrupt) are reported
+    through ``repo.on_problem`` and ignored. A share revoked in any list,
+    or seen revoked by this machine before, stays revoked; a newest list
+    older than the one this machine saw is an error (a store hiding
+    changes)."""
     key = repo.sharelist_key(record)
     if key is None:
         raise repo.deny(
             f"the share list of target {record.name!r}", "an owner, writer or read-write key"
         )
-    best = EMPTY
-    best_name = ""
+    version, newest_time = 0, 0
+    merged: dict[bytes, Share] = {}
     for object_name, _ in repo.backend.list("sharelists"):
         tname, _, digest = object_name.partition("/")
         if tname != record.name:
@@ -158,16 +163,30 @@ def current_sharelist(repo: Repository, record: TargetRecord) -> ShareList:
         except (IntegrityError, NotFound) as e:
             repo.on_problem(IntegrityError(f"ignored: {e}"))
             continue
-        if (found.version, digest) > (best.version, best_name):
-            best, best_name = found, digest
+        version, newest_time = max(version, found.version), max(newest_time, found.time_ns)
+        for share in found.shares:
+            known = merged.get(share.share_id)
+            if known is not None and known.revoked_ns is not None:
+                continue
+            merged[share.share_id] = share
     pinned = localstate.sharelist_version(repo.repo_id, record.target_id)
-    if best.version < pinned:
+    if version < pinned:
         raise IntegrityError(
             f"target {record.name}: share list #{pinned} was seen before and the newest now is "
-            f"#{best.version} (rolled back or hidden by the store)"
+            f"#{version} (rolled back or hidden by the store)"
         )
-    localstate.pin_sharelist_version(repo.repo_id, record.target_id, best.version)
-    return best
+    revoked = localstate.revoked_shares(repo.repo_id, record.target_id)
+    for share_id, share in list(merged.items()):
+        if share.revoked_ns is None and share_id in revoked:
+            merged[share_id] = replace(share, revoked_ns=revoked[share_id])
+    localstate.pin_sharelist(
+        repo.repo_id,
+        record.target_id,
+        version,
+        {s.share_id: s.revoked_ns for s in merged.values() if s.revoked_ns is not None},
+    )
+    ordered = sorted(merged.values(), key=lambda s: (s.created_ns, s.name))
+    return ShareList(version, newest_time, tuple(ordered))
 
 
 def _save_list(repo: Repository, record: TargetRecord, shares: ShareList) -> None:
@@ -178,7 +197,8 @@ def _save_list(repo: Repository, record: TargetRecord, shares: ShareList) -> Non
         shares, key=key, owner=owner, repo_id=repo.repo_id, target_id=record.target_id
     )
     repo.backend.save("sharelists", f"{record.name}/{name}", stored)
-    localstate.pin_sharelist_version(repo.repo_id, record.target_id, shares.version)
+    revoked = {s.share_id: s.revoked_ns for s in shares.shares if s.revoked_ns is not None}
+    localstate.pin_sharelist(repo.repo_id, record.target_id, shares.version, revoked)
 
 
 def normalise_share_path(path: str | bytes) -> bytes:
@@ -202,11 +222,11 @@ def create_share(
     """A new share of ``path`` in ``target`` and the key file that opens
     it; returns (key id, share). Snapshots made from now on publish to it."""
     repo.require_owner("creating a share")
-    record = repo.ensure_target(target)
     shared = normalise_share_path(path)
     name = name or os.fsdecode(shared.rsplit(b"/", 1)[-1])
     if not is_valid_segment(name):
         raise UsageError(f"invalid share name {name!r} (use A-Z, a-z, 0-9, '.', '_', '-')")
+    record = repo.ensure_target(target)
     taken = {s.name for t in repo.target_names() for s in _lists(repo, t).shares}
     if name in taken:
         raise UsageError(f"a share named {name!r} exists (or existed) already; pick --name")
@@ -328,6 +348,9 @@ def publish(
     """Seal each snapshot's capability to every active share (or those
     named in ``only``) that lacks one; returns how many were written."""
     shares = [s for s in current_sharelist(repo, record).active if only is None or s.name in only]
+    if only is not None and len(shares) != len(only):
+        missing = only - {s.name for s in shares}
+        raise NotFound(f"no active share named {', '.join(sorted(missing))} in {record.name}")
     if not shares or not snapshots:
         return 0
     existing = {name for name, _ in repo.backend.list("shares")}
@@ -378,6 +401,31 @@ def shared_snapshots(
         except NeostoreError as e:
             (on_error or repo.on_problem)(e)
     return out
+
+
+def order_shared(snapshots: list[SnapshotInfo]) -> list[SnapshotInfo]:
+    """Oldest first, by the snapshot's time as no later than now. (The
+    writer id and seq a capability names are only claims: any certified
+    writer of the target can sign one, so they do not decide the order.)"""
+    now = time.time_ns()
+    return sorted(snapshots, key=lambda i: (min(i.manifest.time_ns, now), i.snapshot_id))
+
+
+def shared_rollback(repo: Repository, snapshots: list[SnapshotInfo]) -> str | None:
+    """A problem when the newest capability this machine saw for the share
+    is gone (a store hiding newer snapshots); else remember the newest."""
+    secrets = repo.share_secrets()
+    assert secrets.share_id is not None
+    seen = localstate.seen_share_caps(repo.repo_id, secrets.share_id)
+    names = [cap_name(secrets.share_id, i.snapshot_id) for i in snapshots]
+    if seen is not None and seen not in names:
+        return (
+            f"share {secrets.share_name}: a snapshot published to it and seen by this machine "
+            "before is missing now (rolled back or hidden by the store)"
+        )
+    if names:
+        localstate.record_share_cap(repo.repo_id, secrets.share_id, names[-1])
+    return None
 
 
 def _open_cap(repo: Repository, object_name: str, name: str) -> SnapshotInfo:

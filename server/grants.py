@@ -7,9 +7,10 @@ Pure functions, no I/O. A grant gives permissions on one repository (or
 * ``target:T`` — T's own objects (``snapshots/T/…``, ``sharelists/T/…``,
   ``forget/T/…``, ``heads/T/…``, ``targets/T``) plus the pools every member of the
   repository needs (``config``, ``keys``, ``data``, ``index``, ``locks``),
-  and ``shares/…``: T's writers publish to T's shares, whose names the
-  server cannot tie to a target (capabilities are sealed; a writer of
-  another target cannot make one a share holder accepts);
+  and ``shares/…`` for reading and appending only: T's writers publish to
+  T's shares, whose names the server cannot tie to a target (capabilities
+  are sealed; a writer of another target cannot make one a share holder
+  accepts), and may not delete other targets' capabilities;
 * ``share:S`` — ``shares/S/…`` plus the same pools.
 """
 
@@ -74,7 +75,11 @@ def covers(scope: str, otype: str, name: str | None) -> bool:
 
 def allowed(grants: list[Grant], repo: str, perm: str, otype: str, name: str | None) -> bool:
     return any(
-        g.applies_to(repo) and perm in g.perms and covers(g.scope, otype, name) for g in grants
+        g.applies_to(repo)
+        and perm in g.perms
+        and covers(g.scope, otype, name)
+        and not (otype == "shares" and g.scope.startswith("target:") and perm == "delete")
+        for g in grants
     )
 
 

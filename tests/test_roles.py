@@ -504,3 +504,111 @@ def test_a_rebuilt_writer_continues_its_chain(setup: Setup, tmp_path: Path) -> N
     # the owner, who reads its own snapshots, writes no head objects
     s.repo.ok("snapshot", s.docs, "-t", "documents")
     assert len(list((s.repo.repo / "heads" / "documents").iterdir())) == 3
+
+
+def _as_writer(s: Setup, role: str = WRITER) -> tuple[object, object]:
+    """The library's view of a delegated key (to play a leaked-key attacker)."""
+    from neostore.backend import LocalBackend
+    from neostore.repository import Repository
+
+    backend = LocalBackend(str(s.repo.repo))
+    return backend, Repository.open(backend, PASSWORDS[role].encode())
+
+
+def test_a_leaked_writer_key_cannot_break_other_keys_with_bad_index_files(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """Index files from a leaked writer key with absurd offsets, or with the
+    real blob ids of another writer retyped, cost a warning, not the
+    repository: every other snapshot still restores."""
+    from neostore.index import PackRecord, encode_index
+    from neostore.pack import PackEntry
+    from neostore.repository import Repository
+
+    s = setup
+    made = s.run(READ_WRITE, "snapshot", s.docs, "--json").json()
+    backend, attacker = _as_writer(s)
+    assert isinstance(attacker, Repository)
+    attacker.load_index()
+    record = attacker.target("documents")
+    domain = attacker.domain(record)
+    writer = attacker.writer
+    # 1. an entry no pack can hold
+    huge = PackRecord(os.urandom(32), 1 << 34, [PackEntry(0, os.urandom(32), 1 << 33, 64)])
+    # 2. every blob of every pack, retyped (data <-> tree), pointing at the real bytes
+    retyped = []
+    for pack_id, size in attacker.index.packs():
+        entries = []
+        for blob_id in list(attacker.index.blob_ids()):
+            for loc in attacker.index.locations(blob_id):
+                if loc.pack_id == pack_id:
+                    entries.append(PackEntry(1 - loc.btype, blob_id, loc.offset, loc.length))
+        retyped.append(PackRecord(pack_id, size, entries))
+    for packs in ([huge], retyped):
+        name, data = encode_index(
+            packs,
+            repo_id=attacker.repo_id,
+            domain=domain,
+            target_id=record.target_id,
+            writer=writer,
+        )
+        backend.save("index", name.hex(), data)  # type: ignore[attr-defined]
+    listed = s.run(READER, "snapshots", "--json")
+    assert listed.code == 0
+    out = tmp_path / "out"
+    restored = s.run(READER, "restore", made["id"], "--to", out)
+    assert restored.code == 0 and "warning" in restored.err, restored.err
+    assert_same_tree(s.docs, out / s.docs.relative_to("/"))
+    assert s.repo.ok("snapshot", s.work, "--target", "work").code == 0
+
+
+def test_a_revocation_cannot_be_undone(setup: Setup) -> None:
+    """Hiding the list that revoked a share while another owner machine
+    writes a list of the same number does not bring the share back."""
+    s = setup
+    lists = s.repo.repo / "sharelists" / "documents"
+    before = set(lists.iterdir())
+    s.repo.ok("share", "revoke", "presentations")
+    (revocation,) = set(lists.iterdir()) - before
+    hidden = revocation.read_bytes()
+    revocation.unlink()
+    other_machine = {
+        "NEOSTORE_STATE_DIR": str(s.repo.repo.parent / "other-owner"),
+        "NEOSTORE_NEW_PASSWORD": "x",
+    }
+    s.repo.ok(
+        "share", "create", "-t", "documents", "--path", f"{s.docs}/private", extra_env=other_machine
+    )
+    revocation.write_bytes(hidden)
+    made = s.run(WRITER, "snapshot", s.docs, "--json")
+    assert made.code == 0 and made.json()["shares_published"] == 1  # "private" only
+    listed = {x["name"]: x["revoked"] for x in s.repo.ok("share", "list", "--json").json()}
+    assert listed["presentations"] is not None and listed["private"] is None
+    assert s.run(SHARE, "snapshots", "--json").json() == []
+
+
+def test_share_holder_notices_a_hidden_snapshot(setup: Setup) -> None:
+    s = setup
+    s.repo.ok("snapshot", s.docs, "--target", "documents")
+    (s.docs / "presentations" / "deck.txt").write_text("quarterly slides v2\n")
+    s.repo.ok("snapshot", s.docs, "--target", "documents")
+    assert s.run(SHARE, "dump", "latest", "/presentations/deck.txt").out == "quarterly slides v2\n"
+    caps = sorted((s.repo.repo / "shares" / "presentations").iterdir(), key=os.path.getmtime)
+    caps[-1].unlink()
+    listed = s.run(SHARE, "snapshots", "--json")
+    assert listed.code == 0 and "rolled back or hidden" in listed.err
+    stale = s.run(SHARE, "dump", "latest", "/presentations/deck.txt")
+    assert stale.code == 1 and "rolled back or hidden" in stale.err and stale.out == ""
+
+
+def test_a_corrupt_chain_head_copy_does_not_stop_a_writer(setup: Setup, tmp_path: Path) -> None:
+    s = setup
+    s.run(WRITER, "snapshot", s.docs)
+    s.run(WRITER, "snapshot", s.docs)
+    for head in (s.repo.repo / "heads" / "documents").iterdir():
+        head.write_bytes(b"garbage")
+    fresh = {"NEOSTORE_STATE_DIR": str(tmp_path / "new-machine")}
+    made = s.run(WRITER, "snapshot", s.docs, extra_env=fresh)
+    assert made.code == 0 and "chain head not recovered" in made.err
+    again = s.run(WRITER, "snapshot", s.docs)  # its local state suffices
+    assert again.code == 0 and again.err == ""

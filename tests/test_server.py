@@ -537,7 +537,7 @@ def test_worked_example_roles_over_the_server(
     share_pw = {"NEOSTORE_NEW_PASSWORD": "colleague pw"}
     owner.ok("share", "create", "--target", "documents", "--path", shared, extra_env=share_pw)
 
-    laptop_token = neoserver.account("laptop", ("home", "target:documents", "read,append"))
+    laptop_token = neoserver.account("home-laptop", ("home", "target:documents", "read,append"))
     laptop = _over(neoserver, cli, "home", NEOSTORE_SERVER_TOKEN=laptop_token)
     (documents / "presentations" / "deck.txt").write_text("slides v2\n")
     made = laptop.ok("snapshot", documents, "--json", password="laptop pw").json()
@@ -545,14 +545,14 @@ def test_worked_example_roles_over_the_server(
     denied = laptop("ls", "latest", password="laptop pw")
     assert denied.code == 13 and "needs a reader" in denied.err
     # the laptop's account cannot delete or overwrite, nor reach work
-    auth = ("laptop", laptop_token)
+    auth = ("home-laptop", laptop_token)
     assert (
         neoserver.request("DELETE", f"/home/snapshots/documents/{made['id']}", auth=auth)[0] == 403
     )
     assert neoserver.request("GET", "/home/targets/work", auth=auth)[0] == 403
     assert laptop("snapshot", work, "--target", "work", password="laptop pw").code == 13
 
-    colleague_token = neoserver.account("colleague", ("home", "share:presentations", "read"))
+    colleague_token = neoserver.account("home-colleague", ("home", "share:presentations", "read"))
     colleague = _over(neoserver, cli, "home", NEOSTORE_SERVER_TOKEN=colleague_token)
     listed = colleague.ok("snapshots", "--json", password="colleague pw").json()
     assert [s["id"] for s in listed] == [made["id"]] and listed[0]["paths"] == [shared]
@@ -569,7 +569,7 @@ def test_worked_example_roles_over_the_server(
     ]
     assert (out / "presentations" / "deck.txt").read_text() == "slides v2\n"
     # its account sees nothing else: no snapshots, targets, share lists or heads
-    cauth = ("colleague", colleague_token)
+    cauth = ("home-colleague", colleague_token)
     for listing in ("snapshots", "targets", "sharelists", "heads"):
         status, _, body = neoserver.request(
             "GET", f"/home/{listing}/", headers={"Accept": V2}, auth=cauth
@@ -578,6 +578,12 @@ def test_worked_example_roles_over_the_server(
     assert neoserver.request("GET", "/home/targets/documents", auth=cauth)[0] == 403
     # nor can the owner's password, used through that account, see more
     assert colleague("snapshots", "--target", "work").code != 0
+    # a target account may publish capabilities but not delete another target's
+    cleaner = neoserver.account("home-cleaner", ("home", "target:work", "read,append,delete"))
+    cap = next((neoserver.data / "repos" / "home" / "shares" / "presentations").iterdir())
+    cap_path = f"/home/shares/presentations/{cap.name}"
+    assert neoserver.request("DELETE", cap_path, auth=("home-cleaner", cleaner))[0] == 403
+    assert cap.exists()
     # the owner sees both targets and every snapshot; the repository checks out
     assert len(owner.ok("snapshots", "--json").json()) == 3
     assert owner.ok("check", "--read-data").code == 0
