@@ -111,6 +111,8 @@ MATRIX = [
     ("share-create", "ok owner owner owner owner"),
     ("share-list", "ok owner owner owner owner"),
     ("share-sync", "ok read-write read-write ok read-write"),
+    ("key-remove", "ok owner owner owner owner"),  # a spare key: the owner's run removes it
+    ("key-passwd", "ok ok ok ok ok"),  # last: each role's password changes
 ]
 
 
@@ -130,6 +132,8 @@ def _command(s: Setup, name: str, role: str, tmp: Path) -> list[str | os.PathLik
         "share-create": ["share", "create", "-t", "documents", "--path", s.shared, "--name", role],
         "share-list": ["share", "list", "--json"],
         "share-sync": ["share", "sync", "--target", "documents"],
+        "key-remove": ["key", "remove", s.key_ids["spare"][:8]],
+        "key-passwd": ["key", "passwd"],
     }[name]  # fmt: skip
 
 
@@ -138,6 +142,7 @@ def test_role_command_matrix(setup: Setup, tmp_path: Path) -> None:
     naming what they would need."""
     s = setup
     s.repo.ok("snapshot", s.docs, "--target", "documents")  # published to the share
+    s.key_ids["spare"] = _add_key(s.repo, READER, "documents")
     failures = []
     for name, row in MATRIX:
         for role, outcome in zip(ROLES, row.split(), strict=True):
@@ -147,6 +152,11 @@ def test_role_command_matrix(setup: Setup, tmp_path: Path) -> None:
             if not ok:
                 failures.append(f"{role} {name}: exit {result.code}: {result.err.strip()}")
     assert not failures, "\n".join(failures)
+    for role in ROLES:  # key passwd re-wrapped each key under its new password
+        assert s.repo("key", "list", password=f"new {role}").code == 0
+        assert s.run(role, "key", "list").code == 12
+    remaining = s.repo.ok("key", "list", "--json", password=f"new {OWNER}").json()
+    assert s.key_ids["spare"] not in {k["id"] for k in remaining} and len(remaining) == 7
 
 
 def test_what_each_reading_role_sees(setup: Setup, tmp_path: Path) -> None:
