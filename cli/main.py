@@ -633,6 +633,109 @@ def check(
         raise typer.Exit(exitcodes.FATAL)
 
 
+@command()
+def forget(
+    snapshot_ids: Annotated[
+        list[str] | None, typer.Argument(metavar="[SNAPSHOT]...", help="Forget these snapshots.")
+    ] = None,
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    target: TargetOpt = None,
+    keep_last: Annotated[int, typer.Option("--keep-last", "-l", help="Keep the newest N.")] = 0,
+    keep_hourly: Annotated[int, typer.Option("--keep-hourly", "-H", help="Last N hours.")] = 0,
+    keep_daily: Annotated[int, typer.Option("--keep-daily", "-d", help="Last N days.")] = 0,
+    keep_weekly: Annotated[int, typer.Option("--keep-weekly", "-w", help="Last N weeks.")] = 0,
+    keep_monthly: Annotated[int, typer.Option("--keep-monthly", "-m", help="Last N months.")] = 0,
+    keep_yearly: Annotated[int, typer.Option("--keep-yearly", "-y", help="Last N years.")] = 0,
+    keep_within: Annotated[
+        str | None,
+        typer.Option("--keep-within", help="Keep all within DURATION (1y2m3d4h) of the newest."),
+    ] = None,
+    keep_tag: Annotated[
+        list[str] | None,
+        typer.Option("--keep-tag", help="Keep snapshots with all of these tags (a,b; repeatable)."),
+    ] = None,
+    group_by: Annotated[
+        str, typer.Option("--group-by", help="Apply the policy per host, paths and/or tags.")
+    ] = "host,paths",
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only show.")] = False,
+    prune: Annotated[bool, typer.Option("--prune", help="Also remove unused data.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Remove snapshots by a retention policy (restic's --keep-* rules) or by id.
+
+    Counts of -1 mean "no limit". Each target's snapshots are grouped by
+    --group-by and the policy applies to each group. The owner signs a
+    forget record first, so readers do not mistake the removal for tampering.
+    """
+    from neostore import forgetting, retention
+
+    if prune:
+        raise Fail("--prune: removing unused data is not available yet", exitcodes.USAGE)
+    counts = (keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly)
+    if any(n < -1 for n in counts):
+        raise Fail("--keep-* counts must be ≥ 0, or -1 for no limit", exitcodes.USAGE)
+    policy = retention.Policy(
+        last=keep_last,
+        hourly=keep_hourly,
+        daily=keep_daily,
+        weekly=keep_weekly,
+        monthly=keep_monthly,
+        yearly=keep_yearly,
+        within=retention.parse_duration(keep_within) if keep_within else retention.Duration(),
+        tags=tuple(frozenset(t for t in tags.split(",") if t) for tags in keep_tag or []),
+    )
+    if snapshot_ids and not policy.empty:
+        raise Fail("give snapshot ids or a --keep-* policy, not both", exitcodes.USAGE)
+    repository = _open(repo, password_file)
+    repository.require_owner("forget")
+    if snapshot_ids:
+        chosen = [repository.find_snapshot(spec, target) for spec in snapshot_ids]
+        for info in chosen:
+            if not dry_run:
+                forgetting.forget(repository, repository.target(info.target), [info.snapshot_id])
+            if not json_output:
+                print(f"{'would remove' if dry_run else 'removed'} {info.target}/{info.hex_id[:8]}")
+        if json_output:
+            _emit([{"target": i.target, "remove": [i.hex_id], "dry_run": dry_run} for i in chosen])
+        return
+    if policy.empty:
+        print("neostore: no policy was given (--keep-*): nothing is removed", file=sys.stderr)
+        return
+    group_fields = [f.strip() for f in group_by.split(",") if f.strip()]
+    names = [target] if target else repository.target_names()
+    plans = forgetting.plan(repository, names, policy, group_fields)
+    if not dry_run:
+        forgetting.execute(repository, plans)
+    if json_output:
+        _emit([_plan_json(p, dry_run) for p in plans])
+        return
+    print(policy.describe())
+    for plan in plans:
+        shown = ", ".join(
+            f"{k} {','.join(v) if isinstance(v, list) else v}" for k, v in plan.group.items()
+        )
+        print(f"\ntarget {plan.target}" + (f" ({shown})" if shown else ""))
+        for d in plan.decisions:
+            info = d.item.ref
+            gone = "would remove" if dry_run else "removed"
+            verdict = f"keep    {', '.join(d.reasons)}" if d.keep else gone
+            print(f"  {info.hex_id[:8]}  {_time(info.manifest.time_ns)}  {verdict}")
+
+
+def _plan_json(plan: Any, dry_run: bool) -> dict[str, Any]:
+    return {
+        "target": plan.target,
+        "group": plan.group,
+        "keep": [d.item.ref.hex_id for d in plan.decisions if d.keep],
+        "remove": [d.item.ref.hex_id for d in plan.decisions if not d.keep],
+        "reasons": [
+            {"id": d.item.ref.hex_id, "matches": d.reasons} for d in plan.decisions if d.keep
+        ],
+        "dry_run": dry_run,
+    }
+
+
 # -- entry point ----------------------------------------------------------------------
 
 

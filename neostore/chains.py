@@ -5,8 +5,8 @@ Every writer numbers its snapshots (``seq``) and links each to its previous
 one (``prev``). A missing link, or a chain head older than the one this
 machine saw before, is reported as tampering. Two snapshots with the same
 ``seq`` are a fork (two runs of one key at once), not an attack: only the
-writer can sign them. (Forget records,
-which make a deletion legitimate, arrive with ``forget``.)
+writer can sign them. A snapshot named in an owner-signed forget record
+(:mod:`.forgetting`) was removed legitimately and is not missed.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 
 from . import localstate
+from .forgetting import forgotten
 from .repository import Repository, SnapshotInfo
 from .targets import TargetRecord
 
@@ -29,7 +30,7 @@ def verify_chains(
     by_writer: dict[bytes, list[SnapshotInfo]] = defaultdict(list)
     for info in snapshots:
         by_writer[info.manifest.writer_id].append(info)
-    ids = {info.snapshot_id for info in snapshots}
+    ids = {info.snapshot_id for info in snapshots} | forgotten(repo, record)
     for infos in by_writer.values():
         infos.sort(key=lambda i: i.manifest.seq)
         for info in infos:
@@ -46,9 +47,9 @@ def verify_chains(
                 f"target {record.name}: snapshot {info.hex_id[:12]} claims a time in the future "
                 "(clock skew or tampering); it is ordered as if made now"
             )
-    for writer_id, (seq, _sid) in localstate.seen_heads(repo.repo_id, record.target_id).items():
+    for writer_id, (seq, sid) in localstate.seen_heads(repo.repo_id, record.target_id).items():
         newest = max((i.manifest.seq for i in by_writer.get(writer_id, [])), default=0)
-        if newest < seq:
+        if newest < seq and sid not in ids:
             problems.append(
                 f"target {record.name}: writer {writer_id.hex()[:8]} had snapshot #{seq} when this "
                 f"machine last looked, now only #{newest} (rolled back or hidden)"

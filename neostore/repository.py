@@ -517,12 +517,18 @@ class Repository:
     def _refuse_rollback(self, record: TargetRecord, snapshots: list[SnapshotInfo]) -> None:
         """``latest`` must not quietly fall back to an older snapshot when the
         store hides the newest one this machine has seen."""
+        from .forgetting import forgotten
+
         newest: dict[bytes, int] = {}
         for info in snapshots:
             m = info.manifest
             newest[m.writer_id] = max(newest.get(m.writer_id, 0), m.seq)
-        for writer_id, (seq, _) in localstate.seen_heads(self.repo_id, record.target_id).items():
+        gone: set[bytes] | None = None
+        for writer_id, (seq, sid) in localstate.seen_heads(self.repo_id, record.target_id).items():
             if newest.get(writer_id, 0) < seq:
+                gone = forgotten(self, record) if gone is None else gone
+                if sid in gone:
+                    continue  # the owner forgot it
                 raise IntegrityError(
                     f"target {record.name}: snapshot #{seq} of writer {writer_id.hex()[:8]} was "
                     "seen before and is missing now (rolled back or hidden); name a snapshot "

@@ -20,13 +20,15 @@ OBJECT_TYPES: dict[str, int] = {
     "snapshots": 2,  # <target>/<id>
     "sharelists": 2,  # <target>/<H(stored)>
     "shares": 2,  # <share>/<capability name>
-    "forget": 2,  # <target>/<id>
+    "forget": 2,  # <target>/<H(stored)>
     "heads": 2,  # <target>/<name>: a put-only writer's sealed chain head
     "locks": 1,
 }
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+#: two-segment types whose second segment is 64 hex digits
+_HEX_SECOND = frozenset({"snapshots", "sharelists", "shares", "heads", "forget"})
 
 
 def validate(otype: str, name: str) -> None:
@@ -39,7 +41,9 @@ def validate(otype: str, name: str) -> None:
         raise UsageError(f"invalid object name {otype}/{name!r}")
     if otype in ("data", "index") and not _HEX64.fullmatch(name):
         raise UsageError(f"invalid {otype} name {name!r}: expected 64 hex digits")
-    if otype in ("snapshots", "sharelists", "shares", "heads") and not _HEX64.fullmatch(parts[1]):
+    if otype in ("snapshots", "sharelists", "shares", "heads", "forget") and not _HEX64.fullmatch(
+        parts[1]
+    ):
         raise UsageError(f"invalid {otype} name {name!r}: expected <name>/<64 hex digits>")
 
 
@@ -58,7 +62,9 @@ def relative_path(otype: str, name: str) -> str:
 
 
 #: neostore object types whose (last) name segment is the BLAKE3 of the bytes
-CONTENT_ADDRESSED: frozenset[str] = frozenset({"data", "index", "snapshots", "sharelists"})
+CONTENT_ADDRESSED: frozenset[str] = frozenset(
+    {"data", "index", "snapshots", "sharelists", "forget"}
+)
 
 #: object types of a restic repository (REST protocol v2); every name but
 #: ``config`` is the SHA-256 of the object's bytes

@@ -1,0 +1,120 @@
+"""``neostore forget`` through the CLI: policies, ids, dry runs, and the
+owner-signed forget records that keep readers from calling it tampering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import Cli
+
+
+def _snapshots(repo: Cli, src: Path, count: int, *extra: str) -> list[str]:
+    ids = []
+    for n in range(count):
+        (src / "counter.txt").write_text(f"version {n}\n")
+        ids.append(repo.ok("snapshot", src, "--json", *extra).json()["id"])
+    return ids
+
+
+def test_forget_by_policy_is_not_tampering(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "x").write_text("x")
+    ids = _snapshots(repo, src, 4)
+    tagged = _snapshots(repo, src, 1, "--tag", "keepme")[0]
+    newest = _snapshots(repo, src, 1)[0]
+    lone = repo.ok("snapshot", other, "--json").json()["id"]  # another group (paths)
+    plan = repo.ok("forget", "--keep-last", "2", "--dry-run", "--json").json()
+    assert [len(g["remove"]) for g in plan] == [4, 0] or [len(g["remove"]) for g in plan] == [0, 4]
+    assert len(repo.ok("snapshots", "--json").json()) == 7  # a dry run removes nothing
+    done = repo.ok("forget", "--keep-last", "1", "--keep-tag", "keepme", "--json").json()
+    group = next(g for g in done if lone not in g["keep"])
+    assert set(group["keep"]) == {newest, tagged} and set(group["remove"]) == set(ids)
+    reasons = {r["id"]: r["matches"] for r in group["reasons"]}
+    assert reasons[tagged] == ["has tags keepme"] and reasons[newest] == ["last snapshot"]
+    listed = repo.ok("snapshots", "--json")
+    assert {s["id"] for s in listed.json()} == {newest, tagged, lone}
+    assert "missing" not in listed.err and "warning" not in listed.err
+    assert len(list((repo.repo / "forget" / "default").iterdir())) == 1
+    checked = repo.ok("check", "--read-data", "--json").json()
+    assert checked["ok"] and not checked["warnings"], checked
+    out = tmp_path / "out"
+    repo.ok("restore", newest, "--to", out)
+    restored = out / src.relative_to("/") / "counter.txt"
+    assert restored.read_text() == "version 0\n"
+    # the text form says what is kept and why
+    text = repo.ok("forget", "--keep-last", "5", "--dry-run").out
+    assert "keep 5 latest snapshots" in text and "last snapshot" in text
+
+
+def test_forget_by_id_and_the_newest(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    ids = _snapshots(repo, src, 3)
+    repo.ok("forget", ids[2][:10])  # the newest this machine has seen
+    listed = repo.ok("snapshots", "--json")
+    assert [s["id"] for s in listed.json()] == ids[:2] and "warning" not in listed.err
+    # `latest` falls back to the one before without calling it a rollback
+    assert repo.ok("dump", "latest", str(src / "counter.txt")).out == "version 1\n"
+    # the next snapshot's chain links to the forgotten one: still fine
+    later = _snapshots(repo, src, 1)[0]
+    listed = repo.ok("snapshots", "--json")
+    assert [s["id"] for s in listed.json()] == [*ids[:2], later] and "warning" not in listed.err
+    assert repo.ok("check").code == 0
+
+
+def test_removal_without_a_valid_record_is_reported(repo: Cli, tmp_path: Path) -> None:
+    """What makes forget legitimate is the owner's signature: a snapshot
+    deleted by the store, or "forgotten" by a record someone else signed,
+    is reported."""
+    from neostore import crypto
+    from neostore.backend import LocalBackend
+    from neostore.forgetting import encode_record
+    from neostore.repository import Repository
+
+    src = tmp_path / "src"
+    src.mkdir()
+    ids = _snapshots(repo, src, 3)
+    backend = LocalBackend(str(repo.repo))
+    owner = Repository.open(backend, b"correct horse battery staple")
+    record = owner.target("default")
+    name, stored = encode_record(
+        [bytes.fromhex(ids[1])],
+        owner=crypto.SigningKey.generate(),
+        repo_id=owner.repo_id,
+        target_id=record.target_id,
+    )
+    backend.save("forget", f"default/{name}", stored)
+    backend.remove("snapshots", f"default/{ids[1]}")
+    listed = repo.ok("snapshots")
+    assert "ignored: forget record" in listed.err and "missing from the repository" in listed.err
+    checked = repo("check", "--json")
+    assert checked.code == 1 and any("missing" in e for e in checked.json()["errors"])
+
+
+def test_forget_refusals(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    ids = _snapshots(repo, src, 2)
+    empty = repo("forget")
+    assert empty.code == 0 and "nothing is removed" in empty.err
+    assert len(repo.ok("snapshots", "--json").json()) == 2
+    assert repo("forget", "--keep-last", "1", "--prune").code == 2
+    assert repo("forget", "--keep-last", "-2").code == 2
+    assert repo("forget", ids[0], "--keep-last", "1").code == 2
+    assert repo("forget", "--keep-within", "3w").code == 1  # an invalid duration
+    assert repo("forget", "--keep-last", "1", "--group-by", "colour").code == 1
+    repo.ok(
+        "key",
+        "add",
+        "--role",
+        "read-write",
+        "--target",
+        "default",
+        extra_env={"NEOSTORE_NEW_PASSWORD": "rw"},
+    )
+    denied = repo("forget", "--keep-last", "1", password="rw")
+    assert denied.code == 13 and "owner" in denied.err
+    assert len(repo.ok("snapshots", "--json").json()) == 2
