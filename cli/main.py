@@ -634,6 +634,96 @@ def check(
 
 
 @command()
+def find(
+    patterns: Annotated[list[str], typer.Argument(metavar="PATTERN...", help="Globs to look for.")],
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    target: TargetOpt = None,
+    snapshot_specs: Annotated[
+        list[str] | None, typer.Option("--snapshot", "-s", help="Search only this (repeatable).")
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Which snapshots hold a matching path (a pattern without "/" matches names)."""
+    from neostore.browse import find as find_paths
+
+    repository = _open(repo, password_file)
+    if snapshot_specs:
+        chosen = [repository.find_snapshot(spec, target) for spec in snapshot_specs]
+    else:
+        names = [target] if target else repository.target_names()
+        chosen = [i for n in names for i in repository.list_snapshots(n, repository.on_problem)]
+    repository.load_index()
+    results = []
+    for info, found in find_paths(repository, chosen, patterns):
+        if not found:
+            continue
+        if json_output:
+            results.append(
+                {**_snapshot_json(info), "matches": [_node_json(p, n) for p, n in found]}
+            )
+            continue
+        print(f"snapshot {info.hex_id[:8]} ({info.target}, {_time(info.manifest.time_ns)}):")
+        for path, node in found:
+            print(f"  {_mode_string(node)} {node.size:>12} {_time(node.mtime_ns)} {_show(path)}")
+    if json_output:
+        _emit(results)
+
+
+@command("diff")
+def diff_command(
+    first: Annotated[str, typer.Argument(metavar="SNAPSHOT_A")],
+    second: Annotated[str, typer.Argument(metavar="SNAPSHOT_B")],
+    path: Annotated[str, typer.Argument(help="Compare only below this path.")] = "/",
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    target: TargetOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """What changed from SNAPSHOT_A to SNAPSHOT_B: + added, - removed, M modified, U metadata."""
+    from neostore.browse import diff as diff_trees
+    from neostore.errors import NotFound
+    from neostore.restorer import resolve_path
+
+    repository = _open(repo, password_file)
+    a = repository.find_snapshot(first, target)
+    b = repository.find_snapshot(second, target)
+    repository.load_index()
+    wanted = b"/" + b"/".join(p for p in os.fsencode(path).split(b"/") if p)
+
+    def at_path(info: SnapshotInfo) -> tuple[Node | None, list[Node]]:
+        """PATH's node in a snapshot (None for "/" or when absent) and its listing."""
+        try:
+            return resolve_path(repository, info, wanted)
+        except NotFound:
+            return None, []
+
+    (node_a, before), (node_b, after) = at_path(a), at_path(b)
+    prefix = wanted.rstrip(b"/")
+    if any(n is not None and n.type != "d" for n in (node_a, node_b)):
+        # PATH is not a directory on both sides: compare it as one entry
+        prefix = prefix.rsplit(b"/", 1)[0]
+        before = [node_a] if node_a is not None else []
+        after = [node_b] if node_b is not None else []
+    counts = {"added": 0, "removed": 0, "modified": 0, "metadata": 0}
+    changes = []
+    signs = {"added": "+", "removed": "-", "modified": "M", "metadata": "U"}
+    for change in diff_trees(repository, before, after, prefix):
+        counts[change.kind] += 1
+        if json_output:
+            changes.append({"path": _show(change.path), "change": change.kind})
+        else:
+            print(f"{signs[change.kind]}    {_show(change.path)}")
+    if json_output:
+        _emit({"from": a.hex_id, "to": b.hex_id, "changes": changes, "summary": counts})
+    else:
+        print(
+            f"\n{counts['added']} added, {counts['removed']} removed, "
+            f"{counts['modified']} modified, {counts['metadata']} metadata only"
+        )
+
+
+@command()
 def forget(
     snapshot_ids: Annotated[
         list[str] | None, typer.Argument(metavar="[SNAPSHOT]...", help="Forget these snapshots.")
