@@ -599,15 +599,21 @@ def check(
     read_data: Annotated[
         bool, typer.Option("--read-data", help="Decrypt and verify every blob.")
     ] = False,
+    read_data_subset: Annotated[
+        str | None,
+        typer.Option("--read-data-subset", help="Read only part N/M of the packs, or a random X%."),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Verify the repository's structure (and, with --read-data, every blob)."""
-    repository = _open(repo, password_file)
-    from neostore.checker import Checker
+    from neostore.checker import Checker, Subset
 
+    subset = Subset.parse(read_data_subset) if read_data_subset else None
+    repository = _open(repo, password_file)
     repository.require_owner("check")
     reporter = _reporter(True)  # problems are printed below, once
-    result = Checker(repository, reporter).run(read_data=read_data)
+    result = Checker(repository, reporter).run(read_data=read_data, subset=subset)
+    read_data = read_data or subset is not None
     if json_output:
         _emit(
             {
@@ -617,6 +623,7 @@ def check(
                 "snapshots": result.snapshots,
                 "trees": result.trees,
                 "packs": result.packs,
+                "packs_read": result.packs_read,
                 "blobs_checked": result.blobs_checked,
             }
         )
@@ -627,7 +634,7 @@ def check(
             print(f"error: {error}", file=sys.stderr)
         summary = f"{result.snapshots} snapshots, {result.trees} trees, {result.packs} packs"
         if read_data:
-            summary += f", {result.blobs_checked} blobs verified"
+            summary += f", {result.packs_read} packs read, {result.blobs_checked} blobs verified"
         print(f"{'no errors' if result.ok else f'{len(result.errors)} error(s)'} ({summary})")
     if not result.ok:
         raise typer.Exit(exitcodes.FATAL)
@@ -721,6 +728,69 @@ def diff_command(
             f"\n{counts['added']} added, {counts['removed']} removed, "
             f"{counts['modified']} modified, {counts['metadata']} metadata only"
         )
+
+
+@command()
+def stats(
+    snapshot_specs: Annotated[
+        list[str] | None, typer.Argument(metavar="[SNAPSHOT]...", help="Default: all.")
+    ] = None,
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    target: TargetOpt = None,
+    mode: Annotated[
+        str, typer.Option("--mode", help="restore-size (what a restore writes) or raw-data.")
+    ] = "restore-size",
+    json_output: JsonOpt = False,
+) -> None:
+    """Sizes: what restoring the snapshots writes, and the distinct data behind them."""
+    from neostore.browse import stats as collect
+
+    if mode not in ("restore-size", "raw-data"):
+        raise Fail(f"--mode {mode!r}: use restore-size or raw-data", exitcodes.USAGE)
+    repository = _open(repo, password_file)
+    if snapshot_specs:
+        chosen = [repository.find_snapshot(spec, target) for spec in snapshot_specs]
+    else:
+        names = [target] if target else repository.target_names()
+        chosen = [i for n in names for i in repository.list_snapshots(n, repository.on_problem)]
+    repository.load_index()
+    s = collect(repository, chosen)
+    if json_output:
+        _emit(
+            {
+                "mode": mode,
+                "snapshots": s.snapshots,
+                "files": s.files,
+                "dirs": s.dirs,
+                "others": s.others,
+                "restore_size": s.restore_size,
+                "blobs": s.blobs,
+                "raw_size": s.plain_bytes,
+                "stored_size": s.stored_bytes,
+                "compression_ratio": round(s.compression, 4),
+                "dedup_ratio": round(s.dedup, 4),
+            }
+        )
+        return
+    print(f"snapshots:    {s.snapshots}")
+    if mode == "restore-size":
+        print(f"files:        {s.files} ({s.dirs} directories, {s.others} other)")
+        print(f"restore size: {_size(s.restore_size)}")
+    else:
+        print(f"blobs:        {s.blobs}")
+        print(f"raw data:     {_size(s.plain_bytes)} (before compression)")
+        print(f"stored:       {_size(s.stored_bytes)} (compression ratio {s.compression:.2f}x)")
+        print(f"dedup ratio:  {s.dedup:.2f}x (restore size {_size(s.restore_size)})")
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
+        value /= 1024
+    return f"{n} B"
 
 
 @command()

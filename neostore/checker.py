@@ -5,13 +5,15 @@ Reports every problem found rather than stopping at the first.
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import crypto, pack
 from .blob import Ref, decrypt_blob
 from .chains import verify_chains
-from .errors import IntegrityError, NeostoreError
+from .errors import IntegrityError, NeostoreError, UsageError
 from .progress import Reporter
 from .repository import Repository
 from .targets import DATA, TREE
@@ -25,11 +27,44 @@ class CheckResult:
     snapshots: int = 0
     trees: int = 0
     packs: int = 0
+    packs_read: int = 0
     blobs_checked: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+@dataclass(frozen=True)
+class Subset:
+    """Which packs ``--read-data`` reads: all, part N of M (by pack id, so
+    that M runs with N = 1…M read every pack once), or a random X %."""
+
+    part: int = 1
+    parts: int = 1
+    percent: float | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> Subset:
+        text = spec.strip()
+        try:
+            if text.endswith("%"):
+                percent = float(text[:-1])
+                if 0 < percent <= 100:
+                    return cls(percent=percent)
+            else:
+                part, _, parts = text.partition("/")
+                if 1 <= int(part) <= int(parts):
+                    return cls(int(part), int(parts))
+        except ValueError:
+            pass
+        raise UsageError(f"--read-data-subset {spec!r}: give N/M (1 ≤ N ≤ M) or X% (0 < X ≤ 100)")
+
+    def select(self, names: list[str]) -> list[str]:
+        if self.percent is not None:
+            count = max(1, math.ceil(len(names) * self.percent / 100)) if names else 0
+            return sorted(random.sample(names, count))
+        return [n for n in names if int(n[:16], 16) % self.parts == self.part - 1]
 
 
 class Checker:
@@ -44,13 +79,14 @@ class Checker:
         self.result.errors.append(message)
         self.reporter.error(None, message)
 
-    def run(self, read_data: bool = False) -> CheckResult:
+    def run(self, read_data: bool = False, subset: Subset | None = None) -> CheckResult:
+        """``subset``: read only those packs (implies reading data)."""
         self.reporter.start("check")
         self.repo.load_index(on_error=lambda e: self._error(str(e)))
         self._check_packs_present()
         self._check_snapshots()
-        if read_data:
-            self._read_data()
+        if read_data or subset is not None:
+            self._read_data(subset or Subset())
         self.reporter.finish()
         return self.result
 
@@ -121,18 +157,20 @@ class Checker:
                 elif node.type == DIR:
                     stack.append((node.subtree, child))
 
-    def _iter_packs(self) -> Iterator[tuple[str, bytes]]:
-        for name, _size in sorted(self.repo.backend.list("data")):
+    def _iter_packs(self, names: list[str]) -> Iterator[tuple[str, bytes]]:
+        for name in names:
             try:
                 yield name, self.repo.backend.load("data", name)
             except NeostoreError as e:
                 self._error(f"pack {name}: cannot be read: {e}")
 
-    def _read_data(self) -> None:
+    def _read_data(self, subset: Subset) -> None:
         repo = self.repo
-        total = sum(size for _, size in repo.backend.list("data"))
-        self.reporter.start("read-data", total)
-        for name, data in self._iter_packs():
+        sizes = dict(repo.backend.list("data"))
+        chosen = subset.select(sorted(sizes))
+        self.result.packs_read = len(chosen)
+        self.reporter.start("read-data", sum(sizes[n] for n in chosen))
+        for name, data in self._iter_packs(chosen):
             self.reporter.advance(len(data))
             if crypto.object_hash(data).hex() != name:
                 self._error(f"pack {name}: content does not match its name (corrupt or tampered)")
@@ -161,10 +199,10 @@ class Checker:
     def _check_by_index(self, name: str, data: bytes) -> None:
         """When the header is unusable, still test every blob the index places here."""
         for blob_id, (btype, _ref) in self.referenced.items():
-            location = self.repo.index.lookup(blob_id)
-            if location is not None and location.pack_id.hex() == name:
-                entry = pack.PackEntry(btype, blob_id, location.offset, location.length)
-                self._check_entry(name, data, entry)
+            for location in self.repo.index.locations(blob_id):
+                if location.pack_id.hex() == name:
+                    entry = pack.PackEntry(btype, blob_id, location.offset, location.length)
+                    self._check_entry(name, data, entry)
 
     def _check_entry(self, name: str, data: bytes, entry: pack.PackEntry) -> None:
         found = self.referenced.get(entry.blob_id)

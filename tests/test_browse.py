@@ -96,3 +96,29 @@ def test_find_and_diff_respect_roles(repo: Cli, tmp_path: Path) -> None:
     assert repo("diff", first, first, password="w").code == 13
     shared = repo.ok("find", "*.txt", "--json", password="s").json()
     assert [m["path"] for r in shared for m in r["matches"]] == ["/shared/deck.txt"]
+
+
+def test_stats_restore_size_and_raw_data(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "random.bin").write_bytes(os.urandom(300_000))
+    text = b"".join(b"line %d of a compressible text\n" % n for n in range(6000))
+    (src / "a.txt").write_bytes(text)
+    (src / "sub" / "copy.txt").write_bytes(text)  # the same content twice
+    first = repo.ok("snapshot", src, "--json").json()["id"]
+    repo.ok("snapshot", src)
+    files = 300_000 + 2 * len(text)
+    both = repo.ok("stats", "--json").json()
+    assert both["snapshots"] == 2 and both["files"] == 6
+    assert both["restore_size"] == 2 * files
+    assert 300_000 + len(text) <= both["raw_size"] < 300_000 + len(text) + 20_000
+    assert both["stored_size"] < both["raw_size"]  # the text compresses
+    assert both["compression_ratio"] > 1.2 and both["dedup_ratio"] > 2.5
+    one = repo.ok("stats", first, "--json", "--mode", "raw-data").json()
+    assert one["snapshots"] == 1 and one["restore_size"] == files
+    # the second snapshot added listings only (directory times), no file data
+    assert 0 <= both["raw_size"] - one["raw_size"] < 10_000
+    shown = repo.ok("stats", "--mode", "raw-data").out
+    assert "compression ratio" in shown and "dedup ratio" in shown
+    assert "restore size" in repo.ok("stats").out
+    assert repo("stats", "--mode", "sideways").code == 2
