@@ -607,8 +607,14 @@ def check(
 ) -> None:
     """Verify the repository's structure (and, with --read-data, every blob)."""
     from neostore.checker import Checker, Subset
+    from neostore.errors import UsageError
 
-    subset = Subset.parse(read_data_subset) if read_data_subset else None
+    if read_data and read_data_subset:
+        raise Fail("give --read-data or --read-data-subset, not both", exitcodes.USAGE)
+    try:
+        subset = Subset.parse(read_data_subset) if read_data_subset else None
+    except UsageError as e:
+        raise Fail(str(e), exitcodes.USAGE) from None
     repository = _open(repo, password_file)
     repository.require_owner("check")
     reporter = _reporter(True)  # problems are printed below, once
@@ -707,7 +713,9 @@ def diff_command(
 
     (node_a, before), (node_b, after) = at_path(a), at_path(b)
     prefix = wanted.rstrip(b"/")
-    if any(n is not None and n.type != "d" for n in (node_a, node_b)):
+    if wanted != b"/" and node_a is None and node_b is None:
+        raise Fail(f"{path}: in neither snapshot", exitcodes.FATAL)
+    if wanted != b"/" and any(n is None or n.type != "d" for n in (node_a, node_b)):
         # PATH is not a directory on both sides: compare it as one entry
         prefix = prefix.rsplit(b"/", 1)[0]
         before = [node_a] if node_a is not None else []
@@ -842,9 +850,11 @@ def forget(
         weekly=keep_weekly,
         monthly=keep_monthly,
         yearly=keep_yearly,
-        within=retention.parse_duration(keep_within) if keep_within else retention.Duration(),
+        within=_duration(keep_within),
         tags=tuple(frozenset(t for t in tags.split(",") if t) for tags in keep_tag or []),
     )
+    if group_by and any(f.strip() not in forgetting.GROUP_FIELDS for f in group_by.split(",")):
+        raise Fail(f"--group-by {group_by!r}: use host, paths and/or tags", exitcodes.USAGE)
     if snapshot_ids and not policy.empty:
         raise Fail("give snapshot ids or a --keep-* policy, not both", exitcodes.USAGE)
     repository = _open(repo, password_file)
@@ -853,7 +863,7 @@ def forget(
         chosen = [repository.find_snapshot(spec, target) for spec in snapshot_ids]
         for info in chosen:
             if not dry_run:
-                forgetting.forget(repository, repository.target(info.target), [info.snapshot_id])
+                forgetting.forget(repository, repository.target(info.target), [info])
             if not json_output:
                 print(f"{'would remove' if dry_run else 'removed'} {info.target}/{info.hex_id[:8]}")
         if json_output:
@@ -881,6 +891,16 @@ def forget(
             gone = "would remove" if dry_run else "removed"
             verdict = f"keep    {', '.join(d.reasons)}" if d.keep else gone
             print(f"  {info.hex_id[:8]}  {_time(info.manifest.time_ns)}  {verdict}")
+
+
+def _duration(text: str | None) -> Any:
+    from neostore import retention
+    from neostore.errors import UsageError
+
+    try:
+        return retention.parse_duration(text) if text else retention.Duration()
+    except UsageError as e:
+        raise Fail(str(e), exitcodes.USAGE) from None
 
 
 def _plan_json(plan: Any, dry_run: bool) -> dict[str, Any]:

@@ -85,8 +85,10 @@ def _metadata(node: Node) -> tuple[object, ...]:
 
 
 def _content(node: Node) -> object:
+    """By plaintext hash, not blob id: blob ids are keyed per dedup domain,
+    so the same content has other ids in another target."""
     if node.type == FILE:
-        return _ids(node.content)
+        return tuple((r.digest, r.length) for r in node.content)
     return node.link_target
 
 

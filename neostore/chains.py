@@ -30,16 +30,19 @@ def verify_chains(
     by_writer: dict[bytes, list[SnapshotInfo]] = defaultdict(list)
     for info in snapshots:
         by_writer[info.manifest.writer_id].append(info)
-    ids = {info.snapshot_id for info in snapshots} | forgotten(repo, record)
-    for infos in by_writer.values():
-        infos.sort(key=lambda i: i.manifest.seq)
-        for info in infos:
-            m = info.manifest
-            if m.seq > 1 and (m.prev is None or m.prev not in ids):
-                problems.append(
-                    f"target {record.name}: snapshot {info.hex_id[:12]} follows a snapshot that is "
-                    "missing from the repository (deleted or hidden)"
-                )
+    gone = forgotten(repo, record)
+    present = {info.snapshot_id for info in snapshots}
+    ids = present | set(gone)
+    # forgotten snapshots stay in their chain as stand-ins: their links are
+    # checked too, so the kept snapshot before one cannot vanish unnoticed
+    links = [(i.snapshot_id, i.manifest.seq, i.manifest.prev, "") for i in snapshots]
+    links += [(f.snapshot_id, f.seq, f.prev, "forgotten ") for f in gone.values()]
+    for sid, seq, prev, kind in sorted(links, key=lambda x: x[1]):
+        if seq > 1 and (prev is None or prev not in ids):
+            problems.append(
+                f"target {record.name}: {kind}snapshot {sid.hex()[:12]} follows a snapshot that "
+                "is missing from the repository (deleted or hidden)"
+            )
     horizon = time.time_ns() + FUTURE_SLACK_NS
     for info in snapshots:
         if info.manifest.time_ns > horizon:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -33,6 +34,9 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,12 @@ class Subset:
         if self.percent is not None:
             count = max(1, math.ceil(len(names) * self.percent / 100)) if names else 0
             return sorted(random.sample(names, count))
-        return [n for n in names if int(n[:16], 16) % self.parts == self.part - 1]
+        # a stray name that is no pack id is read (and reported) with part 1
+        return [
+            n
+            for n in names
+            if (int(n[:16], 16) % self.parts if _HEX64.fullmatch(n) else 0) == self.part - 1
+        ]
 
 
 class Checker:

@@ -6,10 +6,15 @@ therefore writes ``forget/<target>/<H(stored)>`` first and deletes the
 snapshots after: a crash in between leaves a record naming snapshots that
 still exist, which is harmless.
 
-``stored = msgpack([body, Sig(owner_sk; "neostore-v1-forget" ‖ repo_id ‖
-body)])``, ``body = msgpack({"v": 1, "target_id", "time", "snapshots":
-[id, …]})``. Snapshot ids are already public (they are object names), so
-the record is signed, not encrypted.
+A record names each forgotten snapshot with its place in its writer's chain
+(writer id, seq, prev), so a forgotten snapshot stays in the chain as a
+stand-in: its own ``prev`` link is still checked, and a store cannot hide
+the kept snapshot before it. The record is sealed to the target's key like
+a manifest (it says which writer made which snapshot):
+
+``stored = crypto_box_seal(target_pk, msgpack([body, Sig(owner_sk;
+"neostore-v1-forget" ‖ repo_id ‖ body)]))``, ``body = msgpack({"v": 1,
+"target_id", "time", "snapshots": [[id, writer_id, seq, prev|nil], …]})``.
 """
 
 from __future__ import annotations
@@ -26,34 +31,59 @@ from .retention import Decision, Item, Policy, apply, local_time
 from .targets import TargetRecord
 
 
+@dataclass(frozen=True)
+class Forgotten:
+    """A removed snapshot's place in its writer's chain."""
+
+    snapshot_id: bytes
+    writer_id: bytes
+    seq: int
+    prev: bytes | None
+
+
 def encode_record(
-    snapshot_ids: list[bytes], *, owner: crypto.SigningKey, repo_id: bytes, target_id: bytes
+    forgotten_: list[Forgotten], *, owner: crypto.SigningKey, repo_id: bytes, record: TargetRecord
 ) -> tuple[str, bytes]:
+    entries = [[f.snapshot_id, f.writer_id, f.seq, f.prev] for f in forgotten_]
     body = pack(
-        {"v": 1, "target_id": target_id, "time": time.time_ns(), "snapshots": sorted(snapshot_ids)}
+        {"v": 1, "target_id": record.target_id, "time": time.time_ns(), "snapshots": entries}
     )
-    stored = pack([body, owner.sign(crypto.SIG_FORGET + repo_id, body)])
+    signed = pack([body, owner.sign(crypto.SIG_FORGET + repo_id, body)])
+    stored = crypto.seal(record.seal_pk, signed)
     return crypto.object_hash(stored).hex(), stored
 
 
 def decode_record(
-    stored: bytes, *, what: str, repo_id: bytes, owner_vk: bytes, target_id: bytes
-) -> list[bytes]:
-    body_bytes, signature = unpack_parts(stored, 2, what)
+    stored: bytes, *, what: str, repo_id: bytes, owner_vk: bytes, target_id: bytes, seal_sk: bytes
+) -> list[Forgotten]:
+    body_bytes, signature = unpack_parts(crypto.unseal(seal_sk, stored, what), 2, what)
     crypto.verify(owner_vk, crypto.SIG_FORGET + repo_id, body_bytes, signature, what)
     body = unpack(body_bytes, what)
     if field(body, "v", int, what) != 1 or field(body, "target_id", bytes, what) != target_id:
         raise IntegrityError(f"{what}: made for another target")
-    ids = field(body, "snapshots", list, what)
-    if not all(isinstance(i, bytes) and len(i) == 32 for i in ids):
-        raise IntegrityError(f"{what}: malformed snapshot ids")
-    return [bytes(i) for i in ids]
+    out = []
+    for entry in field(body, "snapshots", list, what):
+        if not (
+            isinstance(entry, list)
+            and len(entry) == 4
+            and isinstance(entry[0], bytes)
+            and len(entry[0]) == 32
+            and isinstance(entry[1], bytes)
+            and isinstance(entry[2], int)
+            and (entry[3] is None or isinstance(entry[3], bytes))
+        ):
+            raise IntegrityError(f"{what}: malformed entry")
+        out.append(Forgotten(entry[0], entry[1], entry[2], entry[3]))
+    return out
 
 
-def forgotten(repo: Repository, record: TargetRecord) -> set[bytes]:
-    """Snapshot ids the owner removed from ``record`` (bad records are
+def forgotten(repo: Repository, record: TargetRecord) -> dict[bytes, Forgotten]:
+    """Snapshots the owner removed from ``record``, by id (bad records are
     reported through ``repo.on_problem`` and ignored)."""
-    out: set[bytes] = set()
+    out: dict[bytes, Forgotten] = {}
+    if not repo.can_read(record):
+        return out
+    seal_sk = repo.target_secret(record)
     prefix = f"{record.name}/"
     for name, _ in repo.backend.list("forget"):
         if not name.startswith(prefix):
@@ -63,34 +93,36 @@ def forgotten(repo: Repository, record: TargetRecord) -> set[bytes]:
             stored = repo.backend.load("forget", name)
             if crypto.object_hash(stored).hex() != name[len(prefix) :]:
                 raise IntegrityError(f"{what}: content does not match its name")
-            out.update(
-                decode_record(
-                    stored,
-                    what=what,
-                    repo_id=repo.repo_id,
-                    owner_vk=repo.material.owner_vk,
-                    target_id=record.target_id,
-                )
-            )
+            for entry in decode_record(
+                stored,
+                what=what,
+                repo_id=repo.repo_id,
+                owner_vk=repo.material.owner_vk,
+                target_id=record.target_id,
+                seal_sk=seal_sk,
+            ):
+                out[entry.snapshot_id] = entry
         except (IntegrityError, NotFound) as e:
             repo.on_problem(IntegrityError(f"ignored: {e}"))
     return out
 
 
-def forget(repo: Repository, record: TargetRecord, snapshot_ids: list[bytes]) -> int:
+def forget(repo: Repository, record: TargetRecord, snapshots: list[SnapshotInfo]) -> int:
     """Remove snapshots of ``record`` (owner only): the signed record first,
     then the snapshot objects. Returns how many were removed."""
     owner = repo.require_owner("forgetting snapshots")
-    if not snapshot_ids:
+    if not snapshots:
         return 0
-    name, stored = encode_record(
-        snapshot_ids, owner=owner, repo_id=repo.repo_id, target_id=record.target_id
-    )
+    entries = [
+        Forgotten(i.snapshot_id, i.manifest.writer_id, i.manifest.seq, i.manifest.prev)
+        for i in snapshots
+    ]
+    name, stored = encode_record(entries, owner=owner, repo_id=repo.repo_id, record=record)
     repo.backend.save("forget", f"{record.name}/{name}", stored)
     removed = 0
-    for snapshot_id in snapshot_ids:
+    for info in snapshots:
         try:
-            repo.backend.remove("snapshots", f"{record.name}/{snapshot_id.hex()}")
+            repo.backend.remove("snapshots", f"{record.name}/{info.hex_id}")
             removed += 1
         except NotFound:
             pass  # removed already (an earlier, interrupted forget)
@@ -135,8 +167,11 @@ def plan(
         for info in repo.list_snapshots(name, on_error=repo.on_problem):
             groups.setdefault(_group_key(info, group_by), []).append(info)
         for key in sorted(groups):
+            # a claimed future time counts as now (a leaked writer key must
+            # not outrank every real snapshot for ever)
+            now = time.time_ns()
             items = [
-                Item(local_time(i.manifest.time_ns), frozenset(i.manifest.tags), i)
+                Item(local_time(min(i.manifest.time_ns, now)), frozenset(i.manifest.tags), i)
                 for i in groups[key]
             ]
             shown: dict[str, str | list[str]] = {
@@ -151,6 +186,5 @@ def execute(repo: Repository, plans: list[GroupPlan]) -> int:
     removed = 0
     for group in plans:
         if group.remove:
-            ids = [i.snapshot_id for i in group.remove]
-            removed += forget(repo, repo.target(group.target), ids)
+            removed += forget(repo, repo.target(group.target), group.remove)
     return removed

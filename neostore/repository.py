@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from . import crypto, keys, localstate
 from .backend import Backend
@@ -523,12 +524,19 @@ class Repository:
         for info in snapshots:
             m = info.manifest
             newest[m.writer_id] = max(newest.get(m.writer_id, 0), m.seq)
-        gone: set[bytes] | None = None
+        present = {info.snapshot_id for info in snapshots}
+        gone: dict[bytes, Any] | None = None
         for writer_id, (seq, sid) in localstate.seen_heads(self.repo_id, record.target_id).items():
             if newest.get(writer_id, 0) < seq:
                 gone = forgotten(self, record) if gone is None else gone
-                if sid in gone:
-                    continue  # the owner forgot it
+                # the owner forgot it: the newest snapshot it kept before it must be here
+                kept: bytes | None = sid
+                for _ in range(len(gone) + 1):
+                    if kept is None or kept not in gone:
+                        break
+                    kept = gone[kept].prev
+                if sid in gone and (kept is None or kept in present):
+                    continue
                 raise IntegrityError(
                     f"target {record.name}: snapshot #{seq} of writer {writer_id.hex()[:8]} was "
                     "seen before and is missing now (rolled back or hidden); name a snapshot "

@@ -47,9 +47,12 @@ class Duration:
         31 March is 3 March (31 February, carried over), as restic does."""
         months = moment.year * 12 + (moment.month - 1) - self.years * 12 - self.months
         year, month = divmod(months, 12)
-        first = moment.replace(year=year, month=month + 1, day=1)
-        shifted = first + dt.timedelta(days=moment.day - 1 - self.days)
-        return shifted - dt.timedelta(hours=self.hours)
+        try:
+            first = moment.replace(year=year, month=month + 1, day=1)
+            shifted = first + dt.timedelta(days=moment.day - 1 - self.days)
+            return shifted - dt.timedelta(hours=self.hours)
+        except (ValueError, OverflowError):  # before year 1: everything is within
+            return dt.datetime.min
 
 
 def parse_duration(text: str) -> Duration:
@@ -159,8 +162,9 @@ def apply(
     now = now or dt.datetime.now()
     # the newest snapshot that is not in the future anchors keep-within
     past = [i.time for i in ordered if i.time < now]
-    newest = max(past) if past else dt.datetime.min
-    cutoff = None if policy.within.zero else policy.within.before(newest)
+    cutoff = None
+    if not policy.within.zero:  # no snapshot in the past: all are within (as restic)
+        cutoff = policy.within.before(max(past)) if past else dt.datetime.min
     buckets = _buckets(policy)
     out = []
     for number, item in enumerate(ordered):

@@ -46,12 +46,22 @@ def test_diff_names_every_kind_of_change(repo: Cli, tmp_path: Path) -> None:
     assert not any(p.startswith("/keep") for p in changes)  # an unchanged subtree is skipped
     assert out["summary"]["added"] == 3 and out["summary"]["removed"] == 3
     # below a path, and the text form
+    # a directory on one side only is itself removed, with what it held
     only = repo.ok("diff", first, second, f"{base}/gone", "--json").json()
-    assert [c["path"] for c in only["changes"]] == [f"{base}/gone/a.txt"]
+    assert [(c["path"], c["change"]) for c in only["changes"]] == [
+        (f"{base}/gone", "removed"),
+        (f"{base}/gone/a.txt", "removed"),
+    ]
     one = repo.ok("diff", first, second, f"{base}/edit.txt", "--json").json()["changes"]
     assert one == [{"path": f"{base}/edit.txt", "change": "modified"}]
     retyped = repo.ok("diff", first, second, f"{base}/becomes-dir", "--json").json()["changes"]
     assert [c["change"] for c in retyped] == ["removed", "added", "added"]
+    missing = repo("diff", first, second, f"{base}/never-there")
+    assert missing.code == 1 and "in neither snapshot" in missing.err
+    # the same content in another target (another dedup domain) is not "modified"
+    third = repo.ok("snapshot", src, "--target", "elsewhere", "--json").json()["id"]
+    across = repo.ok("diff", second, third, "--json").json()["summary"]
+    assert across["modified"] == 0 and across["added"] == across["removed"] == 0
     text = repo.ok("diff", first, second).out
     assert f"M    {base}/edit.txt" in text and f"U    {base}/chmod.txt" in text
     assert f"+    {base}/new.txt" in text and f"-    {base}/gone/a.txt" in text

@@ -38,4 +38,11 @@ def test_read_data_subsets_cover_every_pack_once(cli: Cli, tmp_path: Path) -> No
     assert repo("check").code == 0  # the structure alone does not read packs
     for bad in ("0/3", "4/3", "x", "0%", "101%"):
         refused = repo("check", "--read-data-subset", bad)
-        assert refused.code == 1 and "--read-data-subset" in refused.err
+        assert refused.code == 2 and "--read-data-subset" in refused.err
+    assert repo("check", "--read-data", "--read-data-subset", "1/2").code == 2
+    # a stray file among the packs is reported, by part 1 only, not a crash
+    (repo.repo / "data" / "00" / "zz-notes").write_text("not a pack")
+    stray = [repo("check", "--read-data-subset", f"{n}/2") for n in (1, 2)]
+    assert "zz-notes: cannot be read" in stray[0].err
+    assert "zz-notes: cannot be read" not in stray[1].err
+    assert "Traceback" not in stray[0].err + stray[1].err

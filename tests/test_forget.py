@@ -71,7 +71,7 @@ def test_removal_without_a_valid_record_is_reported(repo: Cli, tmp_path: Path) -
     is reported."""
     from neostore import crypto
     from neostore.backend import LocalBackend
-    from neostore.forgetting import encode_record
+    from neostore.forgetting import Forgotten, encode_record
     from neostore.repository import Repository
 
     src = tmp_path / "src"
@@ -80,11 +80,12 @@ def test_removal_without_a_valid_record_is_reported(repo: Cli, tmp_path: Path) -
     backend = LocalBackend(str(repo.repo))
     owner = Repository.open(backend, b"correct horse battery staple")
     record = owner.target("default")
+    victim = owner.find_snapshot(ids[1], None).manifest
     name, stored = encode_record(
-        [bytes.fromhex(ids[1])],
+        [Forgotten(bytes.fromhex(ids[1]), victim.writer_id, victim.seq, victim.prev)],
         owner=crypto.SigningKey.generate(),
         repo_id=owner.repo_id,
-        target_id=record.target_id,
+        record=record,
     )
     backend.save("forget", f"default/{name}", stored)
     backend.remove("snapshots", f"default/{ids[1]}")
@@ -104,8 +105,10 @@ def test_forget_refusals(repo: Cli, tmp_path: Path) -> None:
     assert repo("forget", "--keep-last", "1", "--prune").code == 2
     assert repo("forget", "--keep-last", "-2").code == 2
     assert repo("forget", ids[0], "--keep-last", "1").code == 2
-    assert repo("forget", "--keep-within", "3w").code == 1  # an invalid duration
-    assert repo("forget", "--keep-last", "1", "--group-by", "colour").code == 1
+    assert repo("forget", "--keep-within", "3w").code == 2  # an invalid duration
+    assert repo("forget", "--keep-last", "1", "--group-by", "colour").code == 2
+    # durations reaching before year 1 keep everything rather than crash
+    assert repo.ok("forget", "--keep-within", "3000y", "--json").json()[0]["remove"] == []
     repo.ok(
         "key",
         "add",
@@ -118,3 +121,33 @@ def test_forget_refusals(repo: Cli, tmp_path: Path) -> None:
     denied = repo("forget", "--keep-last", "1", password="rw")
     assert denied.code == 13 and "owner" in denied.err
     assert len(repo.ok("snapshots", "--json").json()) == 2
+
+
+def test_a_store_cannot_hide_kept_snapshots_behind_forgotten_ones(
+    repo: Cli, tmp_path: Path
+) -> None:
+    """Forgotten snapshots stay in their chain as stand-ins: the snapshot
+    kept before a forgotten one cannot disappear unnoticed."""
+    src = tmp_path / "src"
+    src.mkdir()
+    ids = _snapshots(repo, src, 5)
+    repo.ok("forget", ids[1][:12], ids[3][:12])
+    clean = repo.ok("snapshots", "--json")
+    assert [s["id"] for s in clean.json()] == [ids[0], ids[2], ids[4]] and not clean.err
+    stash = tmp_path / "stash"
+    stash.mkdir()
+    for hidden in (ids[0], ids[2]):
+        (repo.repo / "snapshots" / "default" / hidden).rename(stash / hidden)
+    listed = repo.ok("snapshots", "--json")
+    assert [s["id"] for s in listed.json()] == [ids[4]]
+    assert listed.err.count("follows a snapshot that is missing") == 2
+    assert repo("check").code == 1
+    for hidden in (ids[0], ids[2]):
+        (stash / hidden).rename(repo.repo / "snapshots" / "default" / hidden)
+    # the newest seen was forgotten: the one kept before it must still be there
+    repo.ok("forget", ids[4][:12])
+    (repo.repo / "snapshots" / "default" / ids[2]).rename(stash / ids[2])
+    stale = repo("dump", "latest", str(src / "counter.txt"))
+    assert stale.code == 1 and "rolled back or hidden" in stale.err
+    (stash / ids[2]).rename(repo.repo / "snapshots" / "default" / ids[2])
+    assert repo.ok("dump", "latest", str(src / "counter.txt")).out == "version 2\n"

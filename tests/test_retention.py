@@ -58,6 +58,10 @@ def hours_ago(*hours: float) -> list[dt.datetime]:
         (Policy(within=Duration(days=1)), hours_ago(100, 110, 123.5, 125), [0, 1, 2]),
         # a future snapshot does not anchor keep-within (but is kept: it is newer)
         (Policy(within=Duration(hours=2)), hours_ago(-48, 1, 2.5, 4), [0, 1, 2]),
+        # every snapshot in the future: nothing anchors keep-within, all are kept
+        (Policy(within=Duration(days=1)), hours_ago(-50, -100), [0, 1]),
+        # a duration reaching before year 1 keeps everything instead of failing
+        (Policy(within=Duration(years=3000)), hours_ago(1, 90000), [0, 1]),
         # calendar months: a month before 31 March is 3 March (restic's carry)
         (Policy(within=Duration(months=1)), [d(2026, 3, 31), d(2026, 3, 3, 1), d(2026, 3)], [0, 1]),
     ],
