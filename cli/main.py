@@ -646,6 +646,16 @@ def check(
         raise typer.Exit(exitcodes.FATAL)
 
 
+def _chosen_snapshots(
+    repository: Repository, specs: list[str] | None, target: str | None
+) -> list[SnapshotInfo]:
+    """The snapshots named, or every readable one (of --target)."""
+    if specs:
+        return [repository.find_snapshot(spec, target) for spec in specs]
+    names = [target] if target else repository.target_names()
+    return [i for n in names for i in repository.list_snapshots(n, repository.on_problem)]
+
+
 @command()
 def find(
     patterns: Annotated[list[str], typer.Argument(metavar="PATTERN...", help="Globs to look for.")],
@@ -661,11 +671,7 @@ def find(
     from neostore.browse import find as find_paths
 
     repository = _open(repo, password_file)
-    if snapshot_specs:
-        chosen = [repository.find_snapshot(spec, target) for spec in snapshot_specs]
-    else:
-        names = [target] if target else repository.target_names()
-        chosen = [i for n in names for i in repository.list_snapshots(n, repository.on_problem)]
+    chosen = _chosen_snapshots(repository, snapshot_specs, target)
     repository.load_index()
     results = []
     for info, found in find_paths(repository, chosen, patterns):
@@ -757,11 +763,7 @@ def stats(
     if mode not in ("restore-size", "raw-data"):
         raise Fail(f"--mode {mode!r}: use restore-size or raw-data", exitcodes.USAGE)
     repository = _open(repo, password_file)
-    if snapshot_specs:
-        chosen = [repository.find_snapshot(spec, target) for spec in snapshot_specs]
-    else:
-        names = [target] if target else repository.target_names()
-        chosen = [i for n in names for i in repository.list_snapshots(n, repository.on_problem)]
+    chosen = _chosen_snapshots(repository, snapshot_specs, target)
     repository.load_index()
     s = collect(repository, chosen)
     if json_output:
