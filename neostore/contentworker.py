@@ -53,7 +53,7 @@ from .chunker import Chunker
 from .errors import NeostoreError
 from .pack import PackBuilder
 from .repository import Repository
-from .runtime import tune_malloc
+from .runtime import settle_threads, tune_malloc
 from .targets import DATA, Domain, TargetRecord
 from .writer import WriterIdentity
 
@@ -326,6 +326,7 @@ def start_workers(
 ) -> list[WorkerHandle]:
     """Fork ``count`` workers. Call before this process starts any thread:
     a fork copies locks that another thread may hold."""
+    settle_threads()
     ctx = multiprocessing.get_context("fork")
     # per worker: (work reader, work writer), (answers r, w), (results r, w)
     pipes = [[ctx.Pipe(duplex=False) for _ in range(3)] for _ in range(count)]

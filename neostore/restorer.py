@@ -36,7 +36,7 @@ from .errors import IntegrityError, NeostoreError, NotFound
 from .matcher import PathMatcher
 from .progress import Collecting, Reporter
 from .repository import Repository, SnapshotInfo
-from .runtime import MIB, tune_malloc
+from .runtime import MIB, settle_threads, tune_malloc
 from .targets import DATA
 from .tree import Node
 
@@ -221,6 +221,7 @@ class Restorer:
         restorer (keys, index, open packs, the root fd)."""
         global _ACTIVE
         _ACTIVE = self
+        settle_threads()
         pool = ProcessPoolExecutor(
             max_workers=max(1, self.options.workers),
             mp_context=multiprocessing.get_context("fork"),

@@ -34,3 +34,26 @@ def tune_gc() -> None:
     import gc
 
     gc.set_threshold(50_000, 20, 20)
+
+
+def settle_threads(timeout: float = 0.5) -> bool:
+    """Wait briefly until every thread Python has already joined has also
+    left the operating system. A joined thread still runs C-level exit
+    handlers (OpenSSL's per-thread cleanup takes a global lock), and a fork
+    at that moment gives the child a lock nobody will release. Seen once in
+    CI: a content worker forked right after the index was loaded by a
+    thread pool over HTTPS hung in its first ``SSLContext()``. Call before
+    forking; Linux only (elsewhere, and on timeout, returns at once/False)."""
+    import os
+    import threading
+    import time
+
+    tasks = "/proc/self/task"
+    if not os.path.isdir(tasks):
+        return True
+    deadline = time.monotonic() + timeout
+    while len(os.listdir(tasks)) > threading.active_count():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
