@@ -27,8 +27,6 @@ from .targets import Domain, TargetRecord, domain_secret, sharelist_key, target_
 from .writer import delegated_cert
 
 TARGET_ROLES = ("writer", "reader", "read-write")
-WRITE_ROLES = ("owner", "writer", "read-write")
-READ_ROLES = ("owner", "reader", "read-write")
 
 
 def make_role_material(

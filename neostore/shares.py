@@ -83,9 +83,6 @@ class ShareList:
         return [s for s in self.shares if s.revoked_ns is None]
 
 
-EMPTY = ShareList(0, 0, ())
-
-
 def _list_ad(repo_id: bytes, target_id: bytes) -> bytes:
     return crypto.AD_SHARELIST + repo_id + target_id
 
