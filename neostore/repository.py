@@ -276,7 +276,8 @@ class Repository:
     def target_secret(self, record: TargetRecord) -> bytes:
         if self.material.master is not None:
             return target_seal_secret(self.material.master, record.target_id)
-        if self._roles.seal_sk is not None and self._roles.target_id == record.target_id:
+        if self.can_read(record):
+            assert self._roles.seal_sk is not None
             return self._roles.seal_sk
         raise self.deny(
             f"reading snapshots of target {record.name!r}", "a reader, read-write or owner key"
@@ -341,30 +342,33 @@ class Repository:
     def read_blob(self, btype: int, ref: Ref, stored: bytes | None = None) -> bytes:
         """A blob's plaintext, verified. ``stored``: its encrypted bytes when
         already fetched (:meth:`fetch_stored`, from the first indexed
-        copy), checked all the same. When a copy fails (wrong type, missing,
-        corrupt or planted by a leaked writer key), the next one is tried."""
+        copy), checked all the same. When that copy fails (wrong type,
+        missing, corrupt or planted by a leaked writer key), the blob's other
+        indexed copies are tried; they are looked up only then."""
         self.check_ref(ref)
-        copies = self.index.locations(ref.blob_id)
-        if not copies:
+        first = self.index.lookup(ref.blob_id)
+        if first is None:
             raise IntegrityError(f"blob {ref.blob_id.hex()} is not in any index (missing data)")
-        failure: IntegrityError | None = None
-        for number, location in enumerate(copies):
-            if location.btype != btype:
-                failure = failure or IntegrityError(
-                    f"blob {ref.blob_id.hex()} has the wrong type in the index"
-                )
-                continue
-            # no reference kept here: decrypt_blob frees the ciphertext as
-            # soon as it is decrypted (a chunk less at a restore worker's peak)
-            data, stored = stored, None
+        try:
+            return self._read_copy(btype, ref, first, stored)
+        except IntegrityError as e:
+            failure = e
+        for location in self.index.locations(ref.blob_id)[1:]:
             try:
-                if number > 0 or data is None or len(data) != location.length:
-                    data = self._load_stored(ref, location)
-                return decrypt_blob(self.repo_id, btype, ref, data)
-            except IntegrityError as e:
-                failure = failure or IntegrityError(f"pack {location.pack_id.hex()}: {e}")
-        assert failure is not None
+                return self._read_copy(btype, ref, location, None)
+            except IntegrityError:
+                continue
         raise failure
+
+    def _read_copy(self, btype: int, ref: Ref, location: Location, stored: bytes | None) -> bytes:
+        if location.btype != btype:
+            raise IntegrityError(f"blob {ref.blob_id.hex()} has the wrong type in the index")
+        try:
+            if stored is None or len(stored) != location.length:
+                stored = self._load_stored(ref, location)
+            return decrypt_blob(self.repo_id, btype, ref, stored)
+        except IntegrityError as e:
+            raise IntegrityError(f"pack {location.pack_id.hex()}: {e}") from None
 
     def fetch_stored(
         self, btype: int, refs: list[Ref], max_gap: int = 256 * 1024, max_read: int = 8 << 20
