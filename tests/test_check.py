@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import Cli
+from conftest import PASSWORD, Cli
 
 
 def test_read_data_subsets_cover_every_pack_once(cli: Cli, tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_read_data_subsets_cover_every_pack_once(cli: Cli, tmp_path: Path) -> No
     sample = repo.ok("check", "--read-data-subset", "34%", "--json").json()
     assert sample["packs_read"] == -(-full["packs"] * 34 // 100)
     # corrupt one pack: only the part that reads it fails
-    victim = sorted(p for p in (repo.repo / "data").rglob("*") if p.is_file())[-1]
+    victim = _a_pack_of_file_data(repo)
     data = bytearray(victim.read_bytes())
     data[100] ^= 0xFF
     victim.write_bytes(bytes(data))
@@ -46,3 +46,22 @@ def test_read_data_subsets_cover_every_pack_once(cli: Cli, tmp_path: Path) -> No
     assert "zz-notes: cannot be read" in stray[0].err
     assert "zz-notes: cannot be read" not in stray[1].err
     assert "Traceback" not in stray[0].err + stray[1].err
+
+
+def _a_pack_of_file_data(repo: Cli) -> Path:
+    """A pack holding file content only: a corrupt pack of directory
+    listings fails every part's structure check, not only its own part."""
+    from neostore.backend import LocalBackend
+    from neostore.backend.names import relative_path
+    from neostore.repository import Repository
+    from neostore.targets import TREE
+
+    repository = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
+    repository.load_index()
+    kinds: dict[bytes, set[int]] = {}
+    for blob_id in repository.index.blob_ids():
+        location = repository.index.lookup(blob_id)
+        assert location is not None
+        kinds.setdefault(location.pack_id, set()).add(location.btype)
+    pack_id = min(p for p, k in kinds.items() if TREE not in k)
+    return repo.repo / relative_path("data", pack_id.hex())
