@@ -12,7 +12,9 @@ Commands:
   next to the bench corpus (see :mod:`bench.flat_memory`);
 * ``server [--size small|full] [--reps N]``: snapshot and restore throughput
   through neostore-server over HTTPS beside a local directory, for neostore
-  and restic (see :mod:`bench.server`).
+  and restic (see :mod:`bench.server`);
+* ``delta-restore [--size small|full] [--reps N]``: restoring the 1 %-changed corpus
+  over its previous version against a full restore (see :mod:`bench.delta_restore`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 
 
 def main(argv: list[str]) -> int:
-    commands = ("compare", "stages", "index-memory", "flat-memory", "server")
+    commands = ("compare", "stages", "index-memory", "flat-memory", "server", "delta-restore")
     if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
         return 2
@@ -31,6 +33,10 @@ def main(argv: list[str]) -> int:
         from bench import compare
 
         return compare.main(rest)
+    if command == "delta-restore":
+        from bench import delta_restore
+
+        return delta_restore.main(rest)
     if command == "server":
         from bench import server
 

@@ -348,6 +348,7 @@ def snapshot(
                 "bytes_total": s.bytes_total,
                 "bytes_added": s.bytes_added,
                 "blobs_added": s.blobs_new,
+                "blobs_copied": s.blobs_copied,
                 "shares_published": result.shares_published,
                 "duration": round(s.duration, 3),
                 "errors": [{"path": _show(p), "message": m} for p, m in result.errors],
@@ -559,9 +560,28 @@ def restore(
     exclude: Annotated[
         list[str] | None, typer.Option("--exclude", "-e", help="Skip matches.")
     ] = None,
+    overwrite: Annotated[
+        str,
+        typer.Option(
+            "--overwrite",
+            help="Existing files: always (only changed chunks are fetched), if-changed "
+            "(size or mtime differ), if-newer, never.",
+        ),
+    ] = "always",
+    delete: Annotated[
+        bool, typer.Option("--delete", help="Remove what the snapshot does not hold.")
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Restore a snapshot (or a sub-path of it) under a directory."""
+    """Restore a snapshot (or a sub-path of it) under a directory.
+
+    Into a directory that already holds a copy, existing files are cut into
+    chunks as the repository would and only the chunks that differ are
+    downloaded."""
+    from neostore.restorer import OVERWRITE
+
+    if overwrite not in OVERWRITE:
+        raise Fail(f"--overwrite {overwrite}: use {', '.join(OVERWRITE)}", exitcodes.USAGE)
     snap, subpath = _split_snapshot_arg(snapshot_spec)
     repository = _open(repo, password_file)
     from neostore.restorer import RestoreOptions, Restorer
@@ -569,7 +589,12 @@ def restore(
     info = repository.find_snapshot(snap, target)
     reporter = _reporter(json_output)
     options = RestoreOptions(
-        destination=to, subpath=subpath, includes=include or [], excludes=exclude or []
+        destination=to,
+        subpath=subpath,
+        includes=include or [],
+        excludes=exclude or [],
+        overwrite=overwrite,
+        delete=delete,
     )
     started = time.monotonic()
     stats = Restorer(repository, options, reporter).run(info)
@@ -581,6 +606,11 @@ def restore(
                 "dirs": stats.dirs,
                 "others": stats.others,
                 "bytes_written": stats.bytes_written,
+                "files_skipped": stats.files_skipped,
+                "files_unchanged": stats.files_unchanged,
+                "bytes_downloaded": stats.bytes_downloaded,
+                "bytes_reused": stats.bytes_reused,
+                "removed": stats.removed,
                 "duration": round(time.monotonic() - started, 3),
                 "errors": [{"path": _show(p), "message": m} for p, m in stats.errors],
             }
@@ -831,7 +861,11 @@ def forget(
         str, typer.Option("--group-by", help="Apply the policy per host, paths and/or tags.")
     ] = "host,paths",
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only show.")] = False,
-    prune: Annotated[bool, typer.Option("--prune", help="Also remove unused data.")] = False,
+    prune: Annotated[bool, typer.Option("--prune", help="Then run prune.")] = False,
+    max_unused: Annotated[
+        str, typer.Option("--max-unused", help="With --prune: as prune's --max-unused.")
+    ] = "5%",
+    grace: Annotated[str, typer.Option("--grace", help="With --prune: as prune's --grace.")] = "1h",
     json_output: JsonOpt = False,
 ) -> None:
     """Remove snapshots by a retention policy (restic's --keep-* rules) or by id.
@@ -842,8 +876,6 @@ def forget(
     """
     from neostore import forgetting, retention
 
-    if prune:
-        raise Fail("--prune: removing unused data is not available yet", exitcodes.USAGE)
     counts = (keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly)
     if any(n < -1 for n in counts):
         raise Fail("--keep-* counts must be ≥ 0, or -1 for no limit", exitcodes.USAGE)
@@ -861,6 +893,7 @@ def forget(
         raise Fail(f"--group-by {group_by!r}: use host, paths and/or tags", exitcodes.USAGE)
     if snapshot_ids and not policy.empty:
         raise Fail("give snapshot ids or a --keep-* policy, not both", exitcodes.USAGE)
+    prune_options = PruneOptionsFor(dry_run, max_unused, grace) if prune else None
     repository = _open(repo, password_file)
     repository.require_owner("forget")
     if snapshot_ids:
@@ -870,11 +903,12 @@ def forget(
                 forgetting.forget(repository, repository.target(info.target), [info])
             if not json_output:
                 print(f"{'would remove' if dry_run else 'removed'} {info.target}/{info.hex_id[:8]}")
-        if json_output:
-            _emit([{"target": i.target, "remove": [i.hex_id], "dry_run": dry_run} for i in chosen])
+        removed = [{"target": i.target, "remove": [i.hex_id], "dry_run": dry_run} for i in chosen]
+        _then_prune(repository, prune_options, json_output, removed)
         return
     if policy.empty:
         print("neostore: no policy was given (--keep-*): nothing is removed", file=sys.stderr)
+        _then_prune(repository, prune_options, json_output, [])
         return
     group_fields = [f.strip() for f in group_by.split(",") if f.strip()]
     names = [target] if target else repository.target_names()
@@ -882,7 +916,7 @@ def forget(
     if not dry_run:
         forgetting.execute(repository, plans)
     if json_output:
-        _emit([_plan_json(p, dry_run) for p in plans])
+        _then_prune(repository, prune_options, json_output, [_plan_json(p, dry_run) for p in plans])
         return
     print(policy.describe())
     for plan in plans:
@@ -895,6 +929,120 @@ def forget(
             gone = "would remove" if dry_run else "removed"
             verdict = f"keep    {', '.join(d.reasons)}" if d.keep else gone
             print(f"  {info.hex_id[:8]}  {_time(info.manifest.time_ns)}  {verdict}")
+    _then_prune(repository, prune_options, json_output, [])
+
+
+def _then_prune(
+    repository: Repository, options: Any, json_output: bool, removed: list[Any]
+) -> None:
+    """The end of forget: JSON of what was removed, then prune when asked
+    (with --json: ``{"forget": [...], "prune": {...}}``)."""
+    if options is None:
+        if json_output:
+            _emit(removed)
+        return
+    stats = _prune(repository, options, json_output=False, quiet=json_output)
+    if json_output:
+        _emit({"forget": removed, "prune": stats})
+
+
+def PruneOptionsFor(dry_run: bool = False, max_unused: str = "5%", grace: str = "1h") -> Any:
+    from neostore.pruner import PruneOptions, parse_max_unused
+
+    try:
+        share = parse_max_unused(max_unused)
+    except ValueError as e:
+        raise Fail(str(e), exitcodes.USAGE) from None
+    seconds = _seconds(grace, "--grace")
+    return PruneOptions(max_unused=share, grace_ns=seconds * 1_000_000_000, dry_run=dry_run)
+
+
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(text: str, option: str) -> int:
+    """``90s``, ``15m``, ``1h``, ``2d`` or a combination (``1h30m``)."""
+    import re
+
+    parts = re.findall(r"(\d+)([smhd])", text.strip())
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        raise Fail(f"{option} {text!r}: use a duration such as 30s, 15m, 1h or 2d", exitcodes.USAGE)
+    return sum(int(n) * _SECONDS[u] for n, u in parts)
+
+
+@command()
+def prune(
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    max_unused: Annotated[
+        str,
+        typer.Option(
+            "--max-unused", help="Unused space tolerated, in % of the repository, or 'unlimited'."
+        ),
+    ] = "5%",
+    grace: Annotated[
+        str,
+        typer.Option(
+            "--grace",
+            help="How long condemned packs wait before deletion (30s, 15m, 1h, 2d).",
+        ),
+    ] = "1h",
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only show.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Remove data no snapshot references, repacking partly used packs.
+
+    Safe beside snapshots running elsewhere: unused packs are first
+    condemned (writers stop reusing them, and a running snapshot that did
+    copies what it needs out of them) and deleted by a later prune once the
+    grace period has passed. Refuses to change anything when check finds
+    errors.
+    """
+    repository = _open(repo, password_file)
+    options = PruneOptionsFor(dry_run=dry_run, max_unused=max_unused, grace=grace)
+    _prune(repository, options, json_output)
+
+
+def _prune(
+    repository: Repository, options: Any, json_output: bool, quiet: bool = False
+) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from neostore.pruner import Pruner
+
+    repository.require_owner("prune")
+    stats = Pruner(repository, options).run()
+    out = dict(asdict(stats), dry_run=options.dry_run)
+    if json_output:
+        _emit(out)
+    elif not quiet:
+        verb = "would " if options.dry_run else ""
+        print(
+            f"{stats.packs} packs, {_size(stats.bytes)}; "
+            f"{_size(stats.bytes_used)} used by snapshots"
+        )
+        print(
+            f"{verb}delete {stats.packs_deleted} packs ({_size(stats.bytes_deleted)}) "
+            f"condemned more than the grace period ago"
+            + (
+                f"; {stats.packs_rescued} kept: a snapshot needs them again"
+                if stats.packs_rescued
+                else ""
+            )
+        )
+        print(
+            f"{verb}condemn {stats.packs_condemned} packs ({_size(stats.bytes_condemned)}), "
+            f"{stats.packs_repacked} of them after repacking {stats.blobs_repacked} blobs "
+            f"into {stats.packs_written} new packs ({_size(stats.bytes_repacked)})"
+        )
+        print(
+            f"waiting: {stats.packs_pending} packs ({_size(stats.bytes_pending)}) condemned "
+            f"earlier, deleted by a prune after the grace period; "
+            f"{stats.packs_young} unused packs too young to condemn"
+        )
+    for problem in stats.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return out
 
 
 def _duration(text: str | None) -> Any:
@@ -1035,6 +1183,43 @@ def key_passwd(
 
 
 # -- shares ------------------------------------------------------------------------
+
+repair_app = typer.Typer(help="Rebuild damaged repository metadata.")
+app.add_typer(repair_app, name="repair")
+
+
+@command("index", on=repair_app)
+def repair_index_command(
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only show.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Rebuild the index from the packs' signed headers (owner keys).
+
+    New index files are written first, then the old ones are removed (prune's
+    marks are kept). Packs whose header does not verify are left out and
+    reported."""
+    from dataclasses import asdict
+
+    from neostore.repair import repair_index
+
+    repository = _open(repo, password_file)
+    stats = repair_index(repository, dry_run=dry_run)
+    if json_output:
+        _emit(dict(asdict(stats), dry_run=dry_run))
+    else:
+        verb = "would write" if dry_run else "wrote"
+        print(
+            f"{stats.packs_indexed} of {stats.packs} packs indexed; {verb} "
+            f"{stats.index_files_written} index files, removed {stats.index_files_removed}, "
+            f"kept {stats.marks_kept} prune marks"
+        )
+    for problem in stats.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    if stats.problems:
+        raise typer.Exit(exitcodes.FATAL)
+
 
 share_app = typer.Typer(help="Read-only shares of one sub-folder of a target.")
 app.add_typer(share_app, name="share")

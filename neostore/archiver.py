@@ -41,7 +41,7 @@ from .prewalk import Prewalk, list_dir, normalise_paths
 from .progress import Reporter
 from .repository import Repository, SnapshotInfo, default_host_user
 from .snapshot import Manifest
-from .targets import TREE, Domain
+from .targets import DATA, TREE, Domain
 from .tree import Node
 
 #: a worker task carries up to this many files or bytes
@@ -73,6 +73,8 @@ class SnapshotStats:
     bytes_total: int = 0
     bytes_added: int = 0
     blobs_new: int = 0
+    #: copied out of packs a prune condemned while this run reused them
+    blobs_copied: int = 0
     duration: float = 0.0
 
 
@@ -207,6 +209,8 @@ class Archiver:
             self._drain_until(root)
             self._finish_workers()
             packer.flush()
+            assert root.node is not None
+            self._keep_condemned(root.node.subtree, packer)
         except BaseException:
             self._cancel.set()
             self._stop_workers()
@@ -251,6 +255,52 @@ class Archiver:
         return SnapshotResult(
             snapshot_id, self.record.name, self.stats, self.errors, self.shares_published
         )
+
+    def _keep_condemned(self, root: list[Ref], packer: Packer) -> None:
+        """A prune may have condemned packs since this run loaded the index,
+        among them packs it reused or wrote. Before the manifest names
+        them, copy every blob the snapshot needs that now has no live
+        trusted copy into a new pack (docs/design.md, "Prune"). The
+        grace period then only has to cover the moment from here to the
+        manifest, not the whole run."""
+        if not self.repo.load_index():
+            return
+        needed = self._without_live_copy(root)
+        for btype, ref in needed:
+            try:
+                stored = self.repo.verified_stored(btype, ref)
+            except NeostoreError as e:
+                raise NeostoreError(
+                    "a prune running at the same time removed data this snapshot reuses; "
+                    f"nothing was saved, run the snapshot again ({e})"
+                ) from None
+            packer.add_stored(btype, ref.blob_id, stored)
+        self.stats.blobs_copied = len(needed)
+        if needed:
+            packer.flush()
+
+    def _without_live_copy(self, root: list[Ref]) -> list[tuple[int, Ref]]:
+        index = self.repo.index
+        out: list[tuple[int, Ref]] = []
+        seen: set[bytes] = set()
+        stack = [root]
+        while stack:
+            refs = stack.pop()
+            if refs and refs[0].blob_id in seen:
+                continue
+            for ref in refs:
+                if ref.blob_id not in seen and ref.blob_id not in index:
+                    out.append((TREE, ref))
+                seen.add(ref.blob_id)
+            for node in self.repo.load_tree(refs):
+                if node.type == tree.FILE:
+                    for ref in node.content:
+                        if ref.blob_id not in seen and ref.blob_id not in index:
+                            out.append((DATA, ref))
+                        seen.add(ref.blob_id)
+                elif node.type == tree.DIR:
+                    stack.append(node.subtree)
+        return out
 
     def _publish_to_shares(self, snapshot_id: bytes, manifest: Manifest) -> int:
         """Seal the new snapshot's capabilities to the target's shares. The

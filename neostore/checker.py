@@ -83,6 +83,7 @@ class Checker:
         self.result = CheckResult()
         # blob_id -> (type, ref): what the snapshots reference
         self.referenced: dict[bytes, tuple[int, Ref]] = {}
+        self._reloaded: set[str] = set()
 
     def _error(self, message: str) -> None:
         self.result.errors.append(message)
@@ -138,6 +139,11 @@ class Checker:
             if ref.blob_id in self.referenced:
                 continue
             self.referenced[ref.blob_id] = (btype, ref)
+            if not self.repo.index.knows(ref.blob_id) and where not in self._reloaded:
+                # a snapshot saved since the index was loaded names packs
+                # indexed since: look again, once per snapshot
+                self._reloaded.add(where)
+                self.repo.load_index(on_error=lambda e: self._error(str(e)))
             if not self.repo.index.knows(ref.blob_id):
                 shown = path.decode("utf-8", "backslashreplace") or "/"
                 self._error(f"{where}: {shown}: blob {ref.blob_id.hex()} is missing")

@@ -35,12 +35,22 @@ def encode_index(
     domain: Domain,
     target_id: bytes,
     writer: WriterIdentity,
+    condemn: Iterable[bytes] = (),
+    untrusted: bool = False,
 ) -> tuple[bytes, bytes]:
-    body = {
+    """``condemn``: packs an owner's prune marks for deletion (a *mark*,
+    docs/format.md); ``untrusted``: entries copied by an owner from another
+    writer's index file, not verified, so nobody dedups against them."""
+    body: dict[str, object] = {
         "v": 1,
         "packs": [[p.pack_id, p.size, [e.encode() for e in p.entries]] for p in packs],
         "time": time.time_ns(),
     }
+    condemned = list(condemn)
+    if condemned:
+        body["condemn"] = condemned
+    if untrusted:
+        body["untrusted"] = True
     data = seal_envelope(
         body,
         repo_id=repo_id,
@@ -74,7 +84,30 @@ def decode_index(
         if not isinstance(item[1], int):
             raise IntegrityError(f"{what}: malformed pack size")
         records.append(PackRecord(item[0], item[1], decode_entries(item[2], what)))
+    condemn = envelope.body.get("condemn", [])
+    if not (isinstance(condemn, list) and all(isinstance(p, bytes) for p in condemn)):
+        raise IntegrityError(f"{what}: malformed condemn list")
+    if not isinstance(envelope.body.get("untrusted", False), bool):
+        raise IntegrityError(f"{what}: malformed untrusted flag")
     return envelope, records
+
+
+def index_time(envelope: Envelope) -> int:
+    value = envelope.body.get("time", 0)
+    return value if isinstance(value, int) else 0
+
+
+def condemned_by(envelope: Envelope) -> list[bytes]:
+    """The packs a mark condemns; only an owner's marks count."""
+    return list(envelope.body.get("condemn", [])) if envelope.by_owner else []
+
+
+def entries_trusted(envelope: Envelope, own_writer_id: bytes) -> bool:
+    """Whether this key may dedup against the file's entries: written by an
+    owner key or by this key itself, and not an owner's unverified copy."""
+    if envelope.body.get("untrusted", False):
+        return False
+    return envelope.by_owner or envelope.writer_id == own_writer_id
 
 
 @dataclass(frozen=True)
@@ -104,6 +137,9 @@ class MasterIndex:
         self._other = BlobTable(16)
         #: further copies of a blob (first copy wins in the tables)
         self._extra: dict[bytes, list[tuple[int, int, int, int]]] = {}
+        #: numbers of packs with a trusted listing, and of condemned packs
+        self._trusted_packs: set[int] = set()
+        self._condemned: set[int] = set()
         self._lock = threading.Lock()
 
     def add_pack(self, record: PackRecord, trusted: bool = True) -> None:
@@ -113,10 +149,11 @@ class MasterIndex:
                 number = len(self._packs)
                 self._packs.append(record.pack_id)
                 self._pack_no[record.pack_id] = number
-                self._pack_size[record.pack_id] = record.size
-            elif trusted:
+            if trusted or record.pack_id not in self._pack_size:
                 # a pack's size as its own writer or an owner recorded it
                 self._pack_size[record.pack_id] = record.size
+            if trusted:
+                self._trusted_packs.add(number)
             items = [(e.blob_id, e.offset, e.length, e.btype) for e in record.entries]
             table = self._blobs if trusted else self._other
             skipped: list[tuple[bytes, int, int, int]] = []
@@ -132,21 +169,53 @@ class MasterIndex:
 
     def lookup(self, blob_id: bytes) -> Location | None:
         found = self._blobs.get(blob_id) or self._other.get(blob_id)
+        if found is not None and found[0] in self._condemned:
+            return self.locations(blob_id)[0]
         return None if found is None else self._location(found)
 
     def locations(self, blob_id: bytes) -> list[Location]:
-        """Every known copy of a blob, trusted first (a reader falls back to
-        the next when one fails to verify)."""
+        """Every known copy of a blob, trusted first and condemned last (a
+        reader falls back to the next when one fails to verify)."""
         found = [self._blobs.get(blob_id), self._other.get(blob_id)]
         found.extend(self._extra.get(blob_id, ()))
-        return [self._location(f) for f in found if f is not None]
+        copies = [f for f in found if f is not None]
+        if self._condemned:
+            copies.sort(key=lambda f: f[0] in self._condemned)
+        return [self._location(f) for f in copies]
+
+    def condemn(self, pack_ids: Iterable[bytes]) -> None:
+        """Packs a prune has marked for deletion: still read, never deduped
+        against (a writer that reused them would lose its data)."""
+        with self._lock:
+            for pack_id in pack_ids:
+                number = self._pack_no.get(pack_id)
+                if number is None:
+                    number = len(self._packs)
+                    self._packs.append(pack_id)
+                    self._pack_no[pack_id] = number
+                self._condemned.add(number)
+
+    def is_condemned(self, pack_id: bytes) -> bool:
+        number = self._pack_no.get(pack_id)
+        return number is not None and number in self._condemned
 
     def __contains__(self, blob_id: bytes) -> bool:
-        """Whether a trusted copy exists (the dedup question)."""
-        return blob_id in self._blobs
+        """Whether a trusted copy in a pack no prune condemned exists (the
+        dedup question)."""
+        found = self._blobs.get(blob_id)
+        if found is None:
+            return False
+        if not self._condemned or found[0] not in self._condemned:
+            return True
+        return any(
+            number in self._trusted_packs and number not in self._condemned
+            for number, _, _, _ in self._extra.get(blob_id, ())
+        )
 
     def has_all(self, blob_ids: list[bytes]) -> bool:
-        return self._blobs.has_all(blob_ids)
+        if not self._condemned:
+            return self._blobs.has_all(blob_ids)
+        return all(blob_id in self for blob_id in blob_ids)
 
     def knows(self, blob_id: bytes) -> bool:
         """Whether any copy, trusted or not, is indexed."""

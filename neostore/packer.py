@@ -89,6 +89,22 @@ class Packer:
             self._submit(full)
         return True
 
+    def add_stored(self, btype: int, blob_id: bytes, stored: bytes) -> None:
+        """Store an already encrypted (and verified) copy of a blob, even
+        though the index knows it: for a blob whose copies a prune
+        condemned while this snapshot reused them."""
+        self._raise_pending()
+        full: PackBuilder | None = None
+        with self._lock:
+            builder = self._builders[btype]
+            builder.add(btype, blob_id, stored)
+            self.stats.blobs_new += 1
+            if builder.size >= self.repo.config.pack_size:
+                full = builder
+                self._builders[btype] = PackBuilder()
+        if full is not None:
+            self._submit(full)
+
     def claim(self, blob_ids: list[bytes]) -> list[bool]:
         """For blobs stored elsewhere (a worker process): True for each id that
         nobody has or is storing, which the caller must then store."""

@@ -31,8 +31,16 @@ from .errors import (
     UsageError,
     WrongPassword,
 )
-from .index import Location, MasterIndex, decode_index
+from .index import (
+    Location,
+    MasterIndex,
+    PackRecord,
+    condemned_by,
+    decode_index,
+    entries_trusted,
+)
 from .roles import RoleSecrets, describe, role_secrets
+from .signed import Envelope
 from .snapshot import Manifest, open_manifest, seal_manifest
 from .targets import (
     TREE,
@@ -293,38 +301,51 @@ class Repository:
 
     # -- index -------------------------------------------------------------------
 
-    def load_index(self, on_error: Callable[[NeostoreError], None] | None = None) -> None:
-        """Load every index file not loaded yet; bad ones go to ``on_error`` or raise."""
+    def read_index_file(self, name: str) -> tuple[Envelope, list[PackRecord]] | None:
+        """One index file, verified; None when this key cannot read its domain."""
+        data = self.backend.load("index", name)
+        what = f"index file {name}"
+        if crypto.object_hash(data).hex() != name:
+            raise IntegrityError(f"{what}: content does not match its name")
+        return decode_index(
+            data,
+            what=what,
+            repo_id=self.repo_id,
+            owner_vk=self.material.owner_vk,
+            domain_for=self.domain_for,
+        )
+
+    def load_index(self, on_error: Callable[[NeostoreError], None] | None = None) -> set[bytes]:
+        """Load every index file not loaded yet; bad ones go to ``on_error`` or
+        raise. Returns the packs that the newly loaded files condemn (prune
+        marks, docs/design.md "Prune"): known from now on, they are read
+        but never deduped against."""
         names = [n for n, _ in self.backend.list("index") if n not in self._index_loaded]
-
-        def load_one(name: str) -> None:
-            data = self.backend.load("index", name)
-            what = f"index file {name}"
-            if crypto.object_hash(data).hex() != name:
-                raise IntegrityError(f"{what}: content does not match its name")
-            decoded = decode_index(
-                data,
-                what=what,
-                repo_id=self.repo_id,
-                owner_vk=self.material.owner_vk,
-                domain_for=self.domain_for,
-            )
-            if decoded is not None:
-                envelope, records = decoded
-                trusted = envelope.by_owner or envelope.writer_id == self.material.key_id
-                for record in records:
-                    self.index.add_pack(record, trusted)
-
+        loaded: list[tuple[str, Envelope, list[PackRecord]]] = []
         with ThreadPoolExecutor(max_workers=4) as pool:
-            futures = {pool.submit(load_one, n): n for n in names}
+            futures = {pool.submit(self.read_index_file, n): n for n in names}
             for future, name in futures.items():
                 try:
-                    future.result()
-                    self._index_loaded.add(name)
+                    decoded = future.result()
                 except NeostoreError as e:
                     (on_error or self.on_problem)(e)
-                except (ValueError, OverflowError) as e:  # entries the table refuses
-                    (on_error or self.on_problem)(IntegrityError(f"index file {name}: {e}"))
+                    continue
+                self._index_loaded.add(name)
+                if decoded is not None:
+                    loaded.append((name, *decoded))
+        condemned = {p for _, envelope, _ in loaded for p in condemned_by(envelope)}
+        # marks first, so that a condemned copy never takes a trusted slot
+        self.index.condemn(condemned)
+        for name, envelope, records in loaded:
+            trusted = entries_trusted(envelope, self.material.key_id)
+            try:
+                for record in records:
+                    self.index.add_pack(
+                        record, trusted and not self.index.is_condemned(record.pack_id)
+                    )
+            except (ValueError, OverflowError) as e:  # entries the table refuses
+                (on_error or self.on_problem)(IntegrityError(f"index file {name}: {e}"))
+        return condemned
 
     def note_index_written(self, name: str) -> None:
         self._index_loaded.add(name)
@@ -350,17 +371,20 @@ class Repository:
         if first is None:
             raise IntegrityError(f"blob {ref.blob_id.hex()} is not in any index (missing data)")
         try:
-            return self._read_copy(btype, ref, first, stored)
+            return self.read_copy(btype, ref, first, stored)
         except IntegrityError as e:
             failure = e
         for location in self.index.locations(ref.blob_id)[1:]:
             try:
-                return self._read_copy(btype, ref, location, None)
+                return self.read_copy(btype, ref, location, None)
             except IntegrityError:
                 continue
         raise failure
 
-    def _read_copy(self, btype: int, ref: Ref, location: Location, stored: bytes | None) -> bytes:
+    def read_copy(
+        self, btype: int, ref: Ref, location: Location, stored: bytes | None = None
+    ) -> bytes:
+        """The plaintext of one copy of a blob, verified."""
         if location.btype != btype:
             raise IntegrityError(f"blob {ref.blob_id.hex()} has the wrong type in the index")
         try:
@@ -406,6 +430,21 @@ class Repository:
                     out[blob_id] = data[offset - first : offset - first + length]
             start = end
         return out
+
+    def verified_stored(self, btype: int, ref: Ref) -> bytes:
+        """The encrypted bytes of a copy of a blob that decrypts and matches
+        its content hash (copies in condemned packs last)."""
+        failure: IntegrityError | None = None
+        for location in self.index.locations(ref.blob_id):
+            try:
+                if location.btype != btype:
+                    raise IntegrityError(f"blob {ref.blob_id.hex()} has the wrong type")
+                stored = self._load_stored(ref, location)
+                decrypt_blob(self.repo_id, btype, ref, stored)
+                return stored
+            except IntegrityError as e:
+                failure = e
+        raise failure or IntegrityError(f"blob {ref.blob_id.hex()} is not in any index")
 
     def _load_stored(self, ref: Ref, location: Location) -> bytes:
         pack_name = location.pack_id.hex()

@@ -29,10 +29,12 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import crypto, tree
 from .blob import Ref
-from .errors import IntegrityError, NeostoreError, NotFound
+from .chunker import Chunker
+from .errors import IntegrityError, NeostoreError, NotFound, UsageError
 from .matcher import PathMatcher
 from .progress import Collecting, Reporter
 from .repository import Repository, SnapshotInfo
@@ -57,6 +59,13 @@ class RestoreOptions:
     includes: Sequence[str] = ()
     excludes: Sequence[str] = ()
     workers: int = 3
+    #: what to do with a file that exists at the destination
+    overwrite: str = "always"
+    #: remove what the destination holds and the snapshot does not
+    delete: bool = False
+
+
+OVERWRITE = ("always", "if-changed", "if-newer", "never")
 
 
 @dataclass
@@ -65,7 +74,28 @@ class RestoreStats:
     dirs: int = 0
     others: int = 0
     bytes_written: int = 0
+    #: existing files left alone (--overwrite never/if-newer/if-changed)
+    files_skipped: int = 0
+    #: existing files whose content was already right (only metadata set)
+    files_unchanged: int = 0
+    #: encrypted bytes fetched from the repository, and plaintext bytes
+    #: taken from the files already at the destination instead
+    bytes_downloaded: int = 0
+    bytes_reused: int = 0
+    #: entries --delete removed
+    removed: int = 0
     errors: list[tuple[bytes, str]] = field(default_factory=list)
+
+
+#: counters a worker sends back with its batch
+_COUNTERS = (
+    "files",
+    "bytes_written",
+    "files_skipped",
+    "files_unchanged",
+    "bytes_downloaded",
+    "bytes_reused",
+)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -181,6 +211,11 @@ class Restorer:
         # (device, inode) of a hard-linked file -> (its dest dir, name, future)
         self._links: dict[tuple[int, int], tuple[list[bytes], bytes, _Written]] = {}
         self._root_fd = -1
+        #: the chunker of the snapshot's domain, when this key holds its
+        #: seed (owner, read-write): local files are then cut as a snapshot
+        #: would cut them, so shifted content is found too
+        self._seed: int | None = None
+        self._chunker: Chunker | None = None
 
     def _fail(self, path: bytes, message: str) -> None:
         with self._lock:
@@ -188,7 +223,10 @@ class Restorer:
         self.reporter.error(path, message)
 
     def run(self, snapshot: SnapshotInfo) -> RestoreStats:
+        if self.options.overwrite not in OVERWRITE:
+            raise UsageError(f"--overwrite {self.options.overwrite}: use one of {OVERWRITE}")
         self.repo.load_index()
+        self._seed = self._chunker_seed(snapshot)
         subpath = b"/" + b"/".join(p for p in self.options.subpath.split(b"/") if p)
         node, listing = resolve_path(self.repo, snapshot, subpath)
         os.makedirs(self.options.destination, exist_ok=True)
@@ -204,6 +242,8 @@ class Restorer:
                 self._restore_nodes(root, [node], base.rsplit(b"/", 1)[0])
             else:
                 self._restore_nodes(root, listing, base)
+                if self.options.delete:
+                    self._delete_extra(root_fd, listing, base)
         except BrokenProcessPool as e:
             raise NeostoreError("a restore worker process died") from e
         except BaseException:
@@ -214,6 +254,14 @@ class Restorer:
             root.close()
         self.reporter.finish()
         return self.stats
+
+    def _chunker_seed(self, snapshot: SnapshotInfo) -> int | None:
+        try:
+            record = self.repo.target(snapshot.target)
+        except NeostoreError:
+            return None
+        domain = self.repo.domain_for(record.domain_id, snapshot.manifest.epoch)
+        return domain.chunker_seed if domain is not None and domain.writable else None
 
     def _start_pool(self) -> ProcessPoolExecutor:
         """Fork the workers now, before this process has other threads (a
@@ -245,15 +293,15 @@ class Restorer:
         try:
             result = None if future.cancelled() or future.exception() else future.result()
             if result is not None:
-                oks, files, nbytes, errors, warnings = result
+                oks, counters, errors, warnings = result
                 with self._lock:
-                    self.stats.files += files
-                    self.stats.bytes_written += nbytes
+                    for name, value in zip(_COUNTERS, counters, strict=True):
+                        setattr(self.stats, name, getattr(self.stats, name) + value)
                 for path, message in errors:
                     self._fail(path, message)
                 for wpath, message in warnings:
                     self.reporter.warning(wpath, message)
-                self.reporter.advance(nbytes, files)
+                self.reporter.advance(counters[1], counters[0])
                 for (_, _, written), ok in zip(batch, oks, strict=True):
                     written.ok = ok
         finally:
@@ -269,16 +317,23 @@ class Restorer:
         except OSError as e:
             for _, path in batch:
                 self._fail(path, f"cannot open its directory: {e.strerror or e}")
-            return [False] * len(batch), 0, 0, self.stats.errors, collecting.warnings
+            return (
+                [False] * len(batch),
+                [0] * len(_COUNTERS),
+                self.stats.errors,
+                collecting.warnings,
+            )
         try:
             if self.repo.backend.batch_reads:
-                self._stored = self.repo.fetch_stored(DATA, self._small_refs(batch))
+                self._stored = self.repo.fetch_stored(DATA, self._small_refs(dir_fd, batch))
+                self.stats.bytes_downloaded += sum(len(v) for v in self._stored.values())
             oks = [self._restore_file(dir_fd, node, path) for node, path in batch]
         finally:
             self._stored = {}
             os.close(dir_fd)
         stats = self.stats
-        return oks, stats.files, stats.bytes_written, stats.errors, collecting.warnings
+        counters = [getattr(stats, name) for name in _COUNTERS]
+        return oks, counters, stats.errors, collecting.warnings
 
     def _wanted(self, path: bytes, node: Node) -> bool:
         if self._exclude and self._exclude.matches_or_below(path):
@@ -329,6 +384,24 @@ class Restorer:
         for node, path in deferred_links:
             self._restore_link(dest, node, path)
 
+    def _delete_extra(self, dir_fd: int, nodes: list[Node], prefix: bytes) -> None:
+        """--delete: remove what this destination directory holds that the
+        snapshot's directory does not (nothing excluded, or not included)."""
+        keep = {n.name for n in nodes}
+        for entry in os.listdir(dir_fd):
+            name = os.fsencode(entry)
+            path = prefix + b"/" + name
+            if name in keep or (self._exclude and self._exclude.matches_or_below(path)):
+                continue
+            if self._include and not self._include.matches_or_below(path):
+                continue
+            try:
+                _remove_tree(dir_fd, name)
+                with self._lock:
+                    self.stats.removed += 1
+            except OSError as e:
+                self._fail(path, f"cannot delete: {e.strerror or e}")
+
     def _restore_dir(self, parent: _Dest, node: Node, path: bytes) -> None:
         try:
             children = self.repo.load_tree(node.subtree)
@@ -340,6 +413,8 @@ class Restorer:
             child.fd()
         try:
             self._restore_nodes(child, children, path)
+            if self.options.delete and child.created:
+                self._delete_extra(child.fd(), children, path)
             if child.created:
                 self._apply_metadata_fd(child.fd(), node, path)
                 with self._lock:
@@ -360,14 +435,17 @@ class Restorer:
     def _is_hole(self, ref: Ref) -> bool:
         return ref.length >= self._hole_min and ref.digest == _zero_digest(ref.length)
 
-    def _window(self, refs: list[Ref], start: int) -> list[Ref]:
+    def _window(
+        self, refs: list[Ref], start: int, local: dict[bytes, tuple[int, int]]
+    ) -> list[Ref]:
         """The blobs of a file from ``start`` on, up to READ_WINDOW bytes
-        (holes skipped): fetched in a few range reads where their packs
-        hold them side by side, as a snapshot writes them."""
+        (holes and chunks found locally skipped): fetched in a few range
+        reads where their packs hold them side by side, as a snapshot
+        writes them."""
         window: list[Ref] = []
         total = 0
         for ref in refs[start:]:
-            if self._is_hole(ref):
+            if self._is_hole(ref) or ref.digest in local:
                 continue
             if window and total + ref.length > _READ_WINDOW:
                 break
@@ -375,23 +453,148 @@ class Restorer:
             total += ref.length
         return window
 
-    def _small_refs(self, batch: list[tuple[Node, bytes]]) -> list[Ref]:
+    def _small_refs(self, dir_fd: int, batch: list[tuple[Node, bytes]]) -> list[Ref]:
         """Blobs of the batch's small files, where a request per blob would
-        cost more than the blob (holes are never fetched)."""
+        cost more than the blob (holes are never fetched; files already at
+        the destination may not need fetching at all)."""
         return [
             ref
             for node, _ in batch
-            if node.size <= _BATCH_READ_FILE_MAX
+            if node.size <= _BATCH_READ_FILE_MAX and not _lexists(dir_fd, node.name)
             for ref in node.content
             if not self._is_hole(ref)
         ]
 
     def _restore_file(self, dir_fd: int, node: Node, path: bytes) -> bool:
         try:
+            existing = os.stat(node.name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            existing = None
+        except OSError as e:
+            self._fail(path, f"cannot look at the existing file: {e.strerror or e}")
+            return False
+        if existing is not None and self._keep_existing(existing, node):
+            with self._lock:
+                self.stats.files_skipped += 1
+            return True
+        if existing is not None and stat.S_ISREG(existing.st_mode):
+            try:
+                return self._update_file(dir_fd, node, path)
+            except OSError as e:
+                self._fail(path, f"cannot update: {e.strerror or e}")
+                return False
+        try:
             fd = self._open_file(dir_fd, node.name)
         except OSError as e:
             self._fail(path, f"cannot create: {e.strerror or e}")
             return False
+        return self._write_content(fd, dir_fd, node, path, node.name, {})
+
+    def _keep_existing(self, existing: os.stat_result, node: Node) -> bool:
+        mode = self.options.overwrite
+        if mode == "never":
+            return True
+        if mode == "if-newer":
+            return existing.st_mtime_ns >= node.mtime_ns
+        if mode == "if-changed":
+            return (
+                stat.S_ISREG(existing.st_mode)
+                and existing.st_size == node.size
+                and existing.st_mtime_ns == node.mtime_ns
+            )
+        return False
+
+    def _update_file(self, dir_fd: int, node: Node, path: bytes) -> bool:
+        """Delta restore of a file that exists: cut it as the repository
+        would, reuse every chunk whose content hash the snapshot names, fetch
+        only the others; write a new file beside it and rename it over the
+        old one (the old one stays whole until then)."""
+        old = os.open(node.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            if not stat.S_ISREG(os.fstat(old).st_mode):
+                raise OSError(errno.ELOOP, "replaced during restore")
+            local, positions = self._local_chunks(old, node)
+            wanted = [r for r in node.content if not self._is_hole(r)]
+            if os.fstat(old).st_size == node.size and self._same_content(old, node, positions):
+                # the content is right already: only the metadata may differ
+                self._apply_metadata_fd(old, node, path)
+                with self._lock:
+                    self.stats.files_unchanged += 1
+                    self.stats.bytes_reused += sum(r.length for r in wanted)
+                return True
+            temp = b".neostore-restore-" + os.urandom(6).hex().encode()
+            fd = os.open(temp, _FILE_FLAGS | os.O_EXCL, 0o600, dir_fd=dir_fd)
+            ok = self._write_content(fd, dir_fd, node, path, temp, {"fd": old, "map": local})
+            if ok:
+                try:
+                    os.rename(temp, node.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                except OSError:
+                    _remove(dir_fd, temp)
+                    raise
+            return ok
+        finally:
+            os.close(old)
+
+    def _same_content(self, fd: int, node: Node, positions: set[tuple[int, bytes]]) -> bool:
+        offset = 0
+        for ref in node.content:
+            if self._is_hole(ref):
+                if not _is_zero_at(fd, offset, ref.length):
+                    return False
+            elif (offset, ref.digest) not in positions:
+                return False
+            offset += ref.length
+        return True
+
+    def _local_chunks(
+        self, fd: int, node: Node
+    ) -> tuple[dict[bytes, tuple[int, int]], set[tuple[int, bytes]]]:
+        """content hash → (offset, length) of the chunks of an existing file:
+        cut with the domain's chunker when this key holds its seed, else at
+        the snapshot's own chunk boundaries (finds changes in place, not
+        shifted content)."""
+        found: dict[bytes, tuple[int, int]] = {}
+        positions: set[tuple[int, bytes]] = set()
+        if self._seed is not None:
+            if self._chunker is None:
+                self._chunker = Chunker(self.repo.config, self._seed)
+            offset = 0
+            size = os.fstat(fd).st_size
+            if size <= _CUT_IN_MEMORY:
+                # pyfastcdc's stream reader allocates a buffer of several
+                # maximum chunks per call: for a small file that cost ten
+                # times the file (system time in page faults)
+                pieces = self._chunker.cut_buffer(_pread_whole(fd, size))
+            else:
+                stream = open(os.dup(fd), "rb", closefd=True)  # noqa: SIM115 - closed below
+                stream.seek(0)
+                pieces = self._chunker.cut_stream(stream)
+            for piece in pieces:
+                digest = crypto.content_hash(piece)
+                found.setdefault(digest, (offset, len(piece)))
+                positions.add((offset, digest))
+                offset += len(piece)
+            if size > _CUT_IN_MEMORY:
+                stream.close()
+            return found, positions
+        offset = 0
+        for ref in node.content:
+            if not self._is_hole(ref):
+                data = os.pread(fd, ref.length, offset)
+                if len(data) == ref.length:
+                    digest = crypto.content_hash(data)
+                    found.setdefault(digest, (offset, ref.length))
+                    positions.add((offset, digest))
+            offset += ref.length
+        return found, positions
+
+    def _write_content(
+        self, fd: int, dir_fd: int, node: Node, path: bytes, name: bytes, local: dict[str, Any]
+    ) -> bool:
+        """Write a file's content into ``fd`` (a new, empty file called
+        ``name``), from ``local`` chunks where they match, else fetched."""
+        old_fd: int | None = local.get("fd")
+        chunks: dict[bytes, tuple[int, int]] = local.get("map", {})
         try:
             offset = written = 0
             ahead: dict[bytes, bytes] = {}  # a window of this file's blobs (remote stores)
@@ -402,12 +605,26 @@ class Restorer:
                 if self._is_hole(ref):
                     offset += ref.length  # a hole
                     continue
-                stored = self._stored.get(ref.blob_id) or ahead.pop(ref.blob_id, None)
-                if stored is None and self.repo.backend.batch_reads:
-                    ahead = self.repo.fetch_stored(DATA, self._window(node.content, index))
-                    stored = ahead.pop(ref.blob_id, None)
-                data = self.repo.read_blob(DATA, ref, stored)
-                del stored
+                data = None
+                if old_fd is not None and ref.digest in chunks:
+                    at, length = chunks[ref.digest]
+                    data = os.pread(old_fd, length, at)
+                    if length != ref.length or crypto.content_hash(data) != ref.digest:
+                        data = None  # changed since it was cut: fetch it
+                    else:
+                        self.stats.bytes_reused += length
+                if data is None:
+                    stored = self._stored.get(ref.blob_id) or ahead.pop(ref.blob_id, None)
+                    if stored is None and self.repo.backend.batch_reads:
+                        window = self._window(node.content, index, chunks)
+                        ahead = self.repo.fetch_stored(DATA, window)
+                        self.stats.bytes_downloaded += sum(len(v) for v in ahead.values())
+                        stored = ahead.pop(ref.blob_id, None)
+                    if stored is None:
+                        location = self.repo.index.lookup(ref.blob_id)
+                        self.stats.bytes_downloaded += location.length if location else 0
+                    data = self.repo.read_blob(DATA, ref, stored)
+                    del stored
                 written = write_sparse(fd, data, offset)
                 offset += len(data)
                 del data  # not alive while the next blob is read
@@ -418,13 +635,15 @@ class Restorer:
             self._fail(path, f"not restored: {e}")
             os.close(fd)
             try:
-                os.unlink(node.name, dir_fd=dir_fd)
+                os.unlink(name, dir_fd=dir_fd)
             except OSError:
                 pass
             return False
         except OSError as e:
             self._fail(path, f"cannot write: {e.strerror or e}")
             os.close(fd)
+            if name != node.name:
+                _remove(dir_fd, name)
             return False
         os.close(fd)
         with self._lock:
@@ -534,7 +753,7 @@ class Restorer:
 
 
 #: a worker's outcome: per-file success, files, bytes, errors, warnings
-_Batch = tuple[list[bool], int, int, list[tuple[bytes, str]], list[tuple[bytes | None, str]]]
+_Batch = tuple[list[bool], list[int], list[tuple[bytes, str]], list[tuple[bytes | None, str]]]
 #: the restorer whose workers are being forked (they find it here)
 _ACTIVE: Restorer | None = None
 
@@ -590,6 +809,49 @@ def write_sparse(fd: int, data: bytes, offset: int) -> int:
         _pwrite_all(fd, view[start:], offset + start)
         end = offset + len(data)
     return end
+
+
+#: existing files up to this size are read whole to be cut (delta restore)
+_CUT_IN_MEMORY = 64 << 20
+
+
+def _pread_whole(fd: int, size: int) -> bytes:
+    parts, at = [], 0
+    while at < size:
+        part = os.pread(fd, size - at, at)
+        if not part:
+            break
+        parts.append(part)
+        at += len(part)
+    return b"".join(parts)
+
+
+def _lexists(dir_fd: int, name: bytes) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        return True
+    except OSError:
+        return False
+
+
+def _is_zero_at(fd: int, offset: int, length: int) -> bool:
+    data = os.pread(fd, length, offset)
+    return len(data) == length and not any(data)
+
+
+def _remove_tree(dir_fd: int, name: bytes) -> None:
+    """Remove ``name`` and everything below it, never following a symlink."""
+    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(name, dir_fd=dir_fd)
+        return
+    fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    try:
+        for child in os.listdir(fd):
+            _remove_tree(fd, os.fsencode(child))
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=dir_fd)
 
 
 def _remove(dir_fd: int, name: bytes) -> None:

@@ -102,7 +102,9 @@ def test_forget_refusals(repo: Cli, tmp_path: Path) -> None:
     empty = repo("forget")
     assert empty.code == 0 and "nothing is removed" in empty.err
     assert len(repo.ok("snapshots", "--json").json()) == 2
-    assert repo("forget", "--keep-last", "1", "--prune").code == 2
+    # malformed prune options are refused before anything is forgotten
+    assert repo("forget", "--keep-last", "1", "--prune", "--max-unused", "x").code == 2
+    assert len(repo.ok("snapshots", "--json").json()) == 2
     assert repo("forget", "--keep-last", "-2").code == 2
     assert repo("forget", ids[0], "--keep-last", "1").code == 2
     assert repo("forget", "--keep-within", "3w").code == 2  # an invalid duration

@@ -235,7 +235,13 @@ class LocalBackend:
                     sub = "" if strip_first else f"{prefix}{entry.name}/"
                     yield from self._walk(entry.path, sub, depth - 1, False)
             elif entry.is_file(follow_symlinks=False):
-                yield f"{prefix}{entry.name}", entry.stat(follow_symlinks=False).st_size
+                try:
+                    size = entry.stat(follow_symlinks=False).st_size
+                except FileNotFoundError:
+                    continue  # removed since the directory was read (forget, prune)
+                except OSError as e:
+                    raise _wrap(e, entry.path) from e
+                yield f"{prefix}{entry.name}", size
 
 
 class _LocalStream:
