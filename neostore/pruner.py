@@ -27,7 +27,6 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import pack
 from .blob import Ref, decrypt_blob
 from .checker import Checker
 from .errors import IntegrityError, NeostoreError, NotFound
@@ -291,21 +290,7 @@ class Pruner:
         return value if isinstance(value, int) else 0
 
     def _open_header(self, pack_id: bytes) -> tuple[Envelope, list[PackEntry], bytes]:
-        repo, name = self.repo, pack_id.hex()
-        size = repo.backend.size("data", name)
-        trailer = repo.backend.load("data", name, size - 4, 4)
-        length = pack.header_length(trailer, size, f"pack {name}")
-        header = repo.backend.load("data", name, size - 4 - length, length)
-        opened = pack.open_header(
-            header,
-            what=f"pack {name}",
-            repo_id=repo.repo_id,
-            owner_vk=repo.material.owner_vk,
-            domain_for=repo.domain_for,
-        )
-        if opened is None:
-            raise IntegrityError(f"pack {name}: of a domain this key cannot read")
-        return opened
+        return self.repo.pack_header(pack_id.hex())
 
     # -- phase 2: deleting ------------------------------------------------------
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from . import pack
 from .errors import NeostoreError
 from .index import PackRecord, condemned_by, encode_index
 from .repository import Repository
@@ -52,17 +51,7 @@ def repair_index(repo: Repository, dry_run: bool = False) -> RepairStats:
             stats.problems.append(f"data/{name}: not a pack name, ignored")
             continue
         try:
-            length = pack.header_length(repo.backend.load("data", name, size - 4, 4), size, name)
-            header = repo.backend.load("data", name, size - 4 - length, length)
-            opened = pack.open_header(
-                header,
-                what=f"pack {name}",
-                repo_id=repo.repo_id,
-                owner_vk=repo.material.owner_vk,
-                domain_for=repo.domain_for,
-            )
-            if opened is None:
-                raise NeostoreError(f"pack {name}: of a domain no key here can read")
+            opened = repo.pack_header(name, size)
         except (NeostoreError, ValueError) as e:
             stats.problems.append(f"pack {name}: header unreadable, left out of the index: {e}")
             continue

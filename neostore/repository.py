@@ -39,6 +39,7 @@ from .index import (
     decode_index,
     entries_trusted,
 )
+from .pack import PackEntry
 from .roles import RoleSecrets, describe, role_secrets
 from .signed import Envelope
 from .snapshot import Manifest, open_manifest, seal_manifest
@@ -430,6 +431,30 @@ class Repository:
                     out[blob_id] = data[offset - first : offset - first + length]
             start = end
         return out
+
+    def pack_header(
+        self, name: str, size: int | None = None
+    ) -> tuple[Envelope, list[PackEntry], bytes]:
+        """A pack's signed header (envelope, entries, blob-region hash),
+        read with two range reads and verified."""
+        from . import pack
+
+        what = f"pack {name}"
+        if size is None:
+            size = self.backend.size("data", name)
+        if size < 4:
+            raise IntegrityError(f"{what}: too short")
+        length = pack.header_length(self.backend.load("data", name, size - 4, 4), size, what)
+        opened = pack.open_header(
+            self.backend.load("data", name, size - 4 - length, length),
+            what=what,
+            repo_id=self.repo_id,
+            owner_vk=self.material.owner_vk,
+            domain_for=self.domain_for,
+        )
+        if opened is None:
+            raise IntegrityError(f"{what}: of a domain this key cannot read")
+        return opened
 
     def verified_stored(self, btype: int, ref: Ref) -> bytes:
         """The encrypted bytes of a copy of a blob that decrypts and matches
