@@ -263,24 +263,44 @@ class Archiver:
         trusted copy into a new pack (docs/design.md, "Prune"). The
         grace period then only has to cover the moment from here to the
         manifest, not the whole run."""
-        if not self.repo.load_index():
+        stored: set[str] | None = None
+        if self.repo.index_files_gone():
+            # a prune swept while this run went on: it may have deleted
+            # packs (and the marks that condemned them) that this run reused
+            # or wrote. Look at the index and the packs afresh.
+            self.repo.reset_index()
+            self.repo.load_index()
+            stored = {name for name, _ in self.repo.backend.list("data")}
+        elif not self.repo.load_index():
             return
-        needed = self._without_live_copy(root)
-        for btype, ref in needed:
-            try:
-                stored = self.repo.verified_stored(btype, ref)
-            except NeostoreError as e:
-                raise NeostoreError(
-                    "a prune running at the same time removed data this snapshot reuses; "
-                    f"nothing was saved, run the snapshot again ({e})"
-                ) from None
-            packer.add_stored(btype, ref.blob_id, stored)
+        try:
+            needed = self._without_live_copy(root, stored)
+            copies = [(btype, ref, self.repo.verified_stored(btype, ref)) for btype, ref in needed]
+        except NeostoreError as e:
+            raise NeostoreError(
+                "a prune running at the same time removed data this snapshot reuses; "
+                f"nothing was saved, run the snapshot again ({e})"
+            ) from None
+        for btype, ref, copy in copies:
+            packer.add_stored(btype, ref.blob_id, copy)
         self.stats.blobs_copied = len(needed)
         if needed:
             packer.flush()
 
-    def _without_live_copy(self, root: list[Ref]) -> list[tuple[int, Ref]]:
+    def _without_live_copy(
+        self, root: list[Ref], stored: set[str] | None = None
+    ) -> list[tuple[int, Ref]]:
+        """Blobs of the new snapshot with no trusted copy outside condemned
+        packs (with ``stored``: none in a pack that still exists either)."""
         index = self.repo.index
+
+        def live(blob_id: bytes) -> bool:
+            if blob_id not in index:
+                return False
+            return stored is None or any(
+                loc.pack_id.hex() in stored for loc in index.locations(blob_id)[:1]
+            )
+
         out: list[tuple[int, Ref]] = []
         seen: set[bytes] = set()
         stack = [root]
@@ -289,13 +309,13 @@ class Archiver:
             if refs and refs[0].blob_id in seen:
                 continue
             for ref in refs:
-                if ref.blob_id not in seen and ref.blob_id not in index:
+                if ref.blob_id not in seen and not live(ref.blob_id):
                     out.append((TREE, ref))
                 seen.add(ref.blob_id)
             for node in self.repo.load_tree(refs):
                 if node.type == tree.FILE:
                     for ref in node.content:
-                        if ref.blob_id not in seen and ref.blob_id not in index:
+                        if ref.blob_id not in seen and not live(ref.blob_id):
                             out.append((DATA, ref))
                         seen.add(ref.blob_id)
                 elif node.type == tree.DIR:

@@ -280,7 +280,7 @@ class Pruner:
         running snapshot), its header. None: unreadable, left alone."""
         naming = self._naming.get(pack_id)
         if naming:
-            return min(index_time(f.envelope) for f in naming)
+            return max(index_time(f.envelope) for f in naming)
         try:
             opened = self._open_header(pack_id)
         except NeostoreError as e:

@@ -348,6 +348,17 @@ class Repository:
                 (on_error or self.on_problem)(IntegrityError(f"index file {name}: {e}"))
         return condemned
 
+    def index_files_gone(self) -> bool:
+        """Whether an index file loaded before has been deleted since (a
+        prune's sweep, or ``repair index``)."""
+        present = {name for name, _ in self.backend.list("index")}
+        return not self._index_loaded <= present
+
+    def reset_index(self) -> None:
+        """Forget the loaded index; the next :meth:`load_index` reads it all."""
+        self.index = MasterIndex()
+        self._index_loaded = set()
+
     def note_index_written(self, name: str) -> None:
         self._index_loaded.add(name)
 

@@ -509,13 +509,21 @@ class Restorer:
         would, reuse every chunk whose content hash the snapshot names, fetch
         only the others; write a new file beside it and rename it over the
         old one (the old one stays whole until then)."""
-        old = os.open(node.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # never wait on a FIFO
+        old = os.open(node.name, flags, dir_fd=dir_fd)
         try:
-            if not stat.S_ISREG(os.fstat(old).st_mode):
+            st = os.fstat(old)
+            if not stat.S_ISREG(st.st_mode):
                 raise OSError(errno.ELOOP, "replaced during restore")
             local, positions = self._local_chunks(old, node)
             wanted = [r for r in node.content if not self._is_hole(r)]
-            if os.fstat(old).st_size == node.size and self._same_content(old, node, positions):
+            # a file with other links is never changed in place: one of its
+            # names may lie outside the destination
+            if (
+                st.st_nlink == 1
+                and st.st_size == node.size
+                and self._same_content(old, node, positions)
+            ):
                 # the content is right already: only the metadata may differ
                 self._apply_metadata_fd(old, node, path)
                 with self._lock:
@@ -524,7 +532,11 @@ class Restorer:
                 return True
             temp = b".neostore-restore-" + os.urandom(6).hex().encode()
             fd = os.open(temp, _FILE_FLAGS | os.O_EXCL, 0o600, dir_fd=dir_fd)
-            ok = self._write_content(fd, dir_fd, node, path, temp, {"fd": old, "map": local})
+            try:
+                ok = self._write_content(fd, dir_fd, node, path, temp, {"fd": old, "map": local})
+            except BaseException:
+                _remove(dir_fd, temp)
+                raise
             if ok:
                 try:
                     os.rename(temp, node.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
@@ -645,6 +657,9 @@ class Restorer:
             if name != node.name:
                 _remove(dir_fd, name)
             return False
+        except BaseException:
+            os.close(fd)
+            raise
         os.close(fd)
         with self._lock:
             self.stats.files += 1
@@ -659,6 +674,8 @@ class Restorer:
                 src_fd = self._open_below_root(components)
                 try:
                     dir_fd = dest.fd()
+                    if self._kept(dir_fd, node):
+                        return
                     _remove(dir_fd, node.name)
                     os.link(
                         first_name,
@@ -690,9 +707,25 @@ class Restorer:
             raise
         return fd
 
+    def _kept(self, dir_fd: int, node: Node) -> bool:
+        """--overwrite never/if-newer/if-changed: leave what exists alone."""
+        if self.options.overwrite == "always":
+            return False
+        try:
+            existing = os.stat(node.name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if self._keep_existing(existing, node):
+            with self._lock:
+                self.stats.files_skipped += 1
+            return True
+        return False
+
     def _restore_special(self, dest: _Dest, node: Node, path: bytes) -> None:
         dir_fd = dest.fd()
         name = node.name
+        if self._kept(dir_fd, node):
+            return
         _remove(dir_fd, name)
         if node.type == tree.SYMLINK:
             os.symlink(node.link_target or b"", name, dir_fd=dir_fd)

@@ -336,3 +336,35 @@ def test_prune_killed_at_random_points(cli: Cli, tmp_path: Path) -> None:
             assert (restored / f.name).read_bytes() == f.read_bytes()
     left = cli.ok("prune", "--grace", "0s", "--max-unused", "0%", "--json").json()
     assert left["packs_condemned"] == 0 and left["packs_deleted"] == 0
+
+
+def test_snapshot_that_outlives_a_whole_prune_cycle(
+    repo: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both phases (condemn, then delete with the mark) pass while a
+    snapshot that reused the packs runs: it must not save a manifest naming
+    deleted data, and earlier snapshots stay intact (found by review)."""
+    from neostore.archiver import Archiver, SnapshotOptions
+    from neostore.errors import NeostoreError
+
+    src = tmp_path / "src"
+    _files(src, 1)
+    old = repo.ok("snapshot", src, "--json").json()["id"]
+    keep = repo.ok("snapshot", tmp_path / "src" / "file00.bin", "--json").json()["id"]
+    repo.ok("forget", old)
+    original = Archiver._keep_condemned
+
+    def racing(self: Archiver, root: Any, packer: Any) -> None:
+        assert _prune(repo.repo).packs_condemned > 0
+        assert _prune(repo.repo).packs_deleted > 0  # the mark is gone too
+        original(self, root, packer)
+
+    monkeypatch.setattr(Archiver, "_keep_condemned", racing)
+    with pytest.raises(NeostoreError, match="run the snapshot again"):
+        Archiver(_open(repo.repo), SnapshotOptions(paths=[str(src)])).run()
+    monkeypatch.setattr(Archiver, "_keep_condemned", original)
+    assert [s["id"] for s in repo.ok("snapshots", "--json").json()] == [keep]
+    repo.ok("check", "--read-data")
+    again = repo.ok("snapshot", src, "--json").json()["id"]  # the next run just works
+    repo.ok("check", "--read-data")
+    _restores(repo, again, src, tmp_path / "out")
