@@ -893,7 +893,7 @@ def forget(
         raise Fail(f"--group-by {group_by!r}: use host, paths and/or tags", exitcodes.USAGE)
     if snapshot_ids and not policy.empty:
         raise Fail("give snapshot ids or a --keep-* policy, not both", exitcodes.USAGE)
-    prune_options = PruneOptionsFor(dry_run, max_unused, grace) if prune else None
+    prune_options = _prune_options(dry_run, max_unused, grace) if prune else None
     repository = _open(repo, password_file)
     repository.require_owner("forget")
     if snapshot_ids:
@@ -946,7 +946,7 @@ def _then_prune(
         _emit({"forget": removed, "prune": stats})
 
 
-def PruneOptionsFor(dry_run: bool = False, max_unused: str = "5%", grace: str = "1h") -> Any:
+def _prune_options(dry_run: bool = False, max_unused: str = "5%", grace: str = "1h") -> Any:
     from neostore.pruner import PruneOptions, parse_max_unused
 
     try:
@@ -999,7 +999,7 @@ def prune(
     errors.
     """
     repository = _open(repo, password_file)
-    options = PruneOptionsFor(dry_run=dry_run, max_unused=max_unused, grace=grace)
+    options = _prune_options(dry_run=dry_run, max_unused=max_unused, grace=grace)
     _prune(repository, options, json_output)
 
 
@@ -1010,7 +1010,6 @@ def _prune(
 
     from neostore.pruner import Pruner
 
-    repository.require_owner("prune")
     stats = Pruner(repository, options).run()
     out = dict(asdict(stats), dry_run=options.dry_run)
     if json_output:

@@ -32,7 +32,6 @@ from .checker import Checker
 from .errors import IntegrityError, NeostoreError, NotFound
 from .index import PackRecord, condemned_by, encode_index, entries_trusted, index_time
 from .pack import PackBuilder, PackEntry
-from .progress import Reporter
 from .repository import Repository
 from .signed import Envelope
 from .targets import Domain
@@ -93,14 +92,11 @@ class _IndexFile:
 
 
 class Pruner:
-    def __init__(
-        self, repo: Repository, options: PruneOptions, reporter: Reporter | None = None
-    ) -> None:
+    def __init__(self, repo: Repository, options: PruneOptions) -> None:
+        repo.require_owner("pruning unused data")
         self.repo = repo
         self.options = options
-        self.reporter = reporter or Reporter()
         self.stats = PruneStats()
-        self._owner = repo.require_owner("pruning unused data")
 
     # -- the run -------------------------------------------------------------
 
@@ -129,11 +125,16 @@ class Pruner:
         self._marks = marks
         self._naming: dict[bytes, list[_IndexFile]] = defaultdict(list)
         self._owner_listed: set[bytes] = set()
+        #: each pack's entries, as its most trusted index file lists them
+        self._pack_entries: dict[bytes, list[PackEntry]] = {}
         for f in files:
+            trusted = entries_trusted(f.envelope, repo.material.key_id)
             for record in f.records:
                 self._naming[record.pack_id].append(f)
-                if entries_trusted(f.envelope, repo.material.key_id):
+                if trusted:
                     self._owner_listed.add(record.pack_id)
+                if trusted or record.pack_id not in self._pack_entries:
+                    self._pack_entries[record.pack_id] = record.entries
         self.stats.packs = len(stored)
         self.stats.bytes = sum(stored.values())
 
@@ -182,14 +183,7 @@ class Pruner:
             raise PruneRefused(f"{e}; run 'neostore repair index' first") from None
 
     def _entries(self, pack_id: bytes) -> list[PackEntry]:
-        """A pack's entries as its most trusted index file lists them."""
-        naming = self._naming.get(pack_id, [])
-        naming = sorted(naming, key=lambda f: not entries_trusted(f.envelope, b""))
-        for f in naming:
-            for record in f.records:
-                if record.pack_id == pack_id:
-                    return record.entries
-        return []
+        return self._pack_entries.get(pack_id, [])
 
     def _still_needed(self, pack_id: bytes, marks: dict[bytes, int]) -> bool:
         """Whether deleting this condemned pack could lose a blob a snapshot
@@ -282,15 +276,12 @@ class Pruner:
         if naming:
             return max(index_time(f.envelope) for f in naming)
         try:
-            opened = self._open_header(pack_id)
+            opened = self.repo.pack_header(pack_id.hex())
         except NeostoreError as e:
             self.stats.problems.append(f"pack {pack_id.hex()}: header unreadable, kept: {e}")
             return None
         value = opened[0].body.get("time", 0)
         return value if isinstance(value, int) else 0
-
-    def _open_header(self, pack_id: bytes) -> tuple[Envelope, list[PackEntry], bytes]:
-        return self.repo.pack_header(pack_id.hex())
 
     # -- phase 2: deleting ------------------------------------------------------
 
@@ -358,7 +349,7 @@ class Pruner:
         if naming:
             f = naming[0]
             return f.envelope.domain_id, f.envelope.epoch, f.target_id
-        envelope = self._open_header(pack_id)[0]
+        envelope = self.repo.pack_header(pack_id.hex())[0]
         target_id = envelope.body["target_id"]
         assert isinstance(target_id, bytes)
         return envelope.domain_id, envelope.epoch, target_id
