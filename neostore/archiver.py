@@ -111,6 +111,13 @@ class _Dir:
         self.error: BaseException | None = None
 
 
+def _pruned_meanwhile(error: NeostoreError) -> NeostoreError:
+    return NeostoreError(
+        "a prune running at the same time removed data this snapshot reuses; "
+        f"nothing was saved, run the snapshot again ({error})"
+    )
+
+
 class Archiver:
     def __init__(
         self,
@@ -263,25 +270,26 @@ class Archiver:
         trusted copy into a new pack (docs/design.md, "Prune"). The
         grace period then only has to cover the moment from here to the
         manifest, not the whole run."""
+        listed = {name for name, _ in self.repo.backend.list("index")}
         stored: set[str] | None = None
-        if self.repo.index_files_gone():
+        if self.repo.index_files_gone(listed):
             # a prune swept while this run went on: it may have deleted
             # packs (and the marks that condemned them) that this run reused
             # or wrote. Look at the index and the packs afresh.
             self.repo.reset_index()
-            self.repo.load_index()
+            self.repo.load_index(names=listed)
             stored = {name for name, _ in self.repo.backend.list("data")}
-        elif not self.repo.load_index():
+        elif not self.repo.load_index(names=listed):
             return
         try:
             needed = self._without_live_copy(root, stored)
-            copies = [(btype, ref, self.repo.verified_stored(btype, ref)) for btype, ref in needed]
         except NeostoreError as e:
-            raise NeostoreError(
-                "a prune running at the same time removed data this snapshot reuses; "
-                f"nothing was saved, run the snapshot again ({e})"
-            ) from None
-        for btype, ref, copy in copies:
+            raise _pruned_meanwhile(e) from None
+        for btype, ref in needed:
+            try:
+                copy = self.repo.verified_stored(btype, ref)
+            except NeostoreError as e:
+                raise _pruned_meanwhile(e) from None
             packer.add_stored(btype, ref.blob_id, copy)
         self.stats.blobs_copied = len(needed)
         if needed:
@@ -297,9 +305,8 @@ class Archiver:
         def live(blob_id: bytes) -> bool:
             if blob_id not in index:
                 return False
-            return stored is None or any(
-                loc.pack_id.hex() in stored for loc in index.locations(blob_id)[:1]
-            )
+            first = index.lookup(blob_id)  # the trusted, uncondemned copy reads use
+            return stored is None or (first is not None and first.pack_id.hex() in stored)
 
         out: list[tuple[int, Ref]] = []
         seen: set[bytes] = set()

@@ -11,7 +11,7 @@ import getpass
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -316,12 +316,19 @@ class Repository:
             domain_for=self.domain_for,
         )
 
-    def load_index(self, on_error: Callable[[NeostoreError], None] | None = None) -> set[bytes]:
-        """Load every index file not loaded yet; bad ones go to ``on_error`` or
-        raise. Returns the packs that the newly loaded files condemn (prune
-        marks, docs/design.md "Prune"): known from now on, they are read
-        but never deduped against."""
-        names = [n for n, _ in self.backend.list("index") if n not in self._index_loaded]
+    def load_index(
+        self,
+        on_error: Callable[[NeostoreError], None] | None = None,
+        names: Iterable[str] | None = None,
+    ) -> set[bytes]:
+        """Load every index file not loaded yet (of ``names``, when the
+        caller has listed them); bad ones go to ``on_error`` or raise.
+        Returns the packs that the newly loaded files condemn (prune marks,
+        docs/design.md "Prune"): known from now on, they are read but never
+        deduped against."""
+        if names is None:
+            names = [n for n, _ in self.backend.list("index")]
+        names = [n for n in names if n not in self._index_loaded]
         loaded: list[tuple[str, Envelope, list[PackRecord]]] = []
         with ThreadPoolExecutor(max_workers=4) as pool:
             futures = {pool.submit(self.read_index_file, n): n for n in names}
@@ -348,11 +355,10 @@ class Repository:
                 (on_error or self.on_problem)(IntegrityError(f"index file {name}: {e}"))
         return condemned
 
-    def index_files_gone(self) -> bool:
-        """Whether an index file loaded before has been deleted since (a
-        prune's sweep, or ``repair index``)."""
-        present = {name for name, _ in self.backend.list("index")}
-        return not self._index_loaded <= present
+    def index_files_gone(self, listed: set[str]) -> bool:
+        """Whether an index file loaded before is missing from ``listed``
+        (deleted since by a prune's sweep, or ``repair index``)."""
+        return not self._index_loaded <= listed
 
     def reset_index(self) -> None:
         """Forget the loaded index; the next :meth:`load_index` reads it all."""
