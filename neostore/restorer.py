@@ -15,6 +15,7 @@ following a symlink) and restores a batch of files in it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import gc
@@ -29,7 +30,6 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import crypto, tree
 from .blob import Ref
@@ -488,7 +488,7 @@ class Restorer:
         except OSError as e:
             self._fail(path, f"cannot create: {e.strerror or e}")
             return False
-        return self._write_content(fd, dir_fd, node, path, node.name, {})
+        return self._write_content(fd, dir_fd, node, path, node.name)
 
     def _keep_existing(self, existing: os.stat_result, node: Node) -> bool:
         mode = self.options.overwrite
@@ -533,7 +533,7 @@ class Restorer:
             temp = b".neostore-restore-" + os.urandom(6).hex().encode()
             fd = os.open(temp, _FILE_FLAGS | os.O_EXCL, 0o600, dir_fd=dir_fd)
             try:
-                ok = self._write_content(fd, dir_fd, node, path, temp, {"fd": old, "map": local})
+                ok = self._write_content(fd, dir_fd, node, path, temp, old, local)
             except BaseException:
                 _remove(dir_fd, temp)
                 raise
@@ -572,22 +572,20 @@ class Restorer:
                 self._chunker = Chunker(self.repo.config, self._seed)
             offset = 0
             size = os.fstat(fd).st_size
-            if size <= _CUT_IN_MEMORY:
-                # pyfastcdc's stream reader allocates a buffer of several
-                # maximum chunks per call: for a small file that cost ten
-                # times the file (system time in page faults)
-                pieces = self._chunker.cut_buffer(_pread_whole(fd, size))
-            else:
-                stream = open(os.dup(fd), "rb", closefd=True)  # noqa: SIM115 - closed below
-                stream.seek(0)
-                pieces = self._chunker.cut_stream(stream)
-            for piece in pieces:
-                digest = crypto.content_hash(piece)
-                found.setdefault(digest, (offset, len(piece)))
-                positions.add((offset, digest))
-                offset += len(piece)
-            if size > _CUT_IN_MEMORY:
-                stream.close()
+            with contextlib.ExitStack() as stack:
+                if size <= _CUT_IN_MEMORY:
+                    # pyfastcdc's stream reader allocates a buffer of several
+                    # maximum chunks per call: for a small file that cost ten
+                    # times the file (system time in page faults)
+                    pieces = self._chunker.cut_buffer(_pread_whole(fd, size))
+                else:
+                    stream = stack.enter_context(open(os.dup(fd), "rb", closefd=True))
+                    pieces = self._chunker.cut_stream(stream)
+                for piece in pieces:
+                    digest = crypto.content_hash(piece)
+                    found.setdefault(digest, (offset, len(piece)))
+                    positions.add((offset, digest))
+                    offset += len(piece)
             return found, positions
         offset = 0
         for ref in node.content:
@@ -601,12 +599,19 @@ class Restorer:
         return found, positions
 
     def _write_content(
-        self, fd: int, dir_fd: int, node: Node, path: bytes, name: bytes, local: dict[str, Any]
+        self,
+        fd: int,
+        dir_fd: int,
+        node: Node,
+        path: bytes,
+        name: bytes,
+        old_fd: int | None = None,
+        chunks: dict[bytes, tuple[int, int]] | None = None,
     ) -> bool:
         """Write a file's content into ``fd`` (a new, empty file called
-        ``name``), from ``local`` chunks where they match, else fetched."""
-        old_fd: int | None = local.get("fd")
-        chunks: dict[bytes, tuple[int, int]] = local.get("map", {})
+        ``name``), taking from ``old_fd`` the ``chunks`` (content hash →
+        offset, length) that match, fetching the others."""
+        chunks = chunks or {}
         try:
             offset = written = 0
             ahead: dict[bytes, bytes] = {}  # a window of this file's blobs (remote stores)
