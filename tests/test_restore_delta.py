@@ -143,3 +143,36 @@ def test_overwrite_policies(repo: Cli, tmp_path: Path) -> None:
     _restore(repo, snap, dest, "--delete")
     assert not (here / "extra").exists()
     assert repo("restore", snap, "--to", dest, "--overwrite", "sometimes").code == 2
+
+
+def test_existing_hard_links_and_other_types(repo: Cli, tmp_path: Path) -> None:
+    """A destination file hard-linked to a file outside the destination is
+    replaced, never changed in place (not even its metadata), and
+    --overwrite never also keeps what stands where the snapshot has a
+    symlink (found by review)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("same content\n")
+    os.chmod(src / "a", 0o644)
+    (src / "link").symlink_to("a")
+    snap = repo.ok("snapshot", src, "--json").json()["id"]
+    dest = tmp_path / "dest"
+    _restore(repo, snap, dest)
+    here = dest / str(src).lstrip("/")
+    outside = tmp_path / "outside"
+    outside.write_text("same content\n")  # the content is right: only metadata differs
+    os.chmod(outside, 0o600)
+    os.utime(outside, ns=(10**18, 10**18))
+    (here / "a").unlink()
+    os.link(outside, here / "a")
+    (here / "link").unlink()
+    (here / "link").write_text("a local file where the snapshot has a symlink\n")
+
+    kept = _restore(repo, snap, dest, "--overwrite", "never")
+    assert kept["files_skipped"] == 2
+    assert (here / "link").read_text().startswith("a local file")
+    _restore(repo, snap, dest)
+    st = os.stat(outside)
+    assert (st.st_mode & 0o777, st.st_mtime_ns, st.st_nlink) == (0o600, 10**18, 1)
+    assert os.stat(here / "a").st_mode & 0o777 == 0o644
+    assert (here / "link").is_symlink()
