@@ -436,6 +436,10 @@ def _snapshot_json(info: SnapshotInfo) -> dict[str, Any]:
         "writer": m.writer_id.hex(),
         "seq": m.seq,
         "stats": m.stats,
+        "original": m.original.hex() if m.original else None,
+        "original_repo": m.original_repo.hex() if m.original_repo else None,
+        "rewritten": _iso(m.rewritten_ns) if m.rewritten_ns is not None else None,
+        "lost": [{"path": _show(p), "type": k, "bytes": n} for p, k, n in m.lost],
     }
 
 
@@ -835,6 +839,72 @@ def _size(n: int) -> str:
     return f"{value:.2f} TiB"
 
 
+def _tag_list(values: list[str] | None) -> list[str]:
+    """Tags from repeatable options, each of which may hold a,b,c."""
+    return [t.strip() for v in values or [] for t in v.split(",") if t.strip()]
+
+
+@command()
+def tag(
+    snapshot_ids: Annotated[
+        list[str], typer.Argument(metavar="SNAPSHOT...", help="Snapshots to change.")
+    ],
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    target: TargetOpt = None,
+    add: Annotated[
+        list[str] | None, typer.Option("--add", help="Add these tags (a,b; repeatable).")
+    ] = None,
+    remove: Annotated[
+        list[str] | None, typer.Option("--remove", help="Remove these tags (a,b; repeatable).")
+    ] = None,
+    set_tags: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Replace all tags with these (a,b; repeatable)."),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Change the tags of snapshots (owner keys).
+
+    Each changed snapshot gets a new id: a new manifest is saved with the old
+    one's time and content, and the old one is forgotten."""
+    from neostore.rewrite import tag as retag
+
+    if not (add or remove or set_tags is not None):
+        raise Fail("give --add, --remove and/or --set", exitcodes.USAGE)
+    repository = _open(repo, password_file)
+    chosen = [repository.find_snapshot(spec, target) for spec in snapshot_ids]
+    done, unchanged = retag(
+        repository,
+        chosen,
+        _tag_list(add),
+        _tag_list(remove),
+        None if set_tags is None else _tag_list(set_tags),
+    )
+    if json_output:
+        _emit(
+            [
+                {
+                    "target": r.old.target,
+                    "old": r.old.hex_id,
+                    "new": r.new.hex_id,
+                    "tags": r.new.manifest.tags,
+                }
+                for r in done
+            ]
+            + [
+                {"target": i.target, "old": i.hex_id, "new": i.hex_id, "tags": i.manifest.tags}
+                for i in unchanged
+            ]
+        )
+        return
+    for r in done:
+        tags = ", ".join(r.new.manifest.tags) or "(none)"
+        print(f"{r.old.target}/{r.old.hex_id[:8]} -> {r.new.hex_id[:8]}  tags: {tags}")
+    for info in unchanged:
+        print(f"{info.target}/{info.hex_id[:8]} unchanged")
+
+
 @command()
 def forget(
     snapshot_ids: Annotated[
@@ -1218,6 +1288,72 @@ def repair_index_command(
         print(f"warning: {problem}", file=sys.stderr)
     if stats.problems:
         raise typer.Exit(exitcodes.FATAL)
+
+
+@command("snapshots", on=repair_app)
+def repair_snapshots_command(
+    snapshot_ids: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[SNAPSHOT]...", help="Snapshots to repair (default: all)."),
+    ] = None,
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    target: TargetOpt = None,
+    forget: Annotated[
+        bool, typer.Option("--forget", help="Forget the damaged originals (owner keys).")
+    ] = False,
+    read_data: Annotated[
+        bool, typer.Option("--read-data", help="Also read every file chunk and drop bad ones.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only show.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Replace snapshots that name missing data by ones without it.
+
+    Files keep what is still readable (missing chunks are cut out); an
+    unreadable directory becomes empty. The new snapshot is tagged
+    `repaired` and lists what was lost. Run `repair index` first when check
+    reports index problems."""
+    from neostore.salvage import repair_snapshots
+
+    repository = _open(repo, password_file)
+    chosen = _chosen_snapshots(repository, snapshot_ids, target)
+    by_target: dict[str, list[SnapshotInfo]] = {}
+    for info in chosen:
+        by_target.setdefault(info.target, []).append(info)
+    rows: list[dict[str, Any]] = []
+    for name, infos in by_target.items():
+        outcomes, gone = repair_snapshots(
+            repository, name, infos, forget_originals=forget, read_data=read_data, dry_run=dry_run
+        )
+        if gone and not json_output:
+            print(f"target {name}: the index names {len(gone)} pack(s) that are gone")
+        for o in outcomes:
+            new = o.replacement.hex_id if o.replacement is not None else None
+            rows.append(
+                {
+                    "target": name,
+                    "id": o.info.hex_id,
+                    "damaged": bool(o.lost),
+                    "new": new,
+                    "forgotten": bool(o.lost) and forget and not dry_run,
+                    "lost": [{"path": _show(p), "type": k, "bytes": n} for p, k, n in o.lost],
+                }
+            )
+    if json_output:
+        _emit({"dry_run": dry_run, "snapshots": rows})
+        return
+    for row in rows:
+        if not row["damaged"]:
+            print(f"{row['target']}/{row['id'][:8]}  ok")
+            continue
+        verb = "would replace" if dry_run else f"replaced by {row['new'][:8]}"
+        print(f"{row['target']}/{row['id'][:8]}  damaged, {verb}")
+        for entry in row["lost"]:
+            what = "directory emptied" if entry["type"] == "dir" else f"{entry['bytes']} bytes cut"
+            print(f"    {entry['path']}: {what}")
+    damaged = sum(r["damaged"] for r in rows)
+    print(f"{damaged} of {len(rows)} snapshot(s) damaged" + (" (dry run)" if dry_run else ""))
 
 
 share_app = typer.Typer(help="Read-only shares of one sub-folder of a target.")

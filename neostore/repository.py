@@ -673,8 +673,10 @@ def _raise(error: NeostoreError) -> None:
 def chain_order(snapshots: list[SnapshotInfo]) -> list[SnapshotInfo]:
     """Oldest first. A writer's own sequence numbers are authoritative, and
     a claimed time is trusted no further than "now" and no later than the
-    writer's next snapshot, so a future timestamp cannot make a snapshot
-    `latest`."""
+    moment the writer's next manifest was made, so a future timestamp
+    cannot make a snapshot `latest`. A manifest that rewrote an older
+    snapshot (tag, repair, copy) keeps that snapshot's time and place; it
+    bounds the writer's earlier manifests only by when it was written."""
     effective: dict[bytes, int] = {}
     by_writer: dict[bytes, list[SnapshotInfo]] = {}
     for info in snapshots:
@@ -682,8 +684,8 @@ def chain_order(snapshots: list[SnapshotInfo]) -> list[SnapshotInfo]:
     for infos in by_writer.values():
         bound = time.time_ns()
         for info in sorted(infos, key=lambda i: i.manifest.seq, reverse=True):
-            bound = min(bound, info.manifest.time_ns)
-            effective[info.snapshot_id] = bound
+            effective[info.snapshot_id] = min(bound, info.manifest.time_ns)
+            bound = min(bound, info.manifest.made_ns)
     return sorted(snapshots, key=lambda i: (effective[i.snapshot_id], i.manifest.seq))
 
 

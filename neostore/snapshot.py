@@ -34,10 +34,29 @@ class Manifest:
     parent: bytes | None
     root: list[Ref]
     stats: dict[str, Any] = field(default_factory=dict)
+    #: set on a manifest that replaces or copies another (tag, repair
+    #: snapshots, copy): the snapshot the line began with, the repository
+    #: it was in when that is another one, and when this manifest was made
+    original: bytes | None = None
+    original_repo: bytes | None = None
+    rewritten_ns: int | None = None
+    #: repair snapshots: what it could not keep, as (path, "file" or "dir",
+    #: bytes lost; 0 for a directory, whose size is unknown)
+    lost: list[tuple[bytes, str, int]] = field(default_factory=list)
 
     def encode(self) -> bytes:
+        optional: dict[str, Any] = {}
+        if self.original is not None:
+            optional["original"] = self.original
+        if self.original_repo is not None:
+            optional["original_repo"] = self.original_repo
+        if self.rewritten_ns is not None:
+            optional["rewritten"] = self.rewritten_ns
+        if self.lost:
+            optional["lost"] = [list(entry) for entry in self.lost]
         return pack(
-            {
+            optional
+            | {
                 "v": 1,
                 "repo_id": self.repo_id,
                 "target_id": self.target_id,
@@ -55,6 +74,12 @@ class Manifest:
                 "stats": self.stats,
             }
         )
+
+    @property
+    def made_ns(self) -> int:
+        """When this manifest was written (its time, unless it rewrote an
+        older snapshot and kept that one's time)."""
+        return self.time_ns if self.rewritten_ns is None else max(self.time_ns, self.rewritten_ns)
 
     @classmethod
     def decode(cls, data: bytes, what: str) -> Manifest:
@@ -82,7 +107,29 @@ class Manifest:
             parent=get_field(raw, "parent", (bytes, type(None)), what),
             root=[Ref.decode(r, what) for r in get_field(raw, "root", list, what)],
             stats=get_field(raw, "stats", dict, what),
+            original=_optional(raw, "original", bytes, what),
+            original_repo=_optional(raw, "original_repo", bytes, what),
+            rewritten_ns=_optional(raw, "rewritten", int, what),
+            lost=_lost(raw, what),
         )
+
+
+def _optional(raw: dict[str, Any], key: str, kind: type, what: str) -> Any:
+    return get_field(raw, key, kind, what) if key in raw else None
+
+
+def _lost(raw: dict[str, Any], what: str) -> list[tuple[bytes, str, int]]:
+    entries = _optional(raw, "lost", list, what) or []
+    if not all(
+        isinstance(e, list)
+        and len(e) == 3
+        and isinstance(e[0], bytes)
+        and e[1] in ("file", "dir")
+        and isinstance(e[2], int)
+        for e in entries
+    ):
+        raise IntegrityError(f"{what}: malformed lost list")
+    return [(e[0], e[1], e[2]) for e in entries]
 
 
 def seal_manifest(

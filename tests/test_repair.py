@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
-from conftest import Cli
+from conftest import PASSWORD, Cli
 from treeutil import assert_same_tree
 
 
@@ -66,3 +67,114 @@ def test_repair_index_reports_a_pack_with_a_bad_header(repo: Cli, tmp_path: Path
     # the other packs are indexed; check reports the blobs that pack held
     check = repo("check")
     assert check.code == 1 and "missing" in check.err
+
+
+def _library(repo_path: Path) -> Any:
+    from neostore.backend import LocalBackend
+    from neostore.repository import Repository
+
+    opened = Repository.open(LocalBackend(str(repo_path)), PASSWORD.encode())
+    opened.load_index()
+    return opened
+
+
+def _files(lib: Any, refs: list[Any], path: str) -> dict[str, Any]:
+    """Every node below a listing, by absolute path."""
+    out = {}
+    for node in lib.load_tree(refs):
+        child = f"{path.rstrip('/')}/{node.name.decode()}"
+        out[child] = node
+        if node.type == "d":
+            out.update(_files(lib, node.subtree, child))
+    return out
+
+
+def test_repair_snapshots_cuts_what_is_gone(cli: Cli, tmp_path: Path) -> None:
+    small = ("--pack-size", "1024", "--chunk-min", "256", "--chunk-avg", "1024")
+    cli.ok("init", *small, "--chunk-max", "4096")
+    rng = random.Random(11)
+    src = tmp_path / "src"
+    (src / "keep").mkdir(parents=True)
+    (src / "keep" / "a.bin").write_bytes(rng.randbytes(30_000))
+    (src / "hurt.bin").write_bytes(rng.randbytes(20_000))
+    (src / "doomed" / "inner").mkdir(parents=True)
+    (src / "doomed" / "inner" / "x").write_bytes(rng.randbytes(3000))
+    (src / "doomed" / "y").write_text("y")
+    first = cli.ok("snapshot", src, "--json").json()["id"]
+    (src / "keep" / "b.txt").write_text("added later")
+    second = cli.ok("snapshot", src, "--json").json()["id"]
+
+    lib = _library(cli.repo)
+    trees = {
+        sid: _files(lib, lib.find_snapshot(sid, None).manifest.root, "/") for sid in (first, second)
+    }
+    nodes = trees[second]
+    hurt = nodes[str(src / "hurt.bin")]
+    victim = lib.index.lookup(hurt.content[len(hurt.content) // 2].blob_id).pack_id
+    # lose one data pack, and corrupt the listing of doomed/ inside its pack
+    # (each snapshot's: atimes may differ)
+    (cli.repo / "data" / victim.hex()[:2] / victim.hex()).unlink()
+    for listing in {t[str(src / "doomed")].subtree[0].blob_id for t in trees.values()}:
+        where = lib.index.lookup(listing)
+        pack = cli.repo / "data" / where.pack_id.hex()[:2] / where.pack_id.hex()
+        data = bytearray(pack.read_bytes())
+        data[where.offset + where.length // 2] ^= 1
+        pack.write_bytes(bytes(data))
+    lost_in: dict[str, dict[str, Any]] = {}
+    for sid, tree in trees.items():
+        expected = lost_in[sid] = {}
+        for path, node in tree.items():
+            if node.type == "f" and not path.startswith(str(src / "doomed")):
+                gone = sum(
+                    r.length for r in node.content if lib.index.lookup(r.blob_id).pack_id == victim
+                )
+                if gone:
+                    expected[path] = {"path": path, "type": "file", "bytes": gone}
+        expected[str(src / "doomed")] = {"path": str(src / "doomed"), "type": "dir", "bytes": 0}
+    assert str(src / "hurt.bin") in lost_in[second]
+    assert cli("check").code == 1
+
+    # a dry run, with the index still naming the lost pack, writes nothing
+    packs_before = sorted(p.name for p in (cli.repo / "data").rglob("*") if p.is_file())
+    dry = cli.ok("repair", "snapshots", "--dry-run", "--json").json()
+    assert dry["dry_run"] and [s["id"] for s in dry["snapshots"]] == [first, second]
+    for row in dry["snapshots"]:
+        assert row["damaged"] and row["new"] is None
+        assert {e["path"]: e for e in row["lost"]} == lost_in[row["id"]]
+    assert sorted(p.name for p in (cli.repo / "data").rglob("*") if p.is_file()) == packs_before
+    assert len(cli.ok("snapshots", "--json").json()) == 2
+
+    cli.ok("repair", "index")
+    done = cli.ok("repair", "snapshots", "--forget", "--json").json()["snapshots"]
+    assert all(r["damaged"] and r["forgotten"] for r in done)
+    new = {r["id"]: r["new"] for r in done}
+    listed = cli.ok("snapshots", "--json")
+    assert "warning" not in listed.err
+    rows = listed.json()
+    assert [r["id"] for r in rows] == [new[first], new[second]]
+    assert [r["original"] for r in rows] == [first, second]
+    assert all(r["tags"] == ["repaired"] for r in rows)
+    assert {e["path"]: e for e in rows[0]["lost"]} == lost_in[first]
+    assert {e["path"]: e for e in rows[1]["lost"]} == lost_in[second]
+    cli.ok("check")
+
+    out = tmp_path / "out"
+    cli.ok("restore", new[second], "--to", out)
+    here = out / str(src).lstrip("/")
+    if str(src / "keep" / "a.bin") not in lost_in[second]:
+        assert (here / "keep" / "a.bin").read_bytes() == (src / "keep" / "a.bin").read_bytes()
+    original = (src / "hurt.bin").read_bytes()
+    kept, offset = b"", 0
+    for ref in hurt.content:
+        if lib.index.lookup(ref.blob_id).pack_id != victim:
+            kept += original[offset : offset + ref.length]
+        offset += ref.length
+    assert (here / "hurt.bin").read_bytes() == kept and len(kept) < len(original)
+    assert list((here / "doomed").iterdir()) == []
+    # nothing needs the damaged data any more: prune clears it all away
+    cli.ok("prune", "--grace", "0s", "--max-unused", "0%")
+    cli.ok("prune", "--grace", "0s", "--max-unused", "0%")
+    cli.ok("check", "--read-data")
+    # nothing left to repair
+    again = cli.ok("repair", "snapshots", "--json").json()["snapshots"]
+    assert not any(r["damaged"] for r in again)

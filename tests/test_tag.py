@@ -1,0 +1,80 @@
+"""``neostore tag``: a changed snapshot is a new manifest that keeps the old
+one's time and place, and the old one is forgotten by the owner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from neostore_cli import exitcodes
+
+from conftest import Cli
+
+
+def _three(repo: Cli, src: Path) -> list[str]:
+    src.mkdir()
+    ids = []
+    for n in range(3):
+        (src / "f.txt").write_text(f"version {n}\n")
+        ids.append(repo.ok("snapshot", src, "--json").json()["id"])
+    return ids
+
+
+def test_tag_keeps_order_content_and_chains(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    ids = _three(repo, src)
+    before = {s["id"]: s for s in repo.ok("snapshots", "--json").json()}
+    done = repo.ok("tag", ids[1][:8], "--add", "a,b", "--add", "c", "--json").json()
+    assert len(done) == 1 and done[0]["old"] == ids[1] and done[0]["tags"] == ["a", "b", "c"]
+    middle = done[0]["new"]
+    assert middle != ids[1]
+    listed = repo.ok("snapshots", "--json")
+    rows = listed.json()
+    # same place in the history (the rewrite must not become `latest`)
+    assert [r["id"] for r in rows] == [ids[0], middle, ids[2]]
+    assert "warning" not in listed.err
+    row = rows[1]
+    assert row["tags"] == ["a", "b", "c"] and row["original"] == ids[1]
+    assert row["time"] == before[ids[1]]["time"] and row["paths"] == before[ids[1]]["paths"]
+    assert row["rewritten"] is not None
+    assert repo.ok("dump", "latest", str(src / "f.txt")).out == "version 2\n"
+    assert repo.ok("dump", middle, str(src / "f.txt")).out == "version 1\n"
+    # the old id is gone, legitimately: no tampering warnings, check passes
+    assert repo("dump", ids[1], str(src / "f.txt")).code == exitcodes.FATAL
+    repo.ok("check", "--read-data")
+
+    # a second change keeps pointing at the first version; --set replaces
+    again = repo.ok("tag", middle, "--remove", "a", "--json").json()[0]
+    assert again["tags"] == ["b", "c"]
+    rows = repo.ok("snapshots", "--json").json()
+    assert rows[1]["id"] == again["new"] and rows[1]["original"] == ids[1]
+    replaced = repo.ok("tag", again["new"], "--set", "x", "--json").json()[0]
+    assert replaced["tags"] == ["x"]
+    # nothing to change: same id, nothing written
+    same = repo.ok("tag", replaced["new"], "--add", "x", "--json").json()[0]
+    assert same["old"] == same["new"] == replaced["new"]
+    assert len(repo.ok("snapshots", "--json").json()) == 3
+
+    # tagging the newest keeps it the newest, and forget sees the new tags
+    newest = repo.ok("tag", "latest", "--add", "keep", "--json").json()[0]["new"]
+    rows = repo.ok("snapshots", "--json").json()
+    assert rows[-1]["id"] == newest
+    plan = repo.ok("forget", "--keep-tag", "keep", "--dry-run", "--json").json()
+    assert plan[0]["keep"] == [newest]
+
+    # a snapshot made after the rewrites follows them in the chain
+    (src / "f.txt").write_text("version 3\n")
+    later = repo.ok("snapshot", src, "--json").json()["id"]
+    listed = repo.ok("snapshots", "--json")
+    assert listed.json()[-1]["id"] == later and "warning" not in listed.err
+    repo.ok("check")
+
+
+def test_tag_is_for_owners_and_needs_a_change(repo: Cli, tmp_path: Path) -> None:
+    ids = _three(repo, tmp_path / "src")
+    assert repo("tag", ids[0]).code == exitcodes.USAGE
+    env = {"NEOSTORE_NEW_PASSWORD": "rw pw"}
+    repo.ok("key", "add", "--role", "read-write", "--target", "default", extra_env=env)
+    refused = repo("tag", ids[0], "--add", "x", password="rw pw")
+    assert refused.code == exitcodes.PERMISSION, refused.err
+    assert "owner" in refused.err
+    assert [s["tags"] for s in repo.ok("snapshots", "--json").json()] == [[], [], []]
