@@ -131,8 +131,10 @@ def _open(
     repo: str | None,
     password_file: str | None,
     meanwhile: Callable[[threading.Event], None] | None = None,
+    source: bool = False,
 ) -> Repository:
-    """Open the repository. ``meanwhile(done)`` runs in this thread while the
+    """Open the repository (``source``: the one `copy` reads, with its own
+    password options). ``meanwhile(done)`` runs in this thread while the
     key is derived in another (Argon2id runs without the GIL) and must return
     soon after ``done`` is set."""
     backend = _backend(repo)
@@ -142,7 +144,15 @@ def _open(
         raise RepositoryNotFound(f"{backend.location}: no repository there (run `neostore init`)")
     from neostore.repository import Repository  # crypto and codecs: only once needed
 
-    password = _password(password_file)
+    if source:
+        password = _password(
+            password_file,
+            env_var="NEOSTORE_FROM_PASSWORD",
+            what="source password",
+            options="NEOSTORE_FROM_PASSWORD or --from-password-file",
+        )
+    else:
+        password = _password(password_file)
     if meanwhile is None:
         repository = Repository.open(backend, password)
     else:
@@ -1141,6 +1151,84 @@ def _plan_json(plan: Any, dry_run: bool) -> dict[str, Any]:
 
 
 # -- keys ------------------------------------------------------------------------
+
+
+@command()
+def copy(
+    snapshot_ids: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[SNAPSHOT]...", help="Source snapshots (default: all)."),
+    ] = None,
+    from_repo: Annotated[
+        str, typer.Option("--from-repo", envvar="NEOSTORE_FROM_REPO", help="Source repository.")
+    ] = "",
+    from_password_file: Annotated[
+        str | None,
+        typer.Option(
+            "--from-password-file",
+            envvar="NEOSTORE_FROM_PASSWORD_FILE",
+            help="Source password file (or NEOSTORE_FROM_PASSWORD).",
+        ),
+    ] = None,
+    from_target: Annotated[
+        str | None, typer.Option("--from-target", help="Source target (default: every one).")
+    ] = None,
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", "-t", help="Destination target (default: the source's name)."),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Copy snapshots from another repository into this one.
+
+    Files are cut again with this repository's keyed chunker, so only chunks
+    it lacks are uploaded. Snapshots copied before are skipped."""
+    from dataclasses import asdict
+
+    from neostore.copier import Copier
+    from neostore.repository import chain_order
+
+    if not from_repo:
+        raise Fail(
+            "give the source repository: --from-repo (or NEOSTORE_FROM_REPO)", exitcodes.USAGE
+        )
+    source = _open(from_repo, from_password_file, source=True)
+    dest = _open(repo, password_file)
+    chosen = chain_order(_chosen_snapshots(source, snapshot_ids, from_target))
+    by_target: dict[str, list[SnapshotInfo]] = {}
+    for info in chosen:
+        by_target.setdefault(target or info.target, []).append(info)
+    rows: list[dict[str, Any]] = []
+    totals: dict[str, int] = {}
+    for name, infos in by_target.items():
+        copier = Copier(source, dest, name)
+        for done in copier.run(infos):
+            rows.append(
+                {
+                    "source": done.source.hex_id,
+                    "source_target": done.source.target,
+                    "target": done.target,
+                    "id": done.snapshot_id.hex() if done.snapshot_id else None,
+                    "skipped": done.snapshot_id is None,
+                }
+            )
+            if not json_output:
+                verb = "skipped (copied before)" if done.snapshot_id is None else "copied"
+                new = f" -> {done.target}/{done.snapshot_id.hex()[:8]}" if done.snapshot_id else ""
+                print(f"{done.source.target}/{done.source.hex_id[:8]} {verb}{new}")
+        for key, value in asdict(copier.stats).items():
+            totals[key] = totals.get(key, 0) + value
+    if json_output:
+        _emit({"snapshots": rows, "stats": totals})
+        return
+    print(
+        f"{totals.get('snapshots_copied', 0)} copied, {totals.get('snapshots_skipped', 0)} "
+        f"skipped; read {_size(totals.get('bytes_read', 0))} from the source, added "
+        f"{_size(totals.get('bytes_added', 0))} ({totals.get('blobs_new', 0)} new blobs)"
+    )
+
 
 key_app = typer.Typer(help="Manage key files: several passwords per repository.")
 app.add_typer(key_app, name="key")

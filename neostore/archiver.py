@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from . import tree
 from .blob import Ref, make_ref
 from .chunker import Chunker
+from .condemned import keep_condemned
 from .contentworker import WorkerHandle, start_workers
 from .errors import NeostoreError, UsageError
 from .filescache import FilesCache
@@ -40,8 +41,9 @@ from .packer import Packer
 from .prewalk import Prewalk, list_dir, normalise_paths
 from .progress import Reporter
 from .repository import Repository, SnapshotInfo, default_host_user
+from .shares import publish_or_warn
 from .snapshot import Manifest
-from .targets import DATA, TREE, Domain
+from .targets import TREE, Domain
 from .tree import Node
 
 #: a worker task carries up to this many files or bytes
@@ -109,13 +111,6 @@ class _Dir:
         self.pending = 1  # the walk of this directory itself
         self.lock = threading.Lock()
         self.error: BaseException | None = None
-
-
-def _pruned_meanwhile(error: NeostoreError) -> NeostoreError:
-    return NeostoreError(
-        "a prune running at the same time removed data this snapshot reuses; "
-        f"nothing was saved, run the snapshot again ({error})"
-    )
 
 
 class Archiver:
@@ -217,7 +212,7 @@ class Archiver:
             self._finish_workers()
             packer.flush()
             assert root.node is not None
-            self._keep_condemned(root.node.subtree, packer)
+            self.stats.blobs_copied = keep_condemned(self.repo, root.node.subtree, packer)
         except BaseException:
             self._cancel.set()
             self._stop_workers()
@@ -256,90 +251,13 @@ class Archiver:
             stats=asdict(self.stats),
         )
         snapshot_id = self.repo.save_snapshot(self.record, manifest)
-        self.shares_published = self._publish_to_shares(snapshot_id, manifest)
+        info = SnapshotInfo(snapshot_id, self.record.name, manifest)
+        self.shares_published = publish_or_warn(self.repo, self.record, self.writer, [info])
         self.stats.duration = time.monotonic() - started
         self.reporter.finish()
         return SnapshotResult(
             snapshot_id, self.record.name, self.stats, self.errors, self.shares_published
         )
-
-    def _keep_condemned(self, root: list[Ref], packer: Packer) -> None:
-        """A prune may have condemned packs since this run loaded the index,
-        among them packs it reused or wrote. Before the manifest names
-        them, copy every blob the snapshot needs that now has no live
-        trusted copy into a new pack (docs/design.md, "Prune"). The
-        grace period then only has to cover the moment from here to the
-        manifest, not the whole run."""
-        listed = {name for name, _ in self.repo.backend.list("index")}
-        stored: set[str] | None = None
-        if self.repo.index_files_gone(listed):
-            # a prune swept while this run went on: it may have deleted
-            # packs (and the marks that condemned them) that this run reused
-            # or wrote. Look at the index and the packs afresh.
-            self.repo.reset_index()
-            self.repo.load_index(names=listed)
-            stored = {name for name, _ in self.repo.backend.list("data")}
-        elif not self.repo.load_index(names=listed):
-            return
-        try:
-            needed = self._without_live_copy(root, stored)
-        except NeostoreError as e:
-            raise _pruned_meanwhile(e) from None
-        for btype, ref in needed:
-            try:
-                copy = self.repo.verified_stored(btype, ref)
-            except NeostoreError as e:
-                raise _pruned_meanwhile(e) from None
-            packer.add_stored(btype, ref.blob_id, copy)
-        self.stats.blobs_copied = len(needed)
-        if needed:
-            packer.flush()
-
-    def _without_live_copy(
-        self, root: list[Ref], stored: set[str] | None = None
-    ) -> list[tuple[int, Ref]]:
-        """Blobs of the new snapshot with no trusted copy outside condemned
-        packs (with ``stored``: none in a pack that still exists either)."""
-        index = self.repo.index
-
-        def live(blob_id: bytes) -> bool:
-            if blob_id not in index:
-                return False
-            first = index.lookup(blob_id)  # the trusted, uncondemned copy reads use
-            return stored is None or (first is not None and first.pack_id.hex() in stored)
-
-        out: list[tuple[int, Ref]] = []
-        seen: set[bytes] = set()
-        stack = [root]
-        while stack:
-            refs = stack.pop()
-            if refs and refs[0].blob_id in seen:
-                continue
-            for ref in refs:
-                if ref.blob_id not in seen and not live(ref.blob_id):
-                    out.append((TREE, ref))
-                seen.add(ref.blob_id)
-            for node in self.repo.load_tree(refs):
-                if node.type == tree.FILE:
-                    for ref in node.content:
-                        if ref.blob_id not in seen and not live(ref.blob_id):
-                            out.append((DATA, ref))
-                        seen.add(ref.blob_id)
-                elif node.type == tree.DIR:
-                    stack.append(node.subtree)
-        return out
-
-    def _publish_to_shares(self, snapshot_id: bytes, manifest: Manifest) -> int:
-        """Seal the new snapshot's capabilities to the target's shares. The
-        snapshot is already safe: a failure here is a warning."""
-        from .shares import publish
-
-        try:
-            info = SnapshotInfo(snapshot_id, self.record.name, manifest)
-            return publish(self.repo, self.record, self.writer, [info])
-        except NeostoreError as e:
-            self.repo.on_problem(NeostoreError(f"snapshot saved, but not published to shares: {e}"))
-            return 0
 
     def _readable_snapshots(self) -> list[SnapshotInfo]:
         if not self.repo.can_read(self.record):

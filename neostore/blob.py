@@ -48,6 +48,31 @@ class Ref(NamedTuple):
         raise IntegrityError(f"{what}: malformed blob reference")
 
 
+#: a ref as a fixed record in local caches: id ‖ key ‖ digest ‖ u64le length
+REF_RECORD = 32 * 3 + 8
+
+
+def refs_to_records(refs: list[Ref]) -> bytes:
+    return b"".join(
+        r.blob_id + r.blob_key + r.digest + r.length.to_bytes(8, "little") for r in refs
+    )
+
+
+def refs_from_records(raw: bytes) -> list[Ref] | None:
+    """The refs of :func:`refs_to_records`; None when ``raw`` is damaged."""
+    if len(raw) % REF_RECORD:
+        return None
+    return [
+        Ref(
+            raw[i : i + 32],
+            raw[i + 32 : i + 64],
+            raw[i + 64 : i + 96],
+            int.from_bytes(raw[i + 96 : i + 104], "little"),
+        )
+        for i in range(0, len(raw), REF_RECORD)
+    ]
+
+
 _local = threading.local()
 
 

@@ -20,10 +20,9 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from .blob import Ref
+from .blob import Ref, refs_from_records, refs_to_records
 
 SCHEMA_VERSION = 3
-_REF_SIZE = 32 * 3 + 8
 #: directories whose rows are kept in memory (the walk's current path and
 #: the directories it will come back to)
 _DIRS_KEPT = 256
@@ -77,26 +76,16 @@ class FilesCache:
             return "new", None
         if row[:4] != (inode, size, mtime_ns, ctime_ns):
             return "changed", None
-        raw = row[4]
-        if len(raw) % _REF_SIZE:
+        refs = refs_from_records(row[4])
+        if refs is None:
             return "changed", None  # damaged: read the file again
-        return "unchanged", [
-            Ref(
-                raw[i : i + 32],
-                raw[i + 32 : i + 64],
-                raw[i + 64 : i + 96],
-                int.from_bytes(raw[i + 96 : i + 104], "little"),
-            )
-            for i in range(0, len(raw), _REF_SIZE)
-        ]
+        return "unchanged", refs
 
     def store(
         self, path: bytes, inode: int, size: int, mtime_ns: int, ctime_ns: int, refs: list[Ref]
     ) -> None:
         directory, _, name = path.rpartition(b"/")
-        blob = b"".join(
-            r.blob_id + r.blob_key + r.digest + r.length.to_bytes(8, "little") for r in refs
-        )
+        blob = refs_to_records(refs)
         with self._lock:
             self._pending.append((directory, name, inode, size, mtime_ns, ctime_ns, blob))
             if len(self._pending) >= 4096:

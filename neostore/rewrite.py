@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import NeostoreError
 from .forgetting import forget
 from .repository import Repository, SnapshotInfo
+from .shares import publish_or_warn
 
 
 @dataclass
@@ -65,21 +65,10 @@ def rewrite(
         snapshot_id = repo.save_snapshot(record, manifest)
         seq, prev = manifest.seq, snapshot_id
         done.append(Rewritten(old, SnapshotInfo(snapshot_id, target, manifest)))
-    _publish(repo, target, [r.new for r in done])
+    publish_or_warn(repo, record, writer, [r.new for r in done])
     if forget_originals and done:
         forget(repo, record, [r.old for r in done])
     return done
-
-
-def _publish(repo: Repository, target: str, snapshots: list[SnapshotInfo]) -> None:
-    """Shares follow the new versions like new snapshots (a warning when
-    that fails: the snapshots themselves are saved)."""
-    from .shares import publish
-
-    try:
-        publish(repo, repo.target(target), repo.writer, snapshots)
-    except NeostoreError as e:
-        repo.on_problem(NeostoreError(f"snapshots saved, but not published to shares: {e}"))
 
 
 def retag(

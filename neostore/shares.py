@@ -366,6 +366,18 @@ def publish(
     return written
 
 
+def publish_or_warn(
+    repo: Repository, record: TargetRecord, writer: WriterIdentity, snapshots: list[SnapshotInfo]
+) -> int:
+    """:func:`publish` right after saving snapshots: they are safe already,
+    so a failure here is a warning (``share sync`` publishes them later)."""
+    try:
+        return publish(repo, record, writer, snapshots)
+    except NeostoreError as e:
+        repo.on_problem(NeostoreError(f"snapshot saved, but not published to shares: {e}"))
+        return 0
+
+
 def sync(repo: Repository, target: str, only: set[str] | None = None) -> int:
     """Publish every existing snapshot of ``target`` to the shares (needed
     for snapshots made before a share existed). The key must read the

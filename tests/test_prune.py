@@ -161,26 +161,26 @@ def test_snapshot_that_reused_condemned_packs(
     them; without it (as a writer that crashed between its check and its
     manifest would leave things) the sweep finds the new reference and
     rescues the packs. Either way nothing is lost."""
+    from neostore import archiver
     from neostore.archiver import Archiver, SnapshotOptions
 
     src = tmp_path / "src"
     _files(src, 1)
     old = repo.ok("snapshot", src, "--json").json()["id"]
     repo.ok("forget", old)  # every pack is now unused ...
-    original = Archiver._keep_condemned
+    original = archiver.keep_condemned
 
-    def racing(self: Archiver, root: Any, packer: Any) -> None:
+    def racing(repository: Any, root: Any, packer: Any) -> int:
         stats = _prune(repo.repo)  # ... so this condemns them all
         assert stats.packs_condemned > 0
-        if guard:
-            original(self, root, packer)
+        return original(repository, root, packer) if guard else 0
 
-    monkeypatch.setattr(Archiver, "_keep_condemned", racing)
+    monkeypatch.setattr(archiver, "keep_condemned", racing)
     result = Archiver(_open(repo.repo), SnapshotOptions(paths=[str(src)])).run()
     assert result.stats.bytes_read == 0  # it reused everything ...
     # ... and with the guard copied every blob out of the condemned packs
     assert (result.stats.blobs_new > 0) == guard
-    monkeypatch.setattr(Archiver, "_keep_condemned", original)
+    monkeypatch.setattr(archiver, "keep_condemned", original)
 
     sweep = _prune(repo.repo)
     if guard:
@@ -344,6 +344,7 @@ def test_snapshot_that_outlives_a_whole_prune_cycle(
     """Both phases (condemn, then delete with the mark) pass while a
     snapshot that reused the packs runs: it must not save a manifest naming
     deleted data, and earlier snapshots stay intact (found by review)."""
+    from neostore import archiver
     from neostore.archiver import Archiver, SnapshotOptions
     from neostore.errors import NeostoreError
 
@@ -352,17 +353,17 @@ def test_snapshot_that_outlives_a_whole_prune_cycle(
     old = repo.ok("snapshot", src, "--json").json()["id"]
     keep = repo.ok("snapshot", tmp_path / "src" / "file00.bin", "--json").json()["id"]
     repo.ok("forget", old)
-    original = Archiver._keep_condemned
+    original = archiver.keep_condemned
 
-    def racing(self: Archiver, root: Any, packer: Any) -> None:
+    def racing(repository: Any, root: Any, packer: Any) -> int:
         assert _prune(repo.repo).packs_condemned > 0
         assert _prune(repo.repo).packs_deleted > 0  # the mark is gone too
-        original(self, root, packer)
+        return original(repository, root, packer)
 
-    monkeypatch.setattr(Archiver, "_keep_condemned", racing)
+    monkeypatch.setattr(archiver, "keep_condemned", racing)
     with pytest.raises(NeostoreError, match="run the snapshot again"):
         Archiver(_open(repo.repo), SnapshotOptions(paths=[str(src)])).run()
-    monkeypatch.setattr(Archiver, "_keep_condemned", original)
+    monkeypatch.setattr(archiver, "keep_condemned", original)
     assert [s["id"] for s in repo.ok("snapshots", "--json").json()] == [keep]
     repo.ok("check", "--read-data")
     again = repo.ok("snapshot", src, "--json").json()["id"]  # the next run just works
