@@ -14,7 +14,9 @@ Commands:
   through neostore-server over HTTPS beside a local directory, for neostore
   and restic (see :mod:`bench.server`);
 * ``delta-restore [--size small|full] [--reps N]``: restoring the 1 %-changed corpus
-  over its previous version against a full restore (see :mod:`bench.delta_restore`).
+  over its previous version against a full restore (see :mod:`bench.delta_restore`);
+* ``copy [--size small|full] [--reps N]``: copying snapshots between two
+  repositories, beside restic's copy (see :mod:`bench.copy`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ import sys
 
 
 def main(argv: list[str]) -> int:
-    commands = ("compare", "stages", "index-memory", "flat-memory", "server", "delta-restore")
+    commands = (
+        "compare",
+        "stages",
+        "index-memory",
+        "flat-memory",
+        "server",
+        "delta-restore",
+        "copy",
+    )
     if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
         return 2
@@ -33,6 +43,10 @@ def main(argv: list[str]) -> int:
         from bench import compare
 
         return compare.main(rest)
+    if command == "copy":
+        from bench import copy
+
+        return copy.main(rest)
     if command == "delta-restore":
         from bench import delta_restore
 

@@ -113,17 +113,21 @@ def _password(
     return first.encode()
 
 
-#: how to reach a repository on neostore-server (global options, see main())
+#: how to reach a repository on neostore-server (global options, see main()),
+#: and the source repository of `copy` (its own options, never these)
 _server: dict[str, str | None] = {}
+_source_server: dict[str, str | None] = {}
 
 
-def _backend(repo: str | None) -> Any:
+def _backend(repo: str | None, source: bool = False) -> Any:
     from neostore.backend import open_backend
 
+    server = _source_server if source else _server
     return open_backend(
         repo or "",
-        fingerprint=_server.get("fingerprint"),
-        ca_file=_server.get("ca"),
+        fingerprint=server.get("fingerprint"),
+        ca_file=server.get("ca"),
+        env_prefix="NEOSTORE_FROM_SERVER" if source else "NEOSTORE_SERVER",
     )
 
 
@@ -137,7 +141,7 @@ def _open(
     password options). ``meanwhile(done)`` runs in this thread while the
     key is derived in another (Argon2id runs without the GIL) and must return
     soon after ``done`` is set."""
-    backend = _backend(repo)
+    backend = _backend(repo, source)
     if not backend.exists_repository():
         from neostore.errors import RepositoryNotFound
 
@@ -245,7 +249,7 @@ def command(name: str | None = None, on: typer.Typer | None = None) -> Callable[
             try:
                 func(*args, **kwargs)
             except KeyboardInterrupt:
-                _die("interrupted; nothing partial was recorded", exitcodes.INTERRUPTED)
+                _die("interrupted; nothing half-done was recorded", exitcodes.INTERRUPTED)
             except Fail as e:
                 _die(str(e), e.code)
             except NeostoreError as e:
@@ -1173,6 +1177,22 @@ def copy(
     from_target: Annotated[
         str | None, typer.Option("--from-target", help="Source target (default: every one).")
     ] = None,
+    from_server_fingerprint: Annotated[
+        str | None,
+        typer.Option(
+            "--from-server-fingerprint",
+            envvar="NEOSTORE_FROM_SERVER_FINGERPRINT",
+            help="Pin the source server's TLS certificate (SHA256:...).",
+        ),
+    ] = None,
+    from_server_ca: Annotated[
+        str | None,
+        typer.Option(
+            "--from-server-ca",
+            envvar="NEOSTORE_FROM_SERVER_CA",
+            help="Trust this CA file for the source server.",
+        ),
+    ] = None,
     repo: RepoOpt = None,
     password_file: PasswordFileOpt = None,
     target: Annotated[
@@ -1194,9 +1214,22 @@ def copy(
         raise Fail(
             "give the source repository: --from-repo (or NEOSTORE_FROM_REPO)", exitcodes.USAGE
         )
+    _source_server.update(fingerprint=from_server_fingerprint, ca=from_server_ca)
     source = _open(from_repo, from_password_file, source=True)
     dest = _open(repo, password_file)
-    chosen = chain_order(_chosen_snapshots(source, snapshot_ids, from_target))
+    failures: list[str] = []
+    if snapshot_ids:
+        chosen = [source.find_snapshot(spec, from_target) for spec in snapshot_ids]
+    else:
+        from neostore.chains import verify_chains
+
+        chosen = []
+        for name in [from_target] if from_target else source.target_names():
+            infos = source.list_snapshots(name, on_error=lambda e: failures.append(str(e)))
+            # a source store holding back snapshots is reported, not copied around
+            failures.extend(verify_chains(source, source.target(name), infos))
+            chosen += infos
+    chosen = chain_order(chosen)
     by_target: dict[str, list[SnapshotInfo]] = {}
     for info in chosen:
         by_target.setdefault(target or info.target, []).append(info)
@@ -1221,13 +1254,17 @@ def copy(
         for key, value in asdict(copier.stats).items():
             totals[key] = totals.get(key, 0) + value
     if json_output:
-        _emit({"snapshots": rows, "stats": totals})
-        return
-    print(
-        f"{totals.get('snapshots_copied', 0)} copied, {totals.get('snapshots_skipped', 0)} "
-        f"skipped; read {_size(totals.get('bytes_read', 0))} from the source, added "
-        f"{_size(totals.get('bytes_added', 0))} ({totals.get('blobs_new', 0)} new blobs)"
-    )
+        _emit({"snapshots": rows, "stats": totals, "problems": failures})
+    else:
+        print(
+            f"{totals.get('snapshots_copied', 0)} copied, {totals.get('snapshots_skipped', 0)} "
+            f"skipped; read {_size(totals.get('bytes_read', 0))} from the source, added "
+            f"{_size(totals.get('bytes_added', 0))} ({totals.get('blobs_new', 0)} new blobs)"
+        )
+    for failure in failures:
+        print(f"error: source: {failure}", file=sys.stderr)
+    if failures:
+        raise typer.Exit(exitcodes.FATAL)
 
 
 key_app = typer.Typer(help="Manage key files: several passwords per repository.")

@@ -8,16 +8,17 @@ or from its own backups of the same files) are not uploaded. Trees are
 rebuilt with the new refs; every other node field is kept.
 
 The copy map (local cache, like the files cache) remembers, per source
-file content (the hash of its source blob ids), the destination refs it
-became, so a later copy of a newer snapshot reads only files whose content
-changed. An entry is used only while every blob it names is in the
-destination's index. Within one run, a source listing seen before is not
-read again.
+file content (the hash of its chunks' content digests and lengths, which
+reading verifies; never blob ids alone, which a leaked source writer key
+can reuse for other content), the destination refs it became, so a later
+copy of a newer snapshot reads only files whose content changed. An entry
+is used only while every blob it names is in the destination's index.
+Within one run, a source listing seen before is not read again.
 
 Each copied snapshot is saved as it is finished (packs → index →
 manifest), with ``original`` = its source id and ``original_repo`` = the
-source repository. A snapshot whose copy the destination already holds
-is skipped (docs/design.md, "Copy").
+source repository. A snapshot is skipped when the destination target
+holds a copy signed by this key or an owner key (docs/design.md, "Copy").
 """
 
 from __future__ import annotations
@@ -159,19 +160,28 @@ class Copier:
         self._memo = _Memo()
         dest.load_index()
         source.load_index()
-        name = f"copy-{source.repo_id.hex()}-{self.domain.domain_id.hex()}-{self.domain.epoch}"
-        self._map = CopyMap(cache_dir() / dest.repo_id.hex() / f"{name}.sqlite")
+        name = f"copy-{source.repo_id.hex()}-{self.domain.domain_id.hex()}.sqlite"
+        self._map = CopyMap(cache_dir() / dest.repo_id.hex() / name)
         self._packer: Packer | None = None
+        #: the destination target's snapshots, listed once (when readable)
+        self._existing: list[SnapshotInfo] = []
+        self._last: bytes | None = None
 
     def copied_before(self) -> set[bytes]:
-        """Source snapshot ids the destination target holds copies of."""
+        """Source snapshot ids the destination target holds copies of. Only
+        copies this key or an owner key signed count: a leaked writer key
+        must not make copy skip a snapshot by claiming to be its copy."""
         if not self.dest.can_read(self.record):
             return self._map.copied(self.record.target_id)
+        self._existing = self.dest.list_snapshots(self.record.name, on_error=self.dest.on_problem)
+        if self._existing:
+            self._last = self._existing[-1].snapshot_id
         return {
             info.manifest.original
-            for info in self.dest.list_snapshots(self.record.name, on_error=self.dest.on_problem)
+            for info in self._existing
             if info.manifest.original_repo == self.source.repo_id
             and info.manifest.original is not None
+            and (info.by_owner or info.manifest.writer_id == self.writer.writer_id)
         }
 
     def run(self, snapshots: list[SnapshotInfo]) -> list[Copied]:
@@ -204,12 +214,8 @@ class Copier:
         self._packer.flush()
         self._map.flush()
         self.stats.blobs_copied += keep_condemned(self.dest, root, self._packer)
-        existing = (
-            self.dest.list_snapshots(self.record.name, on_error=self.dest.on_problem)
-            if self.dest.can_read(self.record)
-            else []
-        )
-        seq, prev = self.dest.chain_head(self.record, existing)
+        # this key's chain head: local state follows each save
+        seq, prev = self.dest.chain_head(self.record, self._existing)
         m = info.manifest
         manifest = Manifest(
             repo_id=self.dest.repo_id,
@@ -223,7 +229,7 @@ class Copier:
             user=m.user,
             paths=list(m.paths),
             tags=list(m.tags),
-            parent=existing[-1].snapshot_id if existing else None,
+            parent=self._last,
             root=root,
             stats=dict(m.stats),
             original=info.snapshot_id,
@@ -233,6 +239,7 @@ class Copier:
         )
         snapshot_id = self.dest.save_snapshot(self.record, manifest)
         self._map.record_copy(self.record.target_id, info.snapshot_id, snapshot_id)
+        self._last = snapshot_id
         saved = SnapshotInfo(snapshot_id, self.record.name, manifest)
         publish_or_warn(self.dest, self.record, self.writer, [saved])
         self.stats.snapshots_copied += 1
@@ -241,25 +248,30 @@ class Copier:
     # -- trees and content ----------------------------------------------------------
 
     def _tree(self, refs: list[Ref]) -> list[Ref]:
-        key = tuple(r.blob_id for r in refs)
+        key = tuple(r.digest for r in refs)  # verified when read, unlike ids
         done = self._memo.trees.get(key)
         if done is not None:
             return done
         nodes = self.source.load_tree(refs)
         for node in nodes:
             if node.type == FILE:
-                node.content = self._content(node.content, node.size)
+                node.content = self._content(node.content)
             elif node.type == DIR:
                 node.subtree = self._tree(node.subtree)
         out = self._store(TREE, encode_tree(nodes))
         self._memo.trees[key] = out
         return out
 
-    def _content(self, refs: list[Ref], size: int) -> list[Ref]:
+    def _content(self, refs: list[Ref]) -> list[Ref]:
         if not refs:
             return []
         self.stats.files += 1
-        key = crypto.object_hash(b"".join(r.blob_id for r in refs))
+        # content digests and lengths (reading verifies both) and the epoch
+        # the refs it maps to belong to
+        key = crypto.object_hash(
+            self.domain.epoch.to_bytes(8, "little")
+            + b"".join(r.digest + r.length.to_bytes(8, "little") for r in refs)
+        )
         fresh = self._memo.files.get(key)
         if fresh is not None:  # stored by this run
             self.stats.files_known += 1
@@ -269,7 +281,7 @@ class Copier:
             self.stats.files_known += 1
             return known
         pieces = self._plaintext(refs)
-        if size <= IN_MEMORY:
+        if sum(r.length for r in refs) <= IN_MEMORY:  # not the node's claimed size
             cut = self._chunker.cut_buffer(b"".join(pieces))
         else:
             cut = self._chunker.cut_stream(io.BufferedReader(_Plaintext(pieces), 1 << 20))

@@ -67,6 +67,8 @@ class SnapshotInfo:
     manifest: Manifest
     #: for a share key: the root listing is the shared folder alone
     shared_root: tuple[Node, ...] | None = None
+    #: signed by an owner key's own writer (not a delegated key)
+    by_owner: bool = False
 
     @property
     def hex_id(self) -> str:
@@ -547,7 +549,7 @@ class Repository:
         stored = self.backend.load("snapshots", f"{record.name}/{hex_id}")
         if crypto.object_hash(stored).hex() != hex_id:
             raise IntegrityError(f"{what}: content does not match its name")
-        manifest = open_manifest(
+        manifest, by_owner = open_manifest(
             stored,
             what=what,
             target_sk=self.target_secret(record),
@@ -555,7 +557,7 @@ class Repository:
             owner_vk=self.material.owner_vk,
             target_id=record.target_id,
         )
-        return SnapshotInfo(bytes.fromhex(hex_id), record.name, manifest)
+        return SnapshotInfo(bytes.fromhex(hex_id), record.name, manifest, by_owner=by_owner)
 
     def find_snapshot(self, spec: str, target: str | None) -> SnapshotInfo:
         """Resolve ``latest``, a full id or a unique prefix of at least 4 hex digits."""
@@ -678,6 +680,7 @@ def chain_order(snapshots: list[SnapshotInfo]) -> list[SnapshotInfo]:
     snapshot (tag, repair, copy) keeps that snapshot's time and place; it
     bounds the writer's earlier manifests only by when it was written."""
     effective: dict[bytes, int] = {}
+    now = time.time_ns()
     by_writer: dict[bytes, list[SnapshotInfo]] = {}
     for info in snapshots:
         by_writer.setdefault(info.manifest.writer_id, []).append(info)
@@ -686,7 +689,16 @@ def chain_order(snapshots: list[SnapshotInfo]) -> list[SnapshotInfo]:
         for info in sorted(infos, key=lambda i: i.manifest.seq, reverse=True):
             effective[info.snapshot_id] = min(bound, info.manifest.time_ns)
             bound = min(bound, info.manifest.made_ns)
-    return sorted(snapshots, key=lambda i: (effective[i.snapshot_id], i.manifest.seq))
+    # on a tie a replacement follows what it replaced (and a later
+    # replacement an earlier one); otherwise the writer's seq decides
+    return sorted(
+        snapshots,
+        key=lambda i: (
+            effective[i.snapshot_id],
+            min(i.manifest.rewritten_ns or 0, now),
+            i.manifest.seq,
+        ),
+    )
 
 
 def _check_sizes(config: Config) -> None:

@@ -13,9 +13,14 @@ and the new snapshot is tagged ``repaired``. The replacement goes through
 :func:`.rewrite.rewrite`: new tree blobs are stored first, then the new
 manifests, then (with ``forget``) the originals are forgotten.
 
-Blobs the index names in packs that no longer exist are treated as gone:
-they are condemned in this process's copy of the index, so the new trees
-never dedup against them (docs/design.md, "Tag and repair snapshots").
+Only data known to be gone is cut: a blob no index names, a blob whose
+every indexed pack is missing (each such pack is asked for once more by
+name, so a listing that left one out does not count), or (``read_data``)
+a blob whose every copy fails to decrypt. A store that cannot be read
+(network, server errors) or index files that do not load stop the repair
+before anything is written. Packs confirmed gone are condemned in this
+process's copy of the index, so the new trees never dedup against them
+(docs/design.md, "Tag and repair snapshots").
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from dataclasses import dataclass, field
 
 from .blob import Ref, make_ref
 from .chunker import Chunker
-from .errors import NeostoreError
+from .condemned import keep_condemned
+from .errors import IntegrityError, NeostoreError
 from .packer import Packer
 from .repository import Repository, SnapshotInfo
 from .rewrite import Rewritten, rewrite
-from .targets import DATA, TREE
+from .targets import DATA, TREE, Domain
 from .tree import DIR, FILE, Node, encode_tree
 
 REPAIRED_TAG = "repaired"
@@ -54,16 +60,22 @@ class Salvager:
         self.record = repo.target(target)
         self.read_data = read_data
         self.dry_run = dry_run
-        self.domain = repo.domain(self.record)
         self._stored = {bytes.fromhex(name) for name, _ in repo.backend.list("data")}
-        self.missing_packs = [p for p, _ in repo.index.packs() if p not in self._stored]
+        self.missing_packs = []
+        for pack_id, _ in repo.index.packs():
+            if pack_id not in self._stored:
+                if repo.backend.exists("data", pack_id.hex()):  # the listing missed it
+                    self._stored.add(pack_id)
+                else:
+                    self.missing_packs.append(pack_id)
         # the index may still name packs that are gone: never dedup against them
         repo.index.condemn(self.missing_packs)
         self._readable: dict[bytes, bool] = {}
         self._done: dict[tuple[tuple[bytes, ...], bytes], tuple[list[Ref], list[Lost]]] = {}
-        self._chunker = Chunker(repo.config, self.domain.chunker_seed)
         self._new_roots: dict[bytes, list[Ref]] = {}
         self.packer: Packer | None = None
+        self.domain: Domain | None = None
+        self.chunker: Chunker | None = None
 
     def examine(self, info: SnapshotInfo) -> Outcome:
         root, lost = self._tree(info.manifest.root, b"")
@@ -77,6 +89,8 @@ class Salvager:
         damaged = [o for o in outcomes if o.lost]
         if self.packer is not None:
             self.packer.flush()
+            for outcome in damaged:  # a prune may have condemned what they reuse
+                keep_condemned(self.repo, self._new_roots[outcome.info.snapshot_id], self.packer)
             self.packer.close()
         changes = []
         for outcome in damaged:
@@ -111,7 +125,7 @@ class Salvager:
         if ok and self.read_data and btype == DATA:
             try:
                 self.repo.read_blob(btype, ref)
-            except NeostoreError:
+            except IntegrityError:  # a store that cannot answer stops the repair
                 ok = False
         self._readable[ref.blob_id] = ok
         return ok
@@ -125,9 +139,9 @@ class Salvager:
             return done
         try:
             if not all(self._available(TREE, r) for r in refs):
-                raise NeostoreError("tree blob missing")
+                raise IntegrityError("tree blob missing")
             nodes = self.repo.load_tree(refs)
-        except NeostoreError:
+        except IntegrityError:
             result: tuple[list[Ref], list[Lost]] = (self._store([]), [(path or b"/", "dir", 0)])
             self._done[key] = result
             return result
@@ -154,11 +168,14 @@ class Salvager:
 
     def _store(self, nodes: list[Node]) -> list[Ref]:
         if self.dry_run:
-            return []
+            return []  # and needs no key that can write
         if self.packer is None:
+            self.domain = self.repo.domain(self.record)
+            self.chunker = Chunker(self.repo.config, self.domain.chunker_seed)
             self.packer = Packer(self.repo, self.record, self.domain, self.repo.writer)
+        assert self.domain is not None and self.chunker is not None
         refs = []
-        for piece in self._chunker.cut_buffer(encode_tree(nodes)):
+        for piece in self.chunker.cut_buffer(encode_tree(nodes)):
             ref = make_ref(self.domain, TREE, piece)
             self.packer.add(TREE, ref, piece)
             refs.append(ref)
@@ -182,7 +199,13 @@ def repair_snapshots(
         repo.writer  # noqa: B018 -- refuse a read-only key before any work
         if forget_originals:
             repo.require_owner("forgetting the damaged originals")
-    repo.load_index()
+    unreadable: list[NeostoreError] = []
+    repo.load_index(on_error=unreadable.append)
+    if unreadable:
+        raise NeostoreError(
+            f"{len(unreadable)} index file(s) could not be read ({unreadable[0]}); "
+            "run `neostore repair index` first. Nothing was changed"
+        )
     salvager = Salvager(repo, target, read_data=read_data, dry_run=dry_run)
     try:
         outcomes = [salvager.examine(info) for info in snapshots]

@@ -145,14 +145,16 @@ def seal_manifest(
 
 def open_manifest(
     stored: bytes, *, what: str, target_sk: bytes, repo_id: bytes, owner_vk: bytes, target_id: bytes
-) -> Manifest:
+) -> tuple[Manifest, bool]:
+    """The manifest, and whether an owner key's own writer signed it (not a
+    delegated writer or read-write key)."""
     plain = crypto.unseal(target_sk, stored, what)
     body, signature, writer_vk, cert = unpack_parts(plain, 4, what)
     crypto.verify(writer_vk, crypto.SIG_SNAPSHOT + repo_id, body, signature, what)
     manifest = Manifest.decode(body, what)
     if manifest.repo_id != repo_id or manifest.target_id != target_id:
         raise IntegrityError(f"{what}: belongs to another repository or target")
-    verify_writer(
+    by_owner = verify_writer(
         owner_vk, repo_id, target_id, manifest.writer_id, writer_vk, manifest.epoch, cert, what
     )
-    return manifest
+    return manifest, by_owner

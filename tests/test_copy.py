@@ -156,3 +156,182 @@ def test_copy_with_a_put_only_writer_and_a_stream_cut(
     two.ok("check", "--read-data", password="second password")
     out = _restore(two, "latest", tmp_path / "out", "second password")
     assert_same_tree(src, out / str(src).lstrip("/"))
+
+
+def test_copy_map_is_keyed_by_verified_content(cli: Cli, tmp_path: Path) -> None:
+    """A leaked writer key of the source plants other content under a real
+    blob id, in a snapshot copied first. The real file must not be copied
+    as that content (found by review: the map was keyed by blob ids)."""
+    import time
+
+    from neostore import crypto
+    from neostore.backend import LocalBackend
+    from neostore.blob import Ref, encrypt_blob, make_ref
+    from neostore.copier import Copier
+    from neostore.packer import Packer
+    from neostore.repository import Repository
+    from neostore.snapshot import Manifest
+    from neostore.targets import DATA, TREE
+    from neostore.tree import FILE, Node, encode_tree
+
+    one, two = _repos(cli, tmp_path)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"REAL CONTENT " * 10)
+    real_id = one.ok("snapshot", src, "--json", password="first password").json()["id"]
+    one.ok(
+        "key",
+        "add",
+        "--role",
+        "writer",
+        "--target",
+        "default",
+        password="first password",
+        extra_env={"NEOSTORE_NEW_PASSWORD": "leaked"},
+    )
+    owner = Repository.open(LocalBackend(str(one.repo)), b"first password")
+    owner.load_index()
+    nodes = {}
+    refs = owner.find_snapshot(real_id, None).manifest.root
+    while refs:  # down the path to the file
+        listing = owner.load_tree(refs)
+        refs = listing[0].subtree
+        nodes[listing[0].name] = listing[0]
+    real = nodes[b"f"].content[0]
+
+    leaked = Repository.open(LocalBackend(str(one.repo)), b"leaked")
+    leaked.load_index()
+    record = leaked.target("default")
+    domain = leaked.domain(record)
+    evil = b"X" * real.length
+    planted = Ref(real.blob_id, b"k" * 32, crypto.content_hash(evil), len(evil))
+    packer = Packer(leaked, record, domain, leaked.writer)
+    packer.add_stored(DATA, real.blob_id, encrypt_blob(leaked.repo_id, DATA, planted, evil))
+    listing_bytes = encode_tree(
+        [Node(b"evil", FILE, mode=0o100644, size=len(evil), content=[planted])]
+    )
+    root = make_ref(domain, TREE, listing_bytes)
+    packer.add(TREE, root, listing_bytes)
+    packer.flush()
+    packer.close()
+    manifest = Manifest(
+        repo_id=leaked.repo_id,
+        target_id=record.target_id,
+        writer_id=leaked.writer.writer_id,
+        epoch=domain.epoch,
+        seq=1,
+        prev=None,
+        time_ns=time.time_ns(),
+        host="h",
+        user="u",
+        paths=[b"/evil"],
+        tags=[],
+        parent=None,
+        root=[root],
+    )
+    evil_id = leaked.save_snapshot(record, manifest)
+
+    source = Repository.open(LocalBackend(str(one.repo)), b"first password")
+    by_id = {i.snapshot_id: i for i in source.list_snapshots("default")}
+    dest = Repository.open(LocalBackend(str(two.repo)), b"second password")
+    done = Copier(source, dest, "default").run([by_id[evil_id], by_id[bytes.fromhex(real_id)]])
+    copied = done[1].snapshot_id
+    assert copied is not None
+    dumped = two.ok("dump", copied.hex(), str(src / "f"), password="second password")
+    assert dumped.stdout_bytes == (src / "f").read_bytes()
+
+
+def test_copy_skips_only_copies_it_can_trust(cli: Cli, tmp_path: Path) -> None:
+    """A leaked put-only writer key of the destination signs an empty
+    manifest claiming to be the copy of a source snapshot: copy must still
+    copy it (found by review)."""
+    import time
+
+    from neostore.backend import LocalBackend
+    from neostore.repository import Repository
+    from neostore.snapshot import Manifest
+
+    one, two = _repos(cli, tmp_path)
+    src = tmp_path / "src"
+    _source_tree(src)
+    source_id = one.ok("snapshot", src, "--json", password="first password").json()["id"]
+    two.ok(
+        "key",
+        "add",
+        "--role",
+        "writer",
+        "--target",
+        "default",
+        password="second password",
+        extra_env={"NEOSTORE_NEW_PASSWORD": "leaked"},
+    )
+    source = Repository.open(LocalBackend(str(one.repo)), b"first password")
+    leaked = Repository.open(LocalBackend(str(two.repo)), b"leaked")
+    record = leaked.target("default")
+    claim = Manifest(
+        repo_id=leaked.repo_id,
+        target_id=record.target_id,
+        writer_id=leaked.writer.writer_id,
+        epoch=leaked.domain(record).epoch,
+        seq=1,
+        prev=None,
+        time_ns=time.time_ns(),
+        host="h",
+        user="u",
+        paths=[b"/"],
+        tags=[],
+        parent=None,
+        root=[],
+        original=bytes.fromhex(source_id),
+        original_repo=source.repo_id,
+    )
+    leaked.save_snapshot(record, claim)
+    done = _copy(two, one)
+    assert [r["skipped"] for r in done["snapshots"]] == [False]
+    copied = done["snapshots"][0]["id"]
+    out = _restore(two, copied, tmp_path / "out", "second password")
+    assert_same_tree(src, out / str(src).lstrip("/"))
+    # the owner's own copy counts
+    assert [r["skipped"] for r in _copy(two, one)["snapshots"]] == [True]
+
+
+def test_copy_between_two_repositories_on_a_server(
+    neoserver: Any, cli: Cli, tmp_path: Path
+) -> None:
+    """Over real HTTPS, each side with its own account: the destination's
+    token never goes to the source (found by review), so an account with
+    rights on one repository only is enough on each side."""
+    src = tmp_path / "src"
+    _source_tree(src)
+    admin = dict(cli.env, **neoserver.client_env())
+    one = Cli(dict(admin, NEOSTORE_REPO=neoserver.url("copy-one")), cli.repo)
+    one.ok("init", password="first password")
+    source_id = one.ok("snapshot", src, "--json", password="first password").json()["id"]
+    Cli(dict(admin, NEOSTORE_REPO=neoserver.url("copy-two")), cli.repo).ok(
+        "init", password="second password"
+    )
+    reader = neoserver.account("copy-reader", ("copy-one", "repo", "read"))
+    writer = neoserver.account("copy-writer", ("copy-two", "repo", "read,append"))
+    env = dict(
+        admin,
+        NEOSTORE_SERVER_TOKEN=writer,
+        NEOSTORE_FROM_SERVER_TOKEN=reader,
+        NEOSTORE_FROM_SERVER_FINGERPRINT=neoserver.fingerprint,
+        NEOSTORE_FROM_PASSWORD="first password",
+        NEOSTORE_REPO=neoserver.url("copy-two"),
+    )
+    two = Cli(env, cli.repo)
+    done = two.ok(
+        "copy", "--from-repo", neoserver.url("copy-one"), "--json", password="second password"
+    ).json()
+    assert [r["source"] for r in done["snapshots"]] == [source_id]
+    out = tmp_path / "out"
+    two.ok("restore", "latest", "--to", out, password="second password")
+    assert_same_tree(src, out / str(src).lstrip("/"))
+    # without its own token the source refuses the destination's
+    env.pop("NEOSTORE_FROM_SERVER_TOKEN")
+    refused = Cli(env, cli.repo)(
+        "copy", "--from-repo", neoserver.url("copy-one"), password="second password"
+    )
+    assert refused.code == exitcodes.FATAL and "copied" not in refused.out
+    assert "(401)" in refused.err and "NEOSTORE_FROM_SERVER_TOKEN" in refused.err

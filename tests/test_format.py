@@ -310,7 +310,7 @@ def _manifest(**changes: object) -> Manifest:
 
 
 def _open_sealed(stored: bytes, target_sk: bytes, target_id: bytes) -> Manifest:
-    return open_manifest(
+    manifest, _ = open_manifest(
         stored,
         what="s",
         target_sk=target_sk,
@@ -318,6 +318,7 @@ def _open_sealed(stored: bytes, target_sk: bytes, target_id: bytes) -> Manifest:
         owner_vk=OWNER.verify_key,
         target_id=target_id,
     )
+    return manifest
 
 
 def test_manifest_sealed_to_target_and_signed() -> None:

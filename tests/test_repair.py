@@ -178,3 +178,51 @@ def test_repair_snapshots_cuts_what_is_gone(cli: Cli, tmp_path: Path) -> None:
     # nothing left to repair
     again = cli.ok("repair", "snapshots", "--json").json()["snapshots"]
     assert not any(r["damaged"] for r in again)
+
+
+def test_repair_snapshots_cuts_nothing_on_a_glitch(repo: Cli, tmp_path: Path) -> None:
+    """A listing that leaves a pack out, or a store that fails to answer,
+    is not lost data: nothing is cut and nothing forgotten (found by review:
+    both emptied snapshots and forgot the originals)."""
+    from collections.abc import Iterator
+
+    import pytest
+
+    from neostore.backend import LocalBackend
+    from neostore.errors import BackendError, TransientBackendError
+    from neostore.repository import Repository
+    from neostore.salvage import repair_snapshots
+
+    src = tmp_path / "src"
+    _tree(src, 4)
+    sid = repo.ok("snapshot", src, "--json").json()["id"]
+    packs = sorted(p.name for p in (repo.repo / "data").rglob("*") if p.is_file())
+    failing: list[bool] = [False]
+
+    class Flaky(LocalBackend):
+        def list(self, otype: str) -> Iterator[tuple[str, int]]:
+            for name, size in super().list(otype):
+                if not (otype == "data" and name in packs[:2]):
+                    yield name, size
+
+        def load(self, otype: str, name: str, offset: int = 0, length: int | None = None) -> bytes:
+            if failing[0] and otype == "data":
+                raise TransientBackendError("503 from the store")
+            return super().load(otype, name, offset, length)
+
+    opened = Repository.open(Flaky(str(repo.repo)), PASSWORD.encode())
+    infos = opened.list_snapshots("default")
+    outcomes, gone = repair_snapshots(opened, "default", infos, forget_originals=True)
+    assert gone == [] and [o.lost for o in outcomes] == [[]]
+    failing[0] = True
+    opened = Repository.open(Flaky(str(repo.repo)), PASSWORD.encode())
+    with pytest.raises(BackendError):
+        repair_snapshots(opened, "default", opened.list_snapshots("default"), forget_originals=True)
+    assert [s["id"] for s in repo.ok("snapshots", "--json").json()] == [sid]
+    repo.ok("check", "--read-data")
+    # a reader may look (found by review: it needed a key that writes), not change
+    env = {"NEOSTORE_NEW_PASSWORD": "reader pw"}
+    repo.ok("key", "add", "--role", "reader", "--target", "default", extra_env=env)
+    looked = repo.ok("repair", "snapshots", "--dry-run", "--json", password="reader pw").json()
+    assert [s["damaged"] for s in looked["snapshots"]] == [False]
+    assert repo("repair", "snapshots", password="reader pw").code == 13

@@ -13,12 +13,16 @@ __all__ = ["Backend", "LocalBackend", "MemoryBackend", "open_backend"]
 
 
 def open_backend(
-    location: str, fingerprint: str | None = None, ca_file: str | None = None
+    location: str,
+    fingerprint: str | None = None,
+    ca_file: str | None = None,
+    env_prefix: str = "NEOSTORE_SERVER",
 ) -> Backend:
     """A backend for a repository location: a path, a ``file://`` URL, or an
     ``https://HOST:PORT/REPO`` (``http://``) URL of neostore-server. For a
     server, ``fingerprint`` pins its certificate and ``ca_file`` replaces
-    the system CAs; credentials come from the URL or the environment."""
+    the system CAs; credentials come from the URL or the environment
+    (variables named ``<env_prefix>_TOKEN`` etc.)."""
     if not location:
         raise UsageError("no repository given (use -r/--repo or NEOSTORE_REPO)")
     if "://" in location:
@@ -26,7 +30,9 @@ def open_backend(
         if url.scheme in ("http", "https"):
             from .http import HttpBackend  # urllib3 only when a server is used
 
-            return HttpBackend(location, fingerprint=fingerprint, ca_file=ca_file)
+            return HttpBackend(
+                location, fingerprint=fingerprint, ca_file=ca_file, env_prefix=env_prefix
+            )
         if url.scheme != "file":
             raise UsageError(
                 f"unsupported repository URL scheme {url.scheme!r} (file://, https://, http://)"

@@ -82,12 +82,16 @@ def normalise_fingerprint(text: str) -> str:
     return "SHA256:" + body
 
 
-def credentials_from_env(url_user: str | None, url_token: str | None) -> Credentials | None:
+def credentials_from_env(
+    url_user: str | None, url_token: str | None, env_prefix: str = "NEOSTORE_SERVER"
+) -> Credentials | None:
     """Credentials from the URL, the environment or a credentials file
-    (``NEOSTORE_SERVER_CREDENTIALS``: JSON ``{"user": ..., "token": ...}``)."""
-    token = os.environ.get("NEOSTORE_SERVER_TOKEN")
-    user = os.environ.get("NEOSTORE_SERVER_USER")
-    path = os.environ.get("NEOSTORE_SERVER_CREDENTIALS")
+    (``NEOSTORE_SERVER_CREDENTIALS``: JSON ``{"user": ..., "token": ...}``).
+    ``env_prefix`` names the variables (``NEOSTORE_FROM_SERVER`` for the
+    source of ``copy``, so one server's token never goes to another)."""
+    token = os.environ.get(f"{env_prefix}_TOKEN")
+    user = os.environ.get(f"{env_prefix}_USER")
+    path = os.environ.get(f"{env_prefix}_CREDENTIALS")
     if token:
         return Credentials(user or None, token)
     if url_token:
@@ -113,6 +117,7 @@ class HttpBackend:
         ca_file: str | None = None,
         retries: int | None = None,
         timeout: float = 60.0,
+        env_prefix: str = "NEOSTORE_SERVER",
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -121,7 +126,8 @@ class HttpBackend:
         if not repo_path or "/" in repo_path:
             raise UsageError(f"{url}: expected https://HOST:PORT/REPOSITORY")
         if credentials is None:
-            credentials = credentials_from_env(parts.username, parts.password)
+            credentials = credentials_from_env(parts.username, parts.password, env_prefix)
+        self._env = env_prefix
         host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
         netloc = f"{host}:{parts.port}" if parts.port else host
         self._base = urlunsplit((parts.scheme, netloc, "/" + quote(repo_path) + "/", "", ""))
@@ -242,7 +248,7 @@ class HttpBackend:
         if status == 401:
             return PermanentBackendError(
                 f"{self.location}: the server refused the credentials (401); set "
-                "NEOSTORE_SERVER_TOKEN (and NEOSTORE_SERVER_USER) or NEOSTORE_SERVER_CREDENTIALS"
+                f"{self._env}_TOKEN (and {self._env}_USER) or {self._env}_CREDENTIALS"
             )
         if status == 403:
             verb = _VERBS.get(method, method.lower())

@@ -1,0 +1,172 @@
+"""Copy between repositories: ``python -m bench copy [--size small] [--reps 3]``.
+
+Per repetition, for neostore and restic side by side, each with two fresh
+repositories with different passwords (production KDFs):
+
+* snapshot the corpus (A); apply the deterministic "1 % change" of
+  :class:`bench.compare.CorpusChange`; snapshot it (B); revert the change;
+* **first**: copy A into the empty destination (timed);
+* **incremental**: copy everything (only B is new) (timed);
+* how much each copy added to the destination directory.
+
+neostore re-cuts every file with the destination's keyed chunker (its blob
+ids and boundaries are keyed per repository); restic copies its blobs as
+they are (re-encrypted, not re-chunked), so its first copy does less work
+by design. The incremental copy shows the copy map: neostore reads only the
+changed files. Prints medians and neostore/restic ratios; saves raw numbers
+under ``bench/results/copy-<size>-<date>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.compare import MB, CorpusChange, dir_size, generate_corpus, tree_digest, warm_cache
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
+    subprocess.run(["sync"], check=True)
+    started = time.monotonic()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.monotonic() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return wall, proc.stdout
+
+
+def _size(path: Path) -> int:
+    return dir_size(path)["apparent"]
+
+
+def _neostore(run: Path, corpus: Path, neostore: str) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEOSTORE_")}
+    (run / "pw1").write_text("first password\n")
+    (run / "pw2").write_text("second password\n")
+    env.update(
+        NEOSTORE_CACHE_DIR=str(run / "cache"),
+        NEOSTORE_STATE_DIR=str(run / "state"),
+        NEOSTORE_PASSWORD_FILE=str(run / "pw1"),
+        NEOSTORE_REPO=str(run / "one"),
+    )
+    _run([neostore, "init"], env)
+    first = json.loads(_run([neostore, "snapshot", str(corpus), "--json"], env)[1])["id"]
+    change = CorpusChange(corpus)
+    with change.applied():
+        _run([neostore, "snapshot", str(corpus), "--json"], env)
+        changed = tree_digest(corpus)
+    dest = dict(env, NEOSTORE_REPO=str(run / "two"), NEOSTORE_PASSWORD_FILE=str(run / "pw2"))
+    _run([neostore, "init"], dest)
+    copy = [neostore, "copy", "--from-repo", str(run / "one"), "--from-password-file"]
+    copy += [str(run / "pw1"), "--json"]
+    before = _size(run / "two")
+    first_wall, out = _run([*copy, first], dest)
+    first_stats = json.loads(out)["stats"]
+    middle = _size(run / "two")
+    inc_wall, out = _run(copy, dest)
+    inc_stats = json.loads(out)["stats"]
+    after = _size(run / "two")
+    _run([neostore, "restore", "latest", "--to", str(run / "out")], dest)
+    if tree_digest(run / "out" / str(corpus).lstrip("/")) != changed:
+        raise SystemExit("neostore: the copied snapshot does not restore the changed corpus")
+    return {
+        "first_wall": first_wall,
+        "first_added": middle - before,
+        "inc_wall": inc_wall,
+        "inc_added": after - middle,
+        "first_read": first_stats["bytes_read"],
+        "inc_read": inc_stats["bytes_read"],
+        "change_bytes": change.bytes_written,
+    }
+
+
+def _restic(run: Path, corpus: Path) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
+    (run / "pw1").write_text("first password\n")
+    (run / "pw2").write_text("second password\n")
+    env.update(
+        RESTIC_CACHE_DIR=str(run / "cache"),
+        RESTIC_PASSWORD_FILE=str(run / "pw1"),
+        RESTIC_REPOSITORY=str(run / "one"),
+    )
+    _run(["restic", "init"], env)
+    first = json.loads(_run(["restic", "backup", str(corpus), "--json"], env)[1].splitlines()[-1])
+    change = CorpusChange(corpus)
+    with change.applied():
+        _run(["restic", "backup", str(corpus), "--json"], env)
+    dest = dict(env, RESTIC_REPOSITORY=str(run / "two"), RESTIC_PASSWORD_FILE=str(run / "pw2"))
+    dest.update(RESTIC_FROM_REPOSITORY=str(run / "one"), RESTIC_FROM_PASSWORD_FILE=str(run / "pw1"))
+    _run(["restic", "init"], dest)
+    before = _size(run / "two")
+    first_wall, _ = _run(["restic", "copy", first["snapshot_id"]], dest)
+    middle = _size(run / "two")
+    inc_wall, _ = _run(["restic", "copy"], dest)
+    after = _size(run / "two")
+    return {
+        "first_wall": first_wall,
+        "first_added": middle - before,
+        "inc_wall": inc_wall,
+        "inc_added": after - middle,
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench copy", description=__doc__)
+    parser.add_argument("--size", choices=("small", "full"), default="small")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/neostore-bench"))
+    args = parser.parse_args(argv)
+    work = args.workdir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    neostore = str(Path(sys.executable).parent / "neostore")
+    have_restic = shutil.which("restic") is not None
+    corpus = work / f"corpus-{args.size}"
+    meta = generate_corpus(corpus, args.size)
+    warm_cache(corpus)
+    size = meta["bytes"]
+    print(f"corpus: {meta['files']} files, {size / MB:.1f} MB", flush=True)
+    records: list[dict[str, Any]] = []
+    for rep in range(args.reps):
+        record: dict[str, Any] = {"rep": rep}
+        tools = ["neostore", "restic"] if have_restic else ["neostore"]
+        for tool in tools if rep % 2 == 0 else tools[::-1]:  # alternate who goes first
+            run = work / f"copy-{tool}-{rep}"
+            shutil.rmtree(run, ignore_errors=True)
+            run.mkdir(parents=True)
+            record[tool] = (
+                _neostore(run, corpus, neostore) if tool == "neostore" else _restic(run, corpus)
+            )
+            shutil.rmtree(run)
+        records.append(record)
+        print(f"rep {rep}: {json.dumps(record)}", flush=True)
+    lines = []
+    for key, label in (
+        ("first_wall", "first copy (s)"),
+        ("inc_wall", "incremental copy (s)"),
+        ("first_added", "first copy added (MB)"),
+        ("inc_added", "incremental added (MB)"),
+    ):
+        scale = 1 if key.endswith("wall") else MB
+        ours = statistics.median(r["neostore"][key] for r in records) / scale
+        line = f"{label:<24} neostore {ours:9.2f}"
+        if have_restic:
+            theirs = statistics.median(r["restic"][key] for r in records) / scale
+            line += f"   restic {theirs:9.2f}   ratio {ours / theirs:5.2f}x"
+        lines.append(line)
+    read = statistics.median(r["neostore"]["inc_read"] for r in records)
+    lines.append(f"neostore incremental read {read / size:.2%} of the corpus from the source")
+    table = "\n".join(lines)
+    print(table)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(__file__).parent / "results" / f"copy-{args.size}-{stamp}.json"
+    out.write_text(json.dumps({"corpus": meta, "records": records, "table": table}, indent=1))
+    print(f"results: {out}")
+    return 0
