@@ -103,12 +103,13 @@ def _restic(run: Path, corpus: Path) -> dict[str, Any]:
     with change.applied():
         _run(["restic", "backup", str(corpus), "--json"], env)
     dest = dict(env, RESTIC_REPOSITORY=str(run / "two"), RESTIC_PASSWORD_FILE=str(run / "pw2"))
-    dest.update(RESTIC_FROM_REPOSITORY=str(run / "one"), RESTIC_FROM_PASSWORD_FILE=str(run / "pw1"))
     _run(["restic", "init"], dest)
+    copy = ["restic", "copy", "--from-repo", str(run / "one"), "--from-password-file"]
+    copy.append(str(run / "pw1"))
     before = _size(run / "two")
-    first_wall, _ = _run(["restic", "copy", first["snapshot_id"]], dest)
+    first_wall, _ = _run([*copy, first["snapshot_id"]], dest)
     middle = _size(run / "two")
-    inc_wall, _ = _run(["restic", "copy"], dest)
+    inc_wall, _ = _run(copy, dest)
     after = _size(run / "two")
     return {
         "first_wall": first_wall,

@@ -1403,10 +1403,10 @@ def repair_index_command(
     if json_output:
         _emit(dict(asdict(stats), dry_run=dry_run))
     else:
-        verb = "would write" if dry_run else "wrote"
+        write, remove = ("would write", "would remove") if dry_run else ("wrote", "removed")
         print(
-            f"{stats.packs_indexed} of {stats.packs} packs indexed; {verb} "
-            f"{stats.index_files_written} index files, removed {stats.index_files_removed}, "
+            f"{stats.packs_indexed} of {stats.packs} packs indexed; {write} "
+            f"{stats.index_files_written} index files, {remove} {stats.index_files_removed}, "
             f"kept {stats.marks_kept} prune marks"
         )
     for problem in stats.problems:

@@ -61,7 +61,11 @@ def repair_index(repo: Repository, dry_run: bool = False) -> RepairStats:
         key = (envelope.domain_id, envelope.epoch, target_id, envelope.by_owner)
         groups[key].append(PackRecord(bytes.fromhex(name), size, entries))
         stats.packs_indexed += 1
-    if dry_run:
+    if dry_run:  # what a real run would write and remove
+        stats.index_files_written = sum(
+            -(-len(records) // PACKS_PER_FILE) for records in groups.values()
+        )
+        stats.index_files_removed = len(set(old) - marks)
         return stats
     written: set[str] = set()
     for (domain_id, epoch, target_id, by_owner), records in groups.items():

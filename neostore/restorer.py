@@ -409,7 +409,10 @@ class Restorer:
             self._fail(path, f"cannot read directory listing: {e}")
             return
         child = _Dest(parent, node.name, node)
-        if not self._include or self._include.matches_or_below(path):
+        wanted = not self._include or self._include.matches_or_below(path)
+        if wanted and self._in_the_way(parent, node, path):
+            return
+        if wanted:
             child.fd()
         try:
             self._restore_nodes(child, children, path)
@@ -711,6 +714,26 @@ class Restorer:
             os.close(fd)
             raise
         return fd
+
+    def _in_the_way(self, parent: _Dest, node: Node, path: bytes) -> bool:
+        """--overwrite never/if-newer/if-changed: a file (or link, …) kept
+        where the snapshot has a directory; its subtree is not restored."""
+        if self.options.overwrite == "always":
+            return False
+        try:
+            existing = os.stat(node.name, dir_fd=parent.fd(), follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISDIR(existing.st_mode) or not self._keep_existing(existing, node):
+            return False
+        with self._lock:
+            self.stats.files_skipped += 1
+        self.reporter.warning(
+            path,
+            f"kept what is there; the snapshot's directory is not restored "
+            f"(--overwrite {self.options.overwrite})",
+        )
+        return True
 
     def _kept(self, dir_fd: int, node: Node) -> bool:
         """--overwrite never/if-newer/if-changed: leave what exists alone."""

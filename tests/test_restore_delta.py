@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 
 from conftest import Cli
@@ -155,6 +156,8 @@ def test_existing_hard_links_and_other_types(repo: Cli, tmp_path: Path) -> None:
     (src / "a").write_text("same content\n")
     os.chmod(src / "a", 0o644)
     (src / "link").symlink_to("a")
+    (src / "dir").mkdir()
+    (src / "dir" / "inside").write_text("in the directory\n")
     snap = repo.ok("snapshot", src, "--json").json()["id"]
     dest = tmp_path / "dest"
     _restore(repo, snap, dest)
@@ -167,12 +170,16 @@ def test_existing_hard_links_and_other_types(repo: Cli, tmp_path: Path) -> None:
     os.link(outside, here / "a")
     (here / "link").unlink()
     (here / "link").write_text("a local file where the snapshot has a symlink\n")
+    shutil.rmtree(here / "dir")
+    (here / "dir").write_text("a local file where the snapshot has a directory\n")
 
     kept = _restore(repo, snap, dest, "--overwrite", "never")
-    assert kept["files_skipped"] == 2
+    assert kept["files_skipped"] == 3
     assert (here / "link").read_text().startswith("a local file")
+    assert (here / "dir").read_text().startswith("a local file")
     _restore(repo, snap, dest)
     st = os.stat(outside)
     assert (st.st_mode & 0o777, st.st_mtime_ns, st.st_nlink) == (0o600, 10**18, 1)
     assert os.stat(here / "a").st_mode & 0o777 == 0o644
     assert (here / "link").is_symlink()
+    assert (here / "dir" / "inside").read_text() == "in the directory\n"
