@@ -137,8 +137,11 @@ class MasterIndex:
         self._other = BlobTable(16)
         #: further copies of a blob (first copy wins in the tables)
         self._extra: dict[bytes, list[tuple[int, int, int, int]]] = {}
-        #: numbers of packs with a trusted listing, and of condemned packs
-        self._trusted_packs: set[int] = set()
+        #: those of the further copies a trusted listing names, as (blob id,
+        #: pack number, offset): trust is per listing, not per pack (an
+        #: untrusted file may claim anything is in a trusted pack)
+        self._trusted_extra: set[tuple[bytes, int, int]] = set()
+        #: numbers of condemned packs
         self._condemned: set[int] = set()
         self._lock = threading.Lock()
 
@@ -152,8 +155,6 @@ class MasterIndex:
             if trusted or record.pack_id not in self._pack_size:
                 # a pack's size as its own writer or an owner recorded it
                 self._pack_size[record.pack_id] = record.size
-            if trusted:
-                self._trusted_packs.add(number)
             items = [(e.blob_id, e.offset, e.length, e.btype) for e in record.entries]
             table = self._blobs if trusted else self._other
             skipped: list[tuple[bytes, int, int, int]] = []
@@ -162,6 +163,8 @@ class MasterIndex:
                 here = (number, offset, length, btype)
                 if table.get(blob_id) != here and here not in self._extra.get(blob_id, ()):
                     self._extra.setdefault(blob_id, []).append(here)
+                if trusted:
+                    self._trusted_extra.add((blob_id, number, offset))
 
     def _location(self, found: tuple[int, int, int, int]) -> Location:
         number, offset, length, btype = found
@@ -208,8 +211,8 @@ class MasterIndex:
         if not self._condemned or found[0] not in self._condemned:
             return True
         return any(
-            number in self._trusted_packs and number not in self._condemned
-            for number, _, _, _ in self._extra.get(blob_id, ())
+            (blob_id, number, offset) in self._trusted_extra and number not in self._condemned
+            for number, offset, _, _ in self._extra.get(blob_id, ())
         )
 
     def has_all(self, blob_ids: list[bytes]) -> bool:

@@ -124,7 +124,10 @@ class Pruner:
         self._files = files
         self._marks = marks
         self._naming: dict[bytes, list[_IndexFile]] = defaultdict(list)
-        self._owner_listed: set[bytes] = set()
+        #: (pack, blob, offset) as an owner-trusted index file lists them: a
+        #: trusted listing of a pack says nothing about what another file
+        #: claims is in it
+        self._owner_listed: set[tuple[bytes, bytes, int]] = set()
         #: each pack's entries, as its most trusted index file lists them
         self._pack_entries: dict[bytes, list[PackEntry]] = {}
         for f in files:
@@ -132,7 +135,9 @@ class Pruner:
             for record in f.records:
                 self._naming[record.pack_id].append(f)
                 if trusted:
-                    self._owner_listed.add(record.pack_id)
+                    self._owner_listed.update(
+                        (record.pack_id, e.blob_id, e.offset) for e in record.entries
+                    )
                 if trusted or record.pack_id not in self._pack_entries:
                     self._pack_entries[record.pack_id] = record.entries
         self.stats.packs = len(stored)
@@ -204,7 +209,7 @@ class Pruner:
             for loc in self.repo.index.locations(ref.blob_id)
             if loc.pack_id != pack_id and loc.pack_id not in marks and loc.btype == btype
         ]
-        if any(loc.pack_id in self._owner_listed for loc in copies):
+        if any((loc.pack_id, ref.blob_id, loc.offset) in self._owner_listed for loc in copies):
             return True  # written (or copied after verifying) by an owner key
         for loc in copies:
             try:

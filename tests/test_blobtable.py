@@ -88,3 +88,28 @@ def test_bulk_add_matches_single_adds() -> None:
     assert [bulk.get(b) for b, *_ in items[:2500]] == [single.get(b) for b, *_ in items[:2500]]
     assert all(bulk.get(b)[0] == 8 for b, *_ in items[2500:])  # type: ignore[index]
     assert len(bulk) == 5000
+
+
+def test_master_index_trust_is_per_listing_not_per_pack() -> None:
+    """An untrusted index file (a leaked writer key) claims a blob lives in
+    a pack an owner listed. When the blob's trusted copy is condemned, the
+    claim must not count as a live trusted copy (found by review: trust was
+    kept per pack)."""
+    from neostore.index import MasterIndex, PackRecord
+    from neostore.pack import PackEntry
+
+    owner_pack, other_pack = b"P" * 32, b"Q" * 32
+    blob, filler = b"b" * 32, b"f" * 32
+    index = MasterIndex()
+    index.add_pack(PackRecord(owner_pack, 4096, [PackEntry(0, filler, 0, 100)]), trusted=True)
+    index.add_pack(PackRecord(other_pack, 4096, [PackEntry(0, blob, 0, 100)]), trusted=True)
+    for offset in (200, 300):  # the second claim lands among the further copies
+        claim = PackRecord(owner_pack, 4096, [PackEntry(0, blob, offset, 100)])
+        index.add_pack(claim, trusted=False)
+    assert blob in index
+    index.condemn([other_pack])
+    assert blob not in index and not index.has_all([blob])
+    assert index.knows(blob)  # still readable, trusted copy last
+    # a trusted listing of a second copy does count
+    index.add_pack(PackRecord(owner_pack, 4096, [PackEntry(0, blob, 400, 100)]), trusted=True)
+    assert blob in index

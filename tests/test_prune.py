@@ -369,3 +369,67 @@ def test_snapshot_that_outlives_a_whole_prune_cycle(
     again = repo.ok("snapshot", src, "--json").json()["id"]  # the next run just works
     repo.ok("check", "--read-data")
     _restores(repo, again, src, tmp_path / "out")
+
+
+def test_a_planted_claim_does_not_stop_a_rescue(
+    repo: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the unguarded race above, but a leaked writer key has also written
+    an index file claiming every condemned blob also lives in a pack the
+    owner listed (at offsets where something else is). The sweep must not
+    take those claims for owner-written copies: it checks them, finds them
+    false, and rescues (found by review: owner trust was kept per pack)."""
+    from neostore import archiver
+    from neostore.archiver import Archiver, SnapshotOptions
+    from neostore.backend import LocalBackend
+    from neostore.index import PackRecord, encode_index
+    from neostore.pack import PackEntry
+    from neostore.repository import Repository
+
+    other = tmp_path / "other"
+    _files(other, 7, count=2)
+    repo.ok("snapshot", other)  # its packs stay in use: owner-listed, never condemned
+    src = tmp_path / "src"
+    _files(src, 1)
+    old = repo.ok("snapshot", src, "--json").json()["id"]
+    repo.ok("forget", old)
+    env = {"NEOSTORE_NEW_PASSWORD": "leaked"}
+    repo.ok("key", "add", "--role", "writer", "--target", "default", extra_env=env)
+
+    def racing(repository: Any, root: Any, packer: Any) -> int:
+        assert _prune(repo.repo).packs_condemned > 0
+        return 0  # the writer-side guard never ran
+
+    monkeypatch.setattr(archiver, "keep_condemned", racing)
+    result = Archiver(_open(repo.repo), SnapshotOptions(paths=[str(src)])).run()
+    monkeypatch.undo()
+
+    owner = _open(repo.repo)
+    owner.load_index()
+    condemned = [p for p, _ in owner.index.packs() if owner.index.is_condemned(p)]
+    kept = next(
+        p for p, _ in owner.index.packs() if not owner.index.is_condemned(p) and p not in condemned
+    )
+    kept_size = dict(owner.index.packs())[kept]
+    claims = []
+    for blob_id in list(owner.index.blob_ids()):
+        location = owner.index.lookup(blob_id)
+        assert location is not None
+        if location.pack_id in condemned:
+            claims.append(PackEntry(location.btype, blob_id, 0, location.length))
+    assert claims
+    leaked = Repository.open(LocalBackend(str(repo.repo)), b"leaked")
+    record = leaked.target("default")
+    name, data = encode_index(
+        [PackRecord(kept, kept_size, claims)],
+        repo_id=leaked.repo_id,
+        domain=leaked.domain(record),
+        target_id=record.target_id,
+        writer=leaked.writer,
+    )
+    leaked.backend.save("index", name.hex(), data)
+
+    sweep = _prune(repo.repo)
+    assert sweep.packs_rescued > 0
+    repo.ok("check", "--read-data")
+    _restores(repo, result.snapshot_id.hex(), src, tmp_path / "out")
