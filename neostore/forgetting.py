@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 from . import crypto
 from .codec import field, pack, unpack, unpack_parts
-from .errors import IntegrityError, NotFound, UsageError
+from .errors import IntegrityError, NeostoreError, NotFound, UsageError
 from .repository import Repository, SnapshotInfo
 from .retention import Decision, Item, Policy, apply, local_time
+from .shares import withdraw
 from .targets import TargetRecord
 
 
@@ -119,6 +120,10 @@ def forget(repo: Repository, record: TargetRecord, snapshots: list[SnapshotInfo]
     ]
     name, stored = encode_record(entries, owner=owner, repo_id=repo.repo_id, record=record)
     repo.backend.save("forget", f"{record.name}/{name}", stored)
+    try:
+        withdraw(repo, record, [i.snapshot_id for i in snapshots])
+    except NeostoreError as e:
+        repo.on_problem(NeostoreError(f"share capabilities of forgotten snapshots kept: {e}"))
     removed = 0
     for info in snapshots:
         try:

@@ -47,6 +47,7 @@ def rewrite(
         repo.require_owner("replacing snapshots (the originals are forgotten)")
     writer = repo.writer
     epoch = repo.domain(record).epoch
+    repo.load_index()  # publishing to shares reads the trees
     existing = repo.list_snapshots(target, on_error=repo.on_problem)
     seq, prev = repo.chain_head(record, existing)
     done: list[Rewritten] = []

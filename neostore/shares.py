@@ -292,6 +292,78 @@ def cap_name(share_id: bytes, snapshot_id: bytes) -> str:
     return crypto.keyed_hash(share_id, b"cap", snapshot_id).hex()
 
 
+def withdrawal_name(share_id: bytes, cap: str) -> str:
+    """Where the owner's withdrawal of capability ``cap`` lives: derived
+    from the capability's name, so a holder missing a capability it saw
+    can look for it."""
+    return crypto.keyed_hash(share_id, b"withdrawn", bytes.fromhex(cap)).hex()
+
+
+def withdraw(repo: Repository, record: TargetRecord, snapshot_ids: list[bytes]) -> int:
+    """Remove the capabilities of forgotten snapshots from the target's
+    shares (owner keys). Each gets an owner-signed withdrawal first, sealed
+    to the share, so its holder does not take the gap for a store hiding
+    snapshots; then the capability is deleted. Returns how many went."""
+    owner = repo.require_owner("withdrawing share capabilities")
+    shares = current_sharelist(repo, record).active
+    if not shares or not snapshot_ids:
+        return 0
+    existing = {name for name, _ in repo.backend.list("shares")}
+    removed = 0
+    for share in shares:
+        for snapshot_id in snapshot_ids:
+            cap = cap_name(share.share_id, snapshot_id)
+            if f"{share.name}/{cap}" not in existing:
+                continue
+            body = pack(
+                {
+                    "v": 1,
+                    "repo_id": repo.repo_id,
+                    "share_id": share.share_id,
+                    "cap": cap,
+                    "time": time.time_ns(),
+                }
+            )
+            signature = owner.sign(crypto.SIG_SHARE_WITHDRAW + repo.repo_id, body)
+            stored = crypto.seal(share.public_key, pack([body, signature]))
+            repo.backend.save(
+                "shares", f"{share.name}/{withdrawal_name(share.share_id, cap)}", stored
+            )
+            try:
+                repo.backend.remove("shares", f"{share.name}/{cap}")
+            except NotFound:
+                pass
+            removed += 1
+    return removed
+
+
+def _withdrawn(repo: Repository, cap: str) -> bool:
+    """For a share key: whether the owner withdrew capability ``cap``."""
+    secrets = repo.share_secrets()
+    assert secrets.share_sk is not None and secrets.share_id is not None
+    object_name = f"{secrets.share_name}/{withdrawal_name(secrets.share_id, cap)}"
+    what = f"share withdrawal {object_name}"
+    try:
+        stored = repo.backend.load("shares", object_name)
+    except NotFound:
+        return False
+    body_bytes, signature = unpack_parts(crypto.unseal(secrets.share_sk, stored, what), 2, what)
+    crypto.verify(
+        repo.material.owner_vk,
+        crypto.SIG_SHARE_WITHDRAW + repo.repo_id,
+        body_bytes,
+        signature,
+        what,
+    )
+    body = unpack(body_bytes, what)
+    return bool(
+        field(body, "v", int, what) == 1
+        and field(body, "repo_id", bytes, what) == repo.repo_id
+        and field(body, "share_id", bytes, what) == secrets.share_id
+        and field(body, "cap", str, what) == cap
+    )
+
+
 def find_node(repo: Repository, root: list[Ref], path: bytes) -> Node | None:
     nodes = repo.load_tree(root)
     node: Node | None = None
@@ -400,16 +472,39 @@ def shared_snapshots(
     """For a share key: every snapshot published to it, as snapshots whose
     root lists the shared folder alone."""
     secrets = repo.share_secrets()
-    out = []
+    assert secrets.share_id is not None
+    names = set()
     for object_name, _ in repo.backend.list("shares"):
         share_name, _, name = object_name.partition("/")
-        if share_name != secrets.share_name:
-            continue
+        if share_name == secrets.share_name:
+            names.add(name)
+    # the owner's withdrawals of capabilities (of forgotten snapshots)
+    withdrawals = {withdrawal_name(secrets.share_id, n): n for n in names}
+    out = []
+    for name in sorted(names):
+        if name in withdrawals:
+            continue  # a withdrawal, not a capability
         try:
-            out.append(_open_cap(repo, object_name, name))
+            if withdrawal_name(secrets.share_id, name) in names and _withdrawn(repo, name):
+                continue  # withdrawn; deleting it was interrupted
+            out.append(_open_cap(repo, f"{secrets.share_name}/{name}", name))
         except NeostoreError as e:
-            (on_error or repo.on_problem)(e)
+            if not _is_withdrawal(repo, f"{secrets.share_name}/{name}"):
+                (on_error or repo.on_problem)(e)
     return out
+
+
+def _is_withdrawal(repo: Repository, object_name: str) -> bool:
+    """A withdrawal whose capability is gone already (its name cannot be
+    told from a capability's): two parts inside the seal, not four."""
+    secrets = repo.share_secrets()
+    assert secrets.share_sk is not None
+    try:
+        plain = crypto.unseal(secrets.share_sk, repo.backend.load("shares", object_name), "")
+        unpack_parts(plain, 2, "")
+        return True
+    except NeostoreError:
+        return False
 
 
 def order_shared(snapshots: list[SnapshotInfo]) -> list[SnapshotInfo]:
@@ -427,7 +522,7 @@ def shared_rollback(repo: Repository, snapshots: list[SnapshotInfo]) -> str | No
     assert secrets.share_id is not None
     seen = localstate.seen_share_caps(repo.repo_id, secrets.share_id)
     names = [cap_name(secrets.share_id, i.snapshot_id) for i in snapshots]
-    if seen is not None and seen not in names:
+    if seen is not None and seen not in names and not _withdrawn(repo, seen):
         return (
             f"share {secrets.share_name}: a snapshot published to it and seen by this machine "
             "before is missing now (rolled back or hidden by the store)"

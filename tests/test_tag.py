@@ -78,3 +78,49 @@ def test_tag_is_for_owners_and_needs_a_change(repo: Cli, tmp_path: Path) -> None
     assert refused.code == exitcodes.PERMISSION, refused.err
     assert "owner" in refused.err
     assert [s["tags"] for s in repo.ok("snapshots", "--json").json()] == [[], [], []]
+
+
+def test_shares_follow_tags_and_forgets(repo: Cli, tmp_path: Path) -> None:
+    """A share holder sees a tagged snapshot once, with its new tags, and
+    no longer sees forgotten ones, without taking either for a store hiding
+    snapshots: the owner withdraws their capabilities with a signed record
+    first. A withdrawn capability that is still there (an interrupted
+    forget) stays hidden."""
+    import shutil
+
+    src = tmp_path / "src"
+    (src / "shared").mkdir(parents=True)
+    ids = []
+    for n in range(3):
+        (src / "shared" / "deck.txt").write_text(f"slides v{n}\n")
+        ids.append(repo.ok("snapshot", src, "--json").json()["id"])
+    env = {"NEOSTORE_NEW_PASSWORD": "share pw"}
+    repo.ok("share", "create", "-t", "default", "--path", f"{src}/shared", extra_env=env)
+    repo.ok("share", "sync")
+
+    def seen() -> list[dict[str, object]]:
+        listed = repo.ok("snapshots", "--json", password="share pw")
+        assert "warning" not in listed.err, listed.err
+        rows: list[dict[str, object]] = listed.json()
+        return rows
+
+    assert [r["id"] for r in seen()] == ids
+    newest = repo.ok("tag", "latest", "--add", "final", "--json").json()[0]["new"]
+    rows = seen()
+    assert [r["id"] for r in rows] == [*ids[:2], newest] and rows[-1]["tags"] == ["final"]
+    caps = repo.repo / "shares" / next(p.name for p in (repo.repo / "shares").iterdir())
+    before = {p.name: p.read_bytes() for p in caps.iterdir()}
+    repo.ok("forget", ids[0])
+    assert [r["id"] for r in seen()] == [ids[1], newest]
+    dumped = repo.ok("dump", "latest", "/shared/deck.txt", password="share pw")
+    assert dumped.out == "slides v2\n"
+    # an interrupted forget: the withdrawn capability is back in the store
+    for name, data in before.items():
+        if not (caps / name).exists():
+            (caps / name).write_bytes(data)
+    assert [r["id"] for r in seen()] == [ids[1], newest]
+    # a capability deleted without a withdrawal is still called out
+    shutil.rmtree(caps)
+    caps.mkdir()
+    hidden = repo.ok("snapshots", "--json", password="share pw")
+    assert "rolled back or hidden" in hidden.err
