@@ -982,9 +982,15 @@ def forget(
     repository.require_owner("forget")
     if snapshot_ids:
         chosen = [repository.find_snapshot(spec, target) for spec in snapshot_ids]
+        by_target: dict[str, list[SnapshotInfo]] = {}
         for info in chosen:
-            if not dry_run:
-                forgetting.forget(repository, repository.target(info.target), [info])
+            group = by_target.setdefault(info.target, [])
+            if all(i.snapshot_id != info.snapshot_id for i in group):
+                group.append(info)
+        if not dry_run:  # one record (and one pass over the shares) per target
+            for name, infos in by_target.items():
+                forgetting.forget(repository, repository.target(name), infos)
+        for info in chosen:
             if not json_output:
                 print(f"{'would remove' if dry_run else 'removed'} {info.target}/{info.hex_id[:8]}")
         removed = [{"target": i.target, "remove": [i.hex_id], "dry_run": dry_run} for i in chosen]

@@ -108,9 +108,16 @@ def forgotten(repo: Repository, record: TargetRecord) -> dict[bytes, Forgotten]:
     return out
 
 
-def forget(repo: Repository, record: TargetRecord, snapshots: list[SnapshotInfo]) -> int:
+def forget(
+    repo: Repository,
+    record: TargetRecord,
+    snapshots: list[SnapshotInfo],
+    replaced: dict[bytes, bytes] | None = None,
+) -> int:
     """Remove snapshots of ``record`` (owner only): the signed record first,
-    then the snapshot objects. Returns how many were removed."""
+    then their share capabilities (withdrawn; ``replaced`` names the
+    snapshot that replaces one, see :func:`.shares.withdraw`), then the
+    snapshot objects. Returns how many were removed."""
     owner = repo.require_owner("forgetting snapshots")
     if not snapshots:
         return 0
@@ -121,9 +128,12 @@ def forget(repo: Repository, record: TargetRecord, snapshots: list[SnapshotInfo]
     name, stored = encode_record(entries, owner=owner, repo_id=repo.repo_id, record=record)
     repo.backend.save("forget", f"{record.name}/{name}", stored)
     try:
-        withdraw(repo, record, [i.snapshot_id for i in snapshots])
+        withdraw(repo, record, [i.snapshot_id for i in snapshots], replaced)
     except NeostoreError as e:
-        repo.on_problem(NeostoreError(f"share capabilities of forgotten snapshots kept: {e}"))
+        # the record stands; running forget (or `share sync`) again finishes
+        raise NeostoreError(
+            f"snapshots not removed: their share capabilities could not be withdrawn ({e})"
+        ) from e
     removed = 0
     for info in snapshots:
         try:

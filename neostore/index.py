@@ -163,7 +163,7 @@ class MasterIndex:
                 here = (number, offset, length, btype)
                 if table.get(blob_id) != here and here not in self._extra.get(blob_id, ()):
                     self._extra.setdefault(blob_id, []).append(here)
-                if trusted:
+                if trusted and table.get(blob_id) != here:
                     self._trusted_extra.add((blob_id, number, offset))
 
     def _location(self, found: tuple[int, int, int, int]) -> Location:
@@ -177,13 +177,20 @@ class MasterIndex:
         return None if found is None else self._location(found)
 
     def locations(self, blob_id: bytes) -> list[Location]:
-        """Every known copy of a blob, trusted first and condemned last (a
-        reader falls back to the next when one fails to verify)."""
-        found = [self._blobs.get(blob_id), self._other.get(blob_id)]
+        """Every known copy of a blob: uncondemned before condemned, and
+        within each, copies a trusted listing names first (a reader falls
+        back to the next when one fails to verify)."""
+        main = self._blobs.get(blob_id)
+        found = [main, self._other.get(blob_id)]
         found.extend(self._extra.get(blob_id, ()))
         copies = [f for f in found if f is not None]
-        if self._condemned:
-            copies.sort(key=lambda f: f[0] in self._condemned)
+        if self._condemned or len(copies) > 2:
+
+            def rank(f: tuple[int, int, int, int]) -> tuple[bool, bool]:
+                trusted = f == main or (blob_id, f[0], f[1]) in self._trusted_extra
+                return (f[0] in self._condemned, not trusted)
+
+            copies.sort(key=rank)
         return [self._location(f) for f in copies]
 
     def condemn(self, pack_ids: Iterable[bytes]) -> None:

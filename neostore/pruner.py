@@ -128,13 +128,18 @@ class Pruner:
         #: trusted listing of a pack says nothing about what another file
         #: claims is in it
         self._owner_listed: set[tuple[bytes, bytes, int]] = set()
-        #: each pack's entries, as its most trusted index file lists them
+        #: each pack's entries, as its most trusted index file lists them;
+        #: packs no owner-trusted file lists are judged by their signed
+        #: header instead (:meth:`_entries`)
         self._pack_entries: dict[bytes, list[PackEntry]] = {}
+        self._owner_packs: set[bytes] = set()
+        self._header_entries: dict[bytes, list[PackEntry] | None] = {}
         for f in files:
             trusted = entries_trusted(f.envelope, repo.material.key_id)
             for record in f.records:
                 self._naming[record.pack_id].append(f)
                 if trusted:
+                    self._owner_packs.add(record.pack_id)
                     self._owner_listed.update(
                         (record.pack_id, e.blob_id, e.offset) for e in record.entries
                     )
@@ -187,14 +192,30 @@ class Pruner:
         except NeostoreError as e:
             raise PruneRefused(f"{e}; run 'neostore repair index' first") from None
 
-    def _entries(self, pack_id: bytes) -> list[PackEntry]:
-        return self._pack_entries.get(pack_id, [])
+    def _entries(self, pack_id: bytes, listed: bool = False) -> list[PackEntry] | None:
+        """A pack's entries: as an owner-trusted index file lists them, else
+        as the pack's own signed header says (an untrusted index file may
+        list anything, e.g. fake entries that make live blobs look like
+        waste). ``listed``: any index file's listing will do (a first,
+        cheap estimate). None: the header cannot be read."""
+        if listed or pack_id in self._owner_packs:
+            return self._pack_entries.get(pack_id, [])
+        if pack_id not in self._header_entries:
+            try:
+                self._header_entries[pack_id] = list(self.repo.pack_header(pack_id.hex())[1])
+            except NeostoreError as e:
+                self.stats.problems.append(f"pack {pack_id.hex()}: header unreadable, kept: {e}")
+                self._header_entries[pack_id] = None
+        return self._header_entries[pack_id]
 
     def _still_needed(self, pack_id: bytes, marks: dict[bytes, int]) -> bool:
         """Whether deleting this condemned pack could lose a blob a snapshot
         needs: some needed blob in it has no other copy outside condemned
         packs that is owner-written or that verifies now."""
-        for entry in self._entries(pack_id):
+        entries = self._entries(pack_id)
+        if entries is None:
+            return True  # cannot tell what is in it: keep it
+        for entry in entries:
             found = self.used.get(entry.blob_id)
             if found is None:
                 continue
@@ -242,9 +263,12 @@ class Pruner:
                 self.stats.bytes_used += used
                 # what repacking would save: the blobs nobody needs (or
                 # needs in this copy); headers are the cost of any pack
-                waste = sum(e.length for e in self._entries(pack_id)) - used
-                if waste > 0:
-                    partial.append((waste, pack_id))
+                listed = self._entries(pack_id, listed=True) or []
+                if sum(e.length for e in listed) - used > 0:
+                    signed = self._entries(pack_id)  # confirmed by the header
+                    waste = sum(e.length for e in signed or []) - used
+                    if signed is not None and waste > 0:
+                        partial.append((waste, pack_id))
                 continue
             born = self._pack_time(pack_id)
             if born is None:
@@ -392,8 +416,11 @@ class Pruner:
             except NeostoreError as e:
                 self.stats.problems.append(f"pack {pack_id.hex()}: not repacked: {e}")
                 continue
+            entries = self._entries(pack_id)
+            if entries is None:
+                continue  # its header went unreadable: not repacked, kept
             ok = True
-            for entry in self._entries(pack_id):
+            for entry in entries:
                 found = self.used.get(entry.blob_id)
                 if found is None or self._keeper.get(entry.blob_id) != pack_id:
                     continue

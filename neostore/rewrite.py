@@ -24,7 +24,7 @@ from typing import Any
 
 from .forgetting import forget
 from .repository import Repository, SnapshotInfo
-from .shares import publish_or_warn
+from .shares import current_sharelist, publish_or_warn
 
 
 @dataclass
@@ -47,7 +47,8 @@ def rewrite(
         repo.require_owner("replacing snapshots (the originals are forgotten)")
     writer = repo.writer
     epoch = repo.domain(record).epoch
-    repo.load_index()  # publishing to shares reads the trees
+    if current_sharelist(repo, record).active:
+        repo.load_index()  # publishing to shares reads the trees
     existing = repo.list_snapshots(target, on_error=repo.on_problem)
     seq, prev = repo.chain_head(record, existing)
     done: list[Rewritten] = []
@@ -68,7 +69,8 @@ def rewrite(
         done.append(Rewritten(old, SnapshotInfo(snapshot_id, target, manifest)))
     publish_or_warn(repo, record, writer, [r.new for r in done])
     if forget_originals and done:
-        forget(repo, record, [r.old for r in done])
+        replaced = {r.old.snapshot_id: r.new.snapshot_id for r in done}
+        forget(repo, record, [r.old for r in done], replaced)
     return done
 
 

@@ -299,13 +299,21 @@ def withdrawal_name(share_id: bytes, cap: str) -> str:
     return crypto.keyed_hash(share_id, b"withdrawn", bytes.fromhex(cap)).hex()
 
 
-def withdraw(repo: Repository, record: TargetRecord, snapshot_ids: list[bytes]) -> int:
+def withdraw(
+    repo: Repository,
+    record: TargetRecord,
+    snapshot_ids: list[bytes],
+    replaced: dict[bytes, bytes] | None = None,
+) -> int:
     """Remove the capabilities of forgotten snapshots from the target's
-    shares (owner keys). Each gets an owner-signed withdrawal first, sealed
-    to the share, so its holder does not take the gap for a store hiding
-    snapshots; then the capability is deleted. Returns how many went."""
+    shares, revoked ones included (owner keys). Each gets an owner-signed
+    withdrawal first, sealed to the share, so its holder does not take the
+    gap for a store hiding snapshots; then the capability is deleted.
+    ``replaced``: the snapshot that replaces a forgotten one (tag, repair),
+    named in the withdrawal so a holder can insist on seeing it. Returns
+    how many went."""
     owner = repo.require_owner("withdrawing share capabilities")
-    shares = current_sharelist(repo, record).active
+    shares = current_sharelist(repo, record).shares
     if not shares or not snapshot_ids:
         return 0
     existing = {name for name, _ in repo.backend.list("shares")}
@@ -315,12 +323,16 @@ def withdraw(repo: Repository, record: TargetRecord, snapshot_ids: list[bytes]) 
             cap = cap_name(share.share_id, snapshot_id)
             if f"{share.name}/{cap}" not in existing:
                 continue
+            successor = (replaced or {}).get(snapshot_id)
             body = pack(
                 {
                     "v": 1,
                     "repo_id": repo.repo_id,
                     "share_id": share.share_id,
                     "cap": cap,
+                    "replaced_by": None
+                    if successor is None
+                    else cap_name(share.share_id, successor),
                     "time": time.time_ns(),
                 }
             )
@@ -337,17 +349,15 @@ def withdraw(repo: Repository, record: TargetRecord, snapshot_ids: list[bytes]) 
     return removed
 
 
-def _withdrawn(repo: Repository, cap: str) -> bool:
-    """For a share key: whether the owner withdrew capability ``cap``."""
+@dataclass(frozen=True)
+class _Withdrawal:
+    cap: str
+    replaced_by: str | None
+
+
+def _open_withdrawal(repo: Repository, what: str, parts: list[bytes]) -> _Withdrawal:
     secrets = repo.share_secrets()
-    assert secrets.share_sk is not None and secrets.share_id is not None
-    object_name = f"{secrets.share_name}/{withdrawal_name(secrets.share_id, cap)}"
-    what = f"share withdrawal {object_name}"
-    try:
-        stored = repo.backend.load("shares", object_name)
-    except NotFound:
-        return False
-    body_bytes, signature = unpack_parts(crypto.unseal(secrets.share_sk, stored, what), 2, what)
+    body_bytes, signature = parts
     crypto.verify(
         repo.material.owner_vk,
         crypto.SIG_SHARE_WITHDRAW + repo.repo_id,
@@ -356,12 +366,40 @@ def _withdrawn(repo: Repository, cap: str) -> bool:
         what,
     )
     body = unpack(body_bytes, what)
-    return bool(
-        field(body, "v", int, what) == 1
-        and field(body, "repo_id", bytes, what) == repo.repo_id
-        and field(body, "share_id", bytes, what) == secrets.share_id
-        and field(body, "cap", str, what) == cap
-    )
+    successor = body.get("replaced_by") if isinstance(body, dict) else None
+    if (
+        field(body, "v", int, what) != 1
+        or field(body, "repo_id", bytes, what) != repo.repo_id
+        or field(body, "share_id", bytes, what) != secrets.share_id
+        or not (successor is None or (isinstance(successor, str) and _is_hex64(successor)))
+    ):
+        raise IntegrityError(f"{what}: made for another repository or share")
+    cap = field(body, "cap", str, what)
+    if not _is_hex64(cap):
+        raise IntegrityError(f"{what}: malformed")
+    return _Withdrawal(cap, successor)
+
+
+def _withdrawal_of(repo: Repository, cap: str) -> _Withdrawal | None:
+    """For a share key: the owner's withdrawal of capability ``cap``, if
+    there is one (raises when the object there does not verify)."""
+    secrets = repo.share_secrets()
+    assert secrets.share_sk is not None and secrets.share_id is not None
+    object_name = f"{secrets.share_name}/{withdrawal_name(secrets.share_id, cap)}"
+    what = f"share withdrawal {object_name}"
+    try:
+        stored = repo.backend.load("shares", object_name)
+    except NotFound:
+        return None
+    parts = unpack_parts(crypto.unseal(secrets.share_sk, stored, what), 2, what)
+    found = _open_withdrawal(repo, what, parts)
+    if found.cap != cap:
+        raise IntegrityError(f"{what}: withdraws another capability")
+    return found
+
+
+def _is_hex64(text: str) -> bool:
+    return len(text) == 64 and not text.strip("0123456789abcdef")
 
 
 def find_node(repo: Repository, root: list[Ref], path: bytes) -> Node | None:
@@ -462,6 +500,10 @@ def sync(repo: Repository, target: str, only: set[str] | None = None) -> int:
     repo.require_reader(record)
     writer = repo.writer
     snapshots = repo.list_snapshots(target, on_error=repo.on_problem)
+    if repo.role == "owner":  # capabilities a forget left behind (interrupted, or raced)
+        from .forgetting import forgotten
+
+        withdraw(repo, record, list(forgotten(repo, record)))
     repo.load_index()
     return publish(repo, record, writer, snapshots, only)
 
@@ -469,42 +511,38 @@ def sync(repo: Repository, target: str, only: set[str] | None = None) -> int:
 def shared_snapshots(
     repo: Repository, on_error: Callable[[NeostoreError], None] | None = None
 ) -> list[SnapshotInfo]:
-    """For a share key: every snapshot published to it, as snapshots whose
-    root lists the shared folder alone."""
+    """For a share key: every snapshot published to it and not withdrawn,
+    as snapshots whose root lists the shared folder alone. Each object is
+    read once: a capability (four parts inside the seal) or a withdrawal
+    (two)."""
     secrets = repo.share_secrets()
-    assert secrets.share_id is not None
+    assert secrets.share_sk is not None and secrets.share_id is not None
+    report = on_error or repo.on_problem
     names = set()
     for object_name, _ in repo.backend.list("shares"):
         share_name, _, name = object_name.partition("/")
-        if share_name == secrets.share_name:
+        if share_name == secrets.share_name and _is_hex64(name):
             names.add(name)
-    # the owner's withdrawals of capabilities (of forgotten snapshots)
-    withdrawals = {withdrawal_name(secrets.share_id, n): n for n in names}
-    out = []
+    caps: dict[str, SnapshotInfo] = {}
+    withdrawn: set[str] = set()
     for name in sorted(names):
-        if name in withdrawals:
-            continue  # a withdrawal, not a capability
+        object_name = f"{secrets.share_name}/{name}"
+        what = f"share object {object_name}"
         try:
-            if withdrawal_name(secrets.share_id, name) in names and _withdrawn(repo, name):
-                continue  # withdrawn; deleting it was interrupted
-            out.append(_open_cap(repo, f"{secrets.share_name}/{name}", name))
+            stored = repo.backend.load("shares", object_name)
+            plain = crypto.unseal(secrets.share_sk, stored, what)
+            parts = unpack(plain, what)
+            if isinstance(parts, list) and len(parts) == 2:
+                what = f"share withdrawal {object_name}"
+                found = _open_withdrawal(repo, what, unpack_parts(plain, 2, what))
+                if withdrawal_name(secrets.share_id, found.cap) != name:
+                    raise IntegrityError(f"{what}: stored under another name")
+                withdrawn.add(found.cap)
+                continue
+            caps[name] = _open_cap(repo, object_name, name, stored)
         except NeostoreError as e:
-            if not _is_withdrawal(repo, f"{secrets.share_name}/{name}"):
-                (on_error or repo.on_problem)(e)
-    return out
-
-
-def _is_withdrawal(repo: Repository, object_name: str) -> bool:
-    """A withdrawal whose capability is gone already (its name cannot be
-    told from a capability's): two parts inside the seal, not four."""
-    secrets = repo.share_secrets()
-    assert secrets.share_sk is not None
-    try:
-        plain = crypto.unseal(secrets.share_sk, repo.backend.load("shares", object_name), "")
-        unpack_parts(plain, 2, "")
-        return True
-    except NeostoreError:
-        return False
+            report(e)
+    return [info for name, info in caps.items() if name not in withdrawn]
 
 
 def order_shared(snapshots: list[SnapshotInfo]) -> list[SnapshotInfo]:
@@ -522,7 +560,7 @@ def shared_rollback(repo: Repository, snapshots: list[SnapshotInfo]) -> str | No
     assert secrets.share_id is not None
     seen = localstate.seen_share_caps(repo.repo_id, secrets.share_id)
     names = [cap_name(secrets.share_id, i.snapshot_id) for i in snapshots]
-    if seen is not None and seen not in names and not _withdrawn(repo, seen):
+    if seen is not None and seen not in names and not _legitimately_gone(repo, seen, names):
         return (
             f"share {secrets.share_name}: a snapshot published to it and seen by this machine "
             "before is missing now (rolled back or hidden by the store)"
@@ -532,11 +570,29 @@ def shared_rollback(repo: Repository, snapshots: list[SnapshotInfo]) -> str | No
     return None
 
 
-def _open_cap(repo: Repository, object_name: str, name: str) -> SnapshotInfo:
+def _legitimately_gone(repo: Repository, cap: str, present: list[str]) -> bool:
+    """Whether a capability seen before may be missing now: the owner
+    withdrew it and, when it was replaced (tag, repair), the replacement —
+    or, if that was withdrawn in turn, its replacement — is present. A
+    withdrawal that does not verify counts as none (reported)."""
+    for _ in range(64):
+        try:
+            found = _withdrawal_of(repo, cap)
+        except NeostoreError as e:
+            repo.on_problem(NeostoreError(f"ignored: {e}"))
+            return False
+        if found is None:
+            return False
+        if found.replaced_by is None or found.replaced_by in present:
+            return True
+        cap = found.replaced_by
+    return False
+
+
+def _open_cap(repo: Repository, object_name: str, name: str, stored: bytes) -> SnapshotInfo:
     secrets = repo.share_secrets()
     assert secrets.share_sk is not None and secrets.share_id is not None
     what = f"share capability {object_name}"
-    stored = repo.backend.load("shares", object_name)
     plain = crypto.unseal(secrets.share_sk, stored, what)
     body_bytes, signature, writer_vk, cert = unpack_parts(plain, 4, what)
     crypto.verify(writer_vk, crypto.SIG_SHARE_CAP + repo.repo_id, body_bytes, signature, what)

@@ -433,3 +433,42 @@ def test_a_planted_claim_does_not_stop_a_rescue(
     assert sweep.packs_rescued > 0
     repo.ok("check", "--read-data")
     _restores(repo, result.snapshot_id.hex(), src, tmp_path / "out")
+
+
+def test_fake_listings_of_a_writers_packs_do_not_condemn_them(repo: Cli, tmp_path: Path) -> None:
+    """A leaked writer key lists another writer's packs with fake, large,
+    unused entries. Prune must judge packs no owner file lists by their
+    signed headers, or it repacks (copying nothing) and then deletes live
+    data (found by review; reproduced data loss before the fix)."""
+    from neostore.backend import LocalBackend
+    from neostore.index import PackRecord, encode_index
+    from neostore.pack import PackEntry
+    from neostore.repository import Repository
+
+    for password in ("honest", "leaked"):
+        env = {"NEOSTORE_NEW_PASSWORD": password}
+        repo.ok("key", "add", "--role", "writer", "--target", "default", extra_env=env)
+    src = tmp_path / "src"
+    _files(src, 1, count=3)
+    sid = repo.ok("snapshot", src, "--json", password="honest").json()["id"]
+    owner = _open(repo.repo)
+    owner.load_index()
+    leaked = Repository.open(LocalBackend(str(repo.repo)), b"leaked")
+    record = leaked.target("default")
+    for pack_id, size in list(owner.index.packs()):
+        for _ in range(10):  # whichever listing comes first, most are fake
+            fake = PackRecord(pack_id, size, [PackEntry(1, os.urandom(32), 0, size - 100)])
+            name, data = encode_index(
+                [fake],
+                repo_id=leaked.repo_id,
+                domain=leaked.domain(record),
+                target_id=record.target_id,
+                writer=leaked.writer,
+            )
+            leaked.backend.save("index", name.hex(), data)
+    repo.ok("check")
+    first = _prune(repo.repo)
+    assert first.packs_repacked == 0 and first.packs_condemned == 0
+    _prune(repo.repo)
+    repo.ok("check", "--read-data")
+    _restores(repo, sid, src, tmp_path / "out")

@@ -119,6 +119,18 @@ def test_shares_follow_tags_and_forgets(repo: Cli, tmp_path: Path) -> None:
         if not (caps / name).exists():
             (caps / name).write_bytes(data)
     assert [r["id"] for r in seen()] == [ids[1], newest]
+    # a name that is no capability at all is skipped (found by review: crashed)
+    (caps / "not-a-capability.txt").write_text("junk")
+    assert [r["id"] for r in seen()] == [ids[1], newest]
+    # the store hides a replacement but keeps the withdrawal of what it
+    # replaced: called out, since the withdrawal names its replacement
+    # (the holder last saw `newest`; it does not look in between)
+    repo.ok("tag", "latest", "--add", "again")
+    by_age = sorted(caps.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    by_age[-2].unlink()  # published just before the old version's withdrawal
+    hidden = repo.ok("snapshots", "--json", password="share pw")
+    assert [r["id"] for r in hidden.json()] == [ids[1]]
+    assert "rolled back or hidden" in hidden.err
     # a capability deleted without a withdrawal is still called out
     shutil.rmtree(caps)
     caps.mkdir()
