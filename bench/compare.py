@@ -271,6 +271,17 @@ def drop_caches(corpus: Path) -> bool:
     return True
 
 
+def timed_run(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """Run a command after a sync; its wall time and stdout (exit on failure)."""
+    subprocess.run(["sync"], check=True)
+    started = time.monotonic()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.monotonic() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return wall, proc.stdout
+
+
 def dir_size(root: Path) -> dict[str, int]:
     """Apparent bytes, allocated bytes and file count under ``root``."""
     apparent = allocated = files = 0

@@ -24,23 +24,14 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.compare import MB, CorpusChange, dir_size, generate_corpus, tree_digest, warm_cache
-
-
-def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
-    subprocess.run(["sync"], check=True)
-    started = time.monotonic()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.monotonic() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return wall, proc.stdout
+from bench.compare import timed_run as _run
+from bench.delta_restore import before_and_after
 
 
 def _size(path: Path) -> int:
@@ -57,12 +48,7 @@ def _neostore(run: Path, corpus: Path, neostore: str) -> dict[str, Any]:
         NEOSTORE_PASSWORD_FILE=str(run / "pw1"),
         NEOSTORE_REPO=str(run / "one"),
     )
-    _run([neostore, "init"], env)
-    first = json.loads(_run([neostore, "snapshot", str(corpus), "--json"], env)[1])["id"]
-    change = CorpusChange(corpus)
-    with change.applied():
-        _run([neostore, "snapshot", str(corpus), "--json"], env)
-        changed = tree_digest(corpus)
+    first, _, changed, change = before_and_after(neostore, corpus, env)
     dest = dict(env, NEOSTORE_REPO=str(run / "two"), NEOSTORE_PASSWORD_FILE=str(run / "pw2"))
     _run([neostore, "init"], dest)
     copy = [neostore, "copy", "--from-repo", str(run / "one"), "--from-password-file"]

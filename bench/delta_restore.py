@@ -26,23 +26,28 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.compare import MB, CorpusChange, generate_corpus, tree_digest, warm_cache
+from bench.compare import timed_run as _run
 
 
-def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
-    subprocess.run(["sync"], check=True)
-    started = time.monotonic()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.monotonic() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return wall, proc.stdout
+def before_and_after(
+    neostore: str, corpus: Path, env: dict[str, str]
+) -> tuple[str, str, dict[str, Any], CorpusChange]:
+    """In a new repository: snapshot the corpus (A), then with the 1 %
+    change applied (B); returns both ids, B's digest and the change
+    (reverted again)."""
+    _run([neostore, "init"], env)
+    first = json.loads(_run([neostore, "snapshot", str(corpus), "--json"], env)[1])["id"]
+    change = CorpusChange(corpus)
+    with change.applied():
+        second = json.loads(_run([neostore, "snapshot", str(corpus), "--json"], env)[1])["id"]
+        changed = tree_digest(corpus)
+    return first, second, changed, change
 
 
 def one_rep(
@@ -59,12 +64,7 @@ def one_rep(
         NEOSTORE_CACHE_DIR=str(run / "cache"),
         NEOSTORE_STATE_DIR=str(run / "state"),
     )
-    _run([neostore, "init"], env)
-    first = json.loads(_run([neostore, "snapshot", str(corpus), "--json"], env)[1])["id"]
-    change = CorpusChange(corpus)
-    with change.applied():
-        second = json.loads(_run([neostore, "snapshot", str(corpus), "--json"], env)[1])["id"]
-        changed_digest = tree_digest(corpus)
+    first, second, changed_digest, change = before_and_after(neostore, corpus, env)
     inside = str(corpus).lstrip("/")
     full_wall, out = _run([neostore, "restore", second, "--to", str(run / "full"), "--json"], env)
     full = json.loads(out)

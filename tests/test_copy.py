@@ -48,6 +48,14 @@ def _copy(dest: Cli, source: Cli, *args: str, password: str = "second password")
     ).json()
 
 
+def _writer_key(repo: Cli, password: str, new: str) -> None:
+    """Add a put-only writer key for the default target, password ``new``."""
+    env = {"NEOSTORE_NEW_PASSWORD": new}
+    repo.ok(
+        "key", "add", "--role", "writer", "--target", "default", password=password, extra_env=env
+    )
+
+
 def _restore(repo: Cli, snapshot: str, to: Path, password: str) -> Path:
     repo.ok("restore", snapshot, "--to", to, password=password)
     return to
@@ -133,16 +141,7 @@ def test_copy_with_a_put_only_writer_and_a_stream_cut(
     src = tmp_path / "src"
     _source_tree(src)
     one.ok("snapshot", src, password="first password")
-    two.ok(
-        "key",
-        "add",
-        "--role",
-        "writer",
-        "--target",
-        "default",
-        password="second password",
-        extra_env={"NEOSTORE_NEW_PASSWORD": "writer password"},
-    )
+    _writer_key(two, "second password", "writer password")
     monkeypatch.setattr(copier, "IN_MEMORY", 0)
     source = Repository.open(LocalBackend(str(one.repo)), b"first password")
     writer = Repository.open(LocalBackend(str(two.repo)), b"writer password")
@@ -179,16 +178,7 @@ def test_copy_map_is_keyed_by_verified_content(cli: Cli, tmp_path: Path) -> None
     src.mkdir()
     (src / "f").write_bytes(b"REAL CONTENT " * 10)
     real_id = one.ok("snapshot", src, "--json", password="first password").json()["id"]
-    one.ok(
-        "key",
-        "add",
-        "--role",
-        "writer",
-        "--target",
-        "default",
-        password="first password",
-        extra_env={"NEOSTORE_NEW_PASSWORD": "leaked"},
-    )
+    _writer_key(one, "first password", "leaked")
     owner = Repository.open(LocalBackend(str(one.repo)), b"first password")
     owner.load_index()
     nodes = {}
@@ -255,16 +245,7 @@ def test_copy_skips_only_copies_it_can_trust(cli: Cli, tmp_path: Path) -> None:
     src = tmp_path / "src"
     _source_tree(src)
     source_id = one.ok("snapshot", src, "--json", password="first password").json()["id"]
-    two.ok(
-        "key",
-        "add",
-        "--role",
-        "writer",
-        "--target",
-        "default",
-        password="second password",
-        extra_env={"NEOSTORE_NEW_PASSWORD": "leaked"},
-    )
+    _writer_key(two, "second password", "leaked")
     source = Repository.open(LocalBackend(str(one.repo)), b"first password")
     leaked = Repository.open(LocalBackend(str(two.repo)), b"leaked")
     record = leaked.target("default")
