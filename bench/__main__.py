@@ -16,7 +16,9 @@ Commands:
 * ``delta-restore [--size small|full] [--reps N]``: restoring the 1 %-changed corpus
   over its previous version against a full restore (see :mod:`bench.delta_restore`);
 * ``copy [--size small|full] [--reps N]``: copying snapshots between two
-  repositories, beside restic's copy (see :mod:`bench.copy`).
+  repositories, beside restic's copy (see :mod:`bench.copy`);
+* ``prune [--size small|full] [--reps N]``: forget one snapshot and prune,
+  beside restic's prune: time, peak memory, space freed (see :mod:`bench.prune`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def main(argv: list[str]) -> int:
         "server",
         "delta-restore",
         "copy",
+        "prune",
     )
     if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
@@ -43,6 +46,10 @@ def main(argv: list[str]) -> int:
         from bench import compare
 
         return compare.main(rest)
+    if command == "prune":
+        from bench import prune
+
+        return prune.main(rest)
     if command == "copy":
         from bench import copy
 
