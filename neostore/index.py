@@ -133,6 +133,9 @@ class MasterIndex:
         self._packs: list[bytes] = []
         self._pack_no: dict[bytes, int] = {}
         self._pack_size: dict[bytes, int] = {}
+        #: for packs no trusted listing names: every size an untrusted one claims
+        self._claimed_sizes: dict[bytes, set[int]] = {}
+        self._trusted_size: set[bytes] = set()
         self._blobs = BlobTable()
         self._other = BlobTable(16)
         #: further copies of a blob (first copy wins in the tables)
@@ -155,6 +158,11 @@ class MasterIndex:
             if trusted or record.pack_id not in self._pack_size:
                 # a pack's size as its own writer or an owner recorded it
                 self._pack_size[record.pack_id] = record.size
+            if trusted:
+                self._trusted_size.add(record.pack_id)
+                self._claimed_sizes.pop(record.pack_id, None)
+            elif record.pack_id not in self._trusted_size:
+                self._claimed_sizes.setdefault(record.pack_id, set()).add(record.size)
             items = [(e.blob_id, e.offset, e.length, e.btype) for e in record.entries]
             table = self._blobs if trusted else self._other
             skipped: list[tuple[bytes, int, int, int]] = []
@@ -239,6 +247,16 @@ class MasterIndex:
         for blob_id in self._other.ids():
             if blob_id not in self._blobs:
                 yield blob_id
+
+    def size_fits(self, pack_id: bytes, size: int) -> bool:
+        """Whether a stored size agrees with the index: with the trusted
+        listing's size, or, for a pack only untrusted files list, with any
+        of theirs (one leaked writer key's wrong size must not make the
+        honest writer's pack look damaged)."""
+        claims = self._claimed_sizes.get(pack_id)
+        if claims is not None:
+            return size in claims
+        return self._pack_size.get(pack_id) == size
 
     def packs(self) -> Iterator[tuple[bytes, int]]:
         with self._lock:

@@ -437,9 +437,10 @@ def test_a_planted_claim_does_not_stop_a_rescue(
 
 def test_fake_listings_of_a_writers_packs_do_not_condemn_them(repo: Cli, tmp_path: Path) -> None:
     """A leaked writer key lists another writer's packs with fake, large,
-    unused entries. Prune must judge packs no owner file lists by their
-    signed headers, or it repacks (copying nothing) and then deletes live
-    data (found by review; reproduced data loss before the fix)."""
+    unused entries and a wrong size. Prune must judge packs no owner file
+    lists by their signed headers, or it repacks (copying nothing) and then
+    deletes live data; check must not take the first listing's size for
+    the pack's (found by review; reproduced data loss before the fix)."""
     from neostore.backend import LocalBackend
     from neostore.index import PackRecord, encode_index
     from neostore.pack import PackEntry
@@ -457,7 +458,8 @@ def test_fake_listings_of_a_writers_packs_do_not_condemn_them(repo: Cli, tmp_pat
     record = leaked.target("default")
     for pack_id, size in list(owner.index.packs()):
         for _ in range(10):  # whichever listing comes first, most are fake
-            fake = PackRecord(pack_id, size, [PackEntry(1, os.urandom(32), 0, size - 100)])
+            # with a wrong size too: check must not call the pack damaged
+            fake = PackRecord(pack_id, size + 1, [PackEntry(1, os.urandom(32), 0, size - 100)])
             name, data = encode_index(
                 [fake],
                 repo_id=leaked.repo_id,
