@@ -130,9 +130,10 @@ def forget(
     try:
         withdraw(repo, record, [i.snapshot_id for i in snapshots], replaced)
     except NeostoreError as e:
-        # the record stands; running forget (or `share sync`) again finishes
+        # the record stands (readers already accept the gap); forget again
         raise NeostoreError(
-            f"snapshots not removed: their share capabilities could not be withdrawn ({e})"
+            f"snapshots not removed: their share capabilities could not be withdrawn ({e}); "
+            "run forget again"
         ) from e
     removed = 0
     for info in snapshots:

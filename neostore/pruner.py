@@ -134,10 +134,13 @@ class Pruner:
         self._pack_entries: dict[bytes, list[PackEntry]] = {}
         self._owner_packs: set[bytes] = set()
         self._header_entries: dict[bytes, list[PackEntry] | None] = {}
+        #: every listing of each pack, trusted or not (what anyone claims is in it)
+        self._listings: dict[bytes, list[list[PackEntry]]] = defaultdict(list)
         for f in files:
             trusted = entries_trusted(f.envelope, repo.material.key_id)
             for record in f.records:
                 self._naming[record.pack_id].append(f)
+                self._listings[record.pack_id].append(record.entries)
                 if trusted:
                     self._owner_packs.add(record.pack_id)
                     self._owner_listed.update(
@@ -208,11 +211,30 @@ class Pruner:
                 self._header_entries[pack_id] = None
         return self._header_entries[pack_id]
 
+    def _contents(self, pack_id: bytes) -> list[PackEntry] | None:
+        """Everything that may be in a pack: its entries (:meth:`_entries`)
+        and whatever any listing claims is in it. A claim the header does
+        not back can still point at a real copy (a leaked writer key may
+        upload a pack whose header leaves out what it holds, and list the
+        rest in its index files): deleting or repacking by the header alone
+        could lose the last copy. None: the header cannot be read."""
+        entries = self._entries(pack_id)
+        if entries is None:
+            return None
+        seen = {(e.blob_id, e.offset) for e in entries}
+        out = list(entries)
+        for listing in self._listings.get(pack_id, ()):
+            for entry in listing:
+                if (entry.blob_id, entry.offset) not in seen:
+                    seen.add((entry.blob_id, entry.offset))
+                    out.append(entry)
+        return out
+
     def _still_needed(self, pack_id: bytes, marks: dict[bytes, int]) -> bool:
         """Whether deleting this condemned pack could lose a blob a snapshot
-        needs: some needed blob in it has no other copy outside condemned
-        packs that is owner-written or that verifies now."""
-        entries = self._entries(pack_id)
+        needs: some needed blob in it (or claimed to be) has no other copy
+        outside condemned packs that is owner-written or that verifies now."""
+        entries = self._contents(pack_id)
         if entries is None:
             return True  # cannot tell what is in it: keep it
         for entry in entries:
@@ -264,11 +286,9 @@ class Pruner:
                 # what repacking would save: the blobs nobody needs (or
                 # needs in this copy); headers are the cost of any pack
                 listed = self._entries(pack_id, listed=True) or []
-                if sum(e.length for e in listed) - used > 0:
-                    signed = self._entries(pack_id)  # confirmed by the header
-                    waste = sum(e.length for e in signed or []) - used
-                    if signed is not None and waste > 0:
-                        partial.append((waste, pack_id))
+                estimate = sum(e.length for e in listed) - used
+                if estimate > 0:
+                    partial.append((estimate, pack_id))
                 continue
             born = self._pack_time(pack_id)
             if born is None:
@@ -280,11 +300,17 @@ class Pruner:
         unused = sum(u for u, _ in partial)
         limit = self._unused_limit(self.stats.bytes_used)
         repack: list[bytes] = []
-        for waste, pack_id in sorted(partial, reverse=True):
+        for estimate, pack_id in sorted(partial, reverse=True):
             if unused <= limit:
                 break
+            unused -= estimate
+            # a listing is only an estimate for packs no owner file lists:
+            # their signed header confirms the waste (header reads only here)
+            signed = self._entries(pack_id)
+            waste = sum(e.length for e in signed or []) - used_bytes.get(pack_id, 0)
+            if signed is None or waste <= 0:
+                continue
             repack.append(pack_id)
-            unused -= waste
         self.stats.bytes_unused_left = unused
         self.stats.packs_condemned = len(condemn) + len(repack)
         self.stats.bytes_condemned = sum(stored[p.hex()] for p in condemn + repack)
@@ -416,13 +442,18 @@ class Pruner:
             except NeostoreError as e:
                 self.stats.problems.append(f"pack {pack_id.hex()}: not repacked: {e}")
                 continue
-            entries = self._entries(pack_id)
+            entries = self._contents(pack_id)
             if entries is None:
                 continue  # its header went unreadable: not repacked, kept
             ok = True
+            copied: set[bytes] = set()
             for entry in entries:
                 found = self.used.get(entry.blob_id)
-                if found is None or self._keeper.get(entry.blob_id) != pack_id:
+                if (
+                    found is None
+                    or self._keeper.get(entry.blob_id) != pack_id
+                    or entry.blob_id in copied
+                ):
                     continue
                 btype, ref = found
                 stored = data[entry.offset : entry.offset + entry.length]
@@ -444,6 +475,7 @@ class Pruner:
                 if builder is None:
                     builder = builders[key] = PackBuilder()
                 builder.add(btype, entry.blob_id, stored)
+                copied.add(entry.blob_id)
                 self.stats.blobs_repacked += 1
                 if builder.size >= repo.config.pack_size:
                     finish(key)

@@ -324,15 +324,16 @@ def withdraw(
             if f"{share.name}/{cap}" not in existing:
                 continue
             successor = (replaced or {}).get(snapshot_id)
+            follows = None if successor is None else cap_name(share.share_id, successor)
+            if f"{share.name}/{follows}" not in existing:
+                follows = None  # not published to this share (revoked, or not in it)
             body = pack(
                 {
                     "v": 1,
                     "repo_id": repo.repo_id,
                     "share_id": share.share_id,
                     "cap": cap,
-                    "replaced_by": None
-                    if successor is None
-                    else cap_name(share.share_id, successor),
+                    "replaced_by": follows,
                     "time": time.time_ns(),
                 }
             )
@@ -500,12 +501,30 @@ def sync(repo: Repository, target: str, only: set[str] | None = None) -> int:
     repo.require_reader(record)
     writer = repo.writer
     snapshots = repo.list_snapshots(target, on_error=repo.on_problem)
-    if repo.role == "owner":  # capabilities a forget left behind (interrupted, or raced)
-        from .forgetting import forgotten
+    from .forgetting import forgotten
 
-        withdraw(repo, record, list(forgotten(repo, record)))
+    gone = forgotten(repo, record)
+    live = [i for i in snapshots if i.snapshot_id not in gone]
     repo.load_index()
-    return publish(repo, record, writer, snapshots, only)
+    published = publish(repo, record, writer, live, only)
+    if repo.role == "owner" and gone:  # capabilities a forget left behind
+        withdraw(repo, record, list(gone), _replacements(snapshots, live, set(gone)))
+    return published
+
+
+def _replacements(
+    snapshots: list[SnapshotInfo], live: list[SnapshotInfo], gone: set[bytes]
+) -> dict[bytes, bytes]:
+    """For forgotten snapshots still listed (an interrupted tag or repair):
+    the newest live snapshot of the same line (same ``original``)."""
+    out: dict[bytes, bytes] = {}
+    for info in snapshots:
+        if info.snapshot_id in gone:
+            line = info.manifest.original or info.snapshot_id
+            for candidate in live:
+                if candidate.manifest.original == line:
+                    out[info.snapshot_id] = candidate.snapshot_id
+    return out
 
 
 def shared_snapshots(

@@ -474,3 +474,95 @@ def test_fake_listings_of_a_writers_packs_do_not_condemn_them(repo: Cli, tmp_pat
     _prune(repo.repo)
     repo.ok("check", "--read-data")
     _restores(repo, sid, src, tmp_path / "out")
+
+
+def test_a_pack_whose_header_hides_what_it_holds_is_not_lost(repo: Cli, tmp_path: Path) -> None:
+    """A leaked writer key uploads pack L holding valid copies of another
+    writer's blobs, with a header that lists only junk, and index files
+    claiming the copies are in L (loaded first); later it claims garbage
+    copies in a pack L2. Prune then finds the honest packs unused (their
+    blobs are kept "in L"), deletes them after verifying L's copies, and
+    must not delete L next: what any listing claims is in a pack counts,
+    not only its header (found by review: all the data was lost)."""
+    from neostore.backend import LocalBackend
+    from neostore.index import PackRecord, encode_index
+    from neostore.pack import PackBuilder, PackEntry
+    from neostore.repository import Repository
+
+    for password in ("honest", "leaked"):
+        env = {"NEOSTORE_NEW_PASSWORD": password}
+        repo.ok("key", "add", "--role", "writer", "--target", "default", extra_env=env)
+    src = tmp_path / "src"
+    _files(src, 1, count=3)
+    sid = repo.ok("snapshot", src, "--json", password="honest").json()["id"]
+    owner = _open(repo.repo)
+    owner.load_index()
+    honest_packs = [p for p, _ in owner.index.packs()]
+    leaked = Repository.open(LocalBackend(str(repo.repo)), b"leaked")
+    record = leaked.target("default")
+    domain = leaked.domain(record)
+
+    def index(records: list[Any]) -> None:
+        name, data = encode_index(
+            records,
+            repo_id=leaked.repo_id,
+            domain=domain,
+            target_id=record.target_id,
+            writer=leaked.writer,
+        )
+        leaked.backend.save("index", name.hex(), data)
+
+    def upload(builder: Any) -> bytes:
+        pack_id, parts = builder.finish(
+            repo_id=leaked.repo_id,
+            domain=domain,
+            target_id=record.target_id,
+            writer=leaked.writer,
+        )
+        leaked.backend.save("data", pack_id.hex(), b"".join(parts))
+        return pack_id
+
+    def first_copies() -> set[bytes]:
+        o = _open(repo.repo)
+        o.load_index()
+        return {o.index.locations(b)[0].pack_id for b in blobs}
+
+    claims, blobs = [], []
+    for pack_id in honest_packs:
+        _, entries, _ = owner.pack_header(pack_id.hex())
+        data = owner.backend.load("data", pack_id.hex())
+        builder = PackBuilder()
+        held = [
+            builder.add(e.btype, e.blob_id, data[e.offset : e.offset + e.length]) for e in entries
+        ]
+        blobs += [e.blob_id for e in entries]
+        builder.entries = [builder.add(1, os.urandom(32), os.urandom(1000))]  # the header's lie
+        lid = upload(builder)
+        claims.append(PackRecord(lid, builder.size, held))
+    hiding = {c.pack_id for c in claims}
+    for _ in range(40):  # until L's claims are the first copies the index knows
+        for claim in claims:
+            index([claim])
+        if first_copies() <= hiding:
+            break
+    assert first_copies() <= hiding
+    repo.ok("check")
+    _prune(repo.repo)
+    builder = PackBuilder()
+    builder.add(1, os.urandom(32), os.urandom(5000))
+    garbage = upload(builder)
+    o = _open(repo.repo)
+    o.load_index()
+    fake = [
+        PackEntry(o.index.locations(b)[0].btype, b, 0, o.index.locations(b)[0].length)
+        for b in blobs
+    ]
+    for _ in range(200):
+        index([PackRecord(garbage, builder.size, fake)])
+        if first_copies() == {garbage}:
+            break
+    repo.ok("check")
+    for _ in range(3):
+        _prune(repo.repo)
+    repo.ok("check", "--read-data")
+    _restores(repo, sid, src, tmp_path / "out")

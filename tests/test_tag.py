@@ -4,10 +4,13 @@ one's time and place, and the old one is forgotten by the owner."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from neostore_cli import exitcodes
 
-from conftest import Cli
+from conftest import PASSWORD, Cli
 
 
 def _three(repo: Cli, src: Path) -> list[str]:
@@ -136,3 +139,73 @@ def test_shares_follow_tags_and_forgets(repo: Cli, tmp_path: Path) -> None:
     caps.mkdir()
     hidden = repo.ok("snapshots", "--json", password="share pw")
     assert "rolled back or hidden" in hidden.err
+
+
+def test_interrupted_forgets_and_revoked_shares(
+    repo: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: (1) a tag whose withdrawal failed, finished by
+    `share sync`, must still name the replacement, or the store can hide it
+    from a holder; (2) `share sync` after an interrupted forget must not
+    publish the forgotten snapshots again; (3) a revoked share's holder,
+    which gets no replacement, must not see a tag as a rollback."""
+    from neostore import forgetting, rewrite
+    from neostore.backend import LocalBackend
+    from neostore.errors import NeostoreError
+    from neostore.repository import Repository
+    from neostore.shares import cap_name
+
+    src = tmp_path / "src"
+    (src / "shared").mkdir(parents=True)
+    ids = []
+    for n in range(3):
+        (src / "shared" / "deck.txt").write_text(f"slides v{n}\n")
+        ids.append(repo.ok("snapshot", src, "--json").json()["id"])
+    for name in ("first", "second"):
+        env = {"NEOSTORE_NEW_PASSWORD": f"{name} pw"}
+        repo.ok(
+            "share",
+            "create",
+            "-t",
+            "default",
+            "--path",
+            f"{src}/shared",
+            "--name",
+            name,
+            extra_env=env,
+        )
+    repo.ok("share", "sync")
+    for name in ("first", "second"):
+        assert len(repo.ok("snapshots", "--json", password=f"{name} pw").json()) == 3
+    repo.ok("share", "revoke", "second")
+
+    def failing(*args: Any, **kwargs: Any) -> int:
+        raise NeostoreError("store unavailable")
+
+    owner = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
+    monkeypatch.setattr(forgetting, "withdraw", failing)
+    with pytest.raises(NeostoreError, match="run forget again"):
+        rewrite.tag(owner, [owner.find_snapshot("latest", None)], ["final"], [])
+    with pytest.raises(NeostoreError):
+        forgetting.forget(owner, owner.target("default"), [owner.find_snapshot(ids[0], None)])
+    monkeypatch.undo()
+    assert len(repo.ok("snapshots", "--json").json()) == 4  # nothing was deleted
+
+    for _ in range(2):  # the forgotten ones are withdrawn, never published again
+        assert "published 0" in repo.ok("share", "sync").out
+    revoked = repo.ok("snapshots", "--json", password="second pw")
+    assert "rolled back" not in revoked.err
+    # the holder of "first" last saw the old version; the store hides the
+    # replacement: the old version's withdrawal names it, so it shows
+    final = next(r["id"] for r in repo.ok("snapshots", "--json").json() if r["tags"] == ["final"])
+    holder = Repository.open(LocalBackend(str(repo.repo)), b"first pw")
+    share_id = holder.share_secrets().share_id
+    assert share_id is not None
+    hidden = repo.repo / "shares" / "first" / cap_name(share_id, bytes.fromhex(final))
+    kept = hidden.read_bytes()
+    hidden.unlink()
+    assert "rolled back or hidden" in repo.ok("snapshots", password="first pw").err
+    hidden.write_bytes(kept)
+    rows = repo.ok("snapshots", "--json", password="first pw")
+    assert "warning" not in rows.err
+    assert [r["tags"] for r in rows.json()] == [[], ["final"]]
