@@ -19,17 +19,14 @@ under ``bench/results/copy-<size>-<date>.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
 import statistics
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from bench.compare import MB, CorpusChange, dir_size, generate_corpus, tree_digest, warm_cache
+from bench import sidebyside
+from bench.compare import MB, CorpusChange, dir_size, tree_digest
 from bench.compare import timed_run as _run
 from bench.delta_restore import before_and_after
 
@@ -106,54 +103,21 @@ def _restic(run: Path, corpus: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench copy", description=__doc__)
-    parser.add_argument("--size", choices=("small", "full"), default="small")
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/neostore-bench"))
-    args = parser.parse_args(argv)
-    work = args.workdir.resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    neostore = str(Path(sys.executable).parent / "neostore")
-    have_restic = shutil.which("restic") is not None
-    corpus = work / f"corpus-{args.size}"
-    meta = generate_corpus(corpus, args.size)
-    warm_cache(corpus)
-    size = meta["bytes"]
-    print(f"corpus: {meta['files']} files, {size / MB:.1f} MB", flush=True)
-    records: list[dict[str, Any]] = []
-    for rep in range(args.reps):
-        record: dict[str, Any] = {"rep": rep}
-        tools = ["neostore", "restic"] if have_restic else ["neostore"]
-        for tool in tools if rep % 2 == 0 else tools[::-1]:  # alternate who goes first
-            run = work / f"copy-{tool}-{rep}"
-            shutil.rmtree(run, ignore_errors=True)
-            run.mkdir(parents=True)
-            record[tool] = (
-                _neostore(run, corpus, neostore) if tool == "neostore" else _restic(run, corpus)
-            )
-            shutil.rmtree(run)
-        records.append(record)
-        print(f"rep {rep}: {json.dumps(record)}", flush=True)
-    lines = []
-    for key, label in (
-        ("first_wall", "first copy (s)"),
-        ("inc_wall", "incremental copy (s)"),
-        ("first_added", "first copy added (MB)"),
-        ("inc_added", "incremental added (MB)"),
-    ):
-        scale = 1 if key.endswith("wall") else MB
-        ours = statistics.median(r["neostore"][key] for r in records) / scale
-        line = f"{label:<24} neostore {ours:9.2f}"
-        if have_restic:
-            theirs = statistics.median(r["restic"][key] for r in records) / scale
-            line += f"   restic {theirs:9.2f}   ratio {ours / theirs:5.2f}x"
-        lines.append(line)
+    return sidebyside.run(
+        "copy",
+        __doc__,
+        argv,
+        {"neostore": _neostore, "restic": lambda run, corpus, _: _restic(run, corpus)},
+        [
+            ("first_wall", "first copy (s)", 1),
+            ("inc_wall", "incremental copy (s)", 1),
+            ("first_added", "first copy added (MB)", MB),
+            ("inc_added", "incremental added (MB)", MB),
+        ],
+        _read_share,
+    )
+
+
+def _read_share(records: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
     read = statistics.median(r["neostore"]["inc_read"] for r in records)
-    lines.append(f"neostore incremental read {read / size:.2%} of the corpus from the source")
-    table = "\n".join(lines)
-    print(table)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = Path(__file__).parent / "results" / f"copy-{args.size}-{stamp}.json"
-    out.write_text(json.dumps({"corpus": meta, "records": records, "table": table}, indent=1))
-    print(f"results: {out}")
-    return 0
+    return [f"neostore incremental read {read / meta['bytes']:.2%} of the corpus from the source"]

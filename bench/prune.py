@@ -18,23 +18,17 @@ numbers under ``bench/results/prune-<size>-<date>.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
-import statistics
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from bench import sidebyside
 from bench.compare import (
     MB,
     CorpusChange,
     dir_size,
-    generate_corpus,
     run_measured,
-    warm_cache,
 )
 from bench.compare import timed_run as _run
 from bench.delta_restore import before_and_after
@@ -90,50 +84,17 @@ def _restic(run: Path, corpus: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench prune", description=__doc__)
-    parser.add_argument("--size", choices=("small", "full"), default="small")
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/neostore-bench"))
-    args = parser.parse_args(argv)
-    work = args.workdir.resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    neostore = str(Path(sys.executable).parent / "neostore")
-    tools = ["neostore", "restic"] if shutil.which("restic") else ["neostore"]
-    corpus = work / f"corpus-{args.size}"
-    meta = generate_corpus(corpus, args.size)
-    warm_cache(corpus)
-    print(f"corpus: {meta['files']} files, {meta['bytes'] / MB:.1f} MB", flush=True)
-    records: list[dict[str, Any]] = []
-    for rep in range(args.reps):
-        record: dict[str, Any] = {"rep": rep}
-        for tool in tools if rep % 2 == 0 else tools[::-1]:  # alternate who goes first
-            run = work / f"prune-{tool}-{rep}"
-            shutil.rmtree(run, ignore_errors=True)
-            run.mkdir(parents=True)
-            record[tool] = (
-                _neostore(run, corpus, neostore) if tool == "neostore" else _restic(run, corpus)
-            )
-            shutil.rmtree(run)
-        records.append(record)
-        print(f"rep {rep}: {json.dumps(record)}", flush=True)
-    lines = []
-    for key, label, scale in (
-        ("wall", "prune wall (s)", 1),
-        ("peak_pss_kib", "peak PSS (MiB)", 1024),
-        ("pss_after_kdf_kib", "after KDF (MiB)", 1024),
-        ("peak_rss_kib", "peak RSS (MiB)", 1024),
-        ("freed", "freed (MB)", MB),
-    ):
-        ours = statistics.median(r["neostore"][key] for r in records) / scale
-        line = f"{label:<18} neostore {ours:9.2f}"
-        if "restic" in tools:
-            theirs = statistics.median(r["restic"][key] for r in records) / scale
-            line += f"   restic {theirs:9.2f}   ratio {ours / theirs:5.2f}x"
-        lines.append(line)
-    table = "\n".join(lines)
-    print(table)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = Path(__file__).parent / "results" / f"prune-{args.size}-{stamp}.json"
-    out.write_text(json.dumps({"corpus": meta, "records": records, "table": table}, indent=1))
-    print(f"results: {out}")
-    return 0
+    return sidebyside.run(
+        "prune",
+        __doc__,
+        argv,
+        {"neostore": _neostore, "restic": lambda run, corpus, _: _restic(run, corpus)},
+        [
+            ("wall", "prune wall (s)", 1),
+            ("peak_pss_kib", "peak PSS (MiB)", 1024),
+            ("pss_after_kdf_kib", "after KDF (MiB)", 1024),
+            ("peak_rss_kib", "peak RSS (MiB)", 1024),
+            ("freed", "freed (MB)", MB),
+        ],
+        None,
+    )

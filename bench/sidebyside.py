@@ -1,0 +1,74 @@
+"""The shared frame of the benches that run neostore and restic on one
+corpus, one repetition after another (``copy``, ``prune``): arguments,
+corpus, alternating order, medians and ratios, the results file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.compare import MB, generate_corpus, warm_cache
+
+#: one tool's repetition: (fresh work directory, corpus, neostore program) -> numbers
+Step = Callable[[Path, Path, str], dict[str, Any]]
+
+
+def run(
+    name: str,
+    doc: str | None,
+    argv: list[str],
+    steps: dict[str, Step],
+    rows: list[tuple[str, str, float]],
+    extra: Callable[[list[dict[str, Any]], dict[str, Any]], list[str]] | None = None,
+) -> int:
+    """Parse ``--size/--reps/--workdir``, run each tool's step per
+    repetition (restic only when installed; who goes first alternates),
+    print ``rows`` (record key, label, divisor) as medians and
+    neostore/restic ratios, and save everything under bench/results."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench {name}", description=doc)
+    parser.add_argument("--size", choices=("small", "full"), default="small")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/neostore-bench"))
+    args = parser.parse_args(argv)
+    work = args.workdir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    neostore = str(Path(sys.executable).parent / "neostore")
+    tools = [t for t in steps if t != "restic" or shutil.which("restic")]
+    corpus = work / f"corpus-{args.size}"
+    meta = generate_corpus(corpus, args.size)
+    warm_cache(corpus)
+    print(f"corpus: {meta['files']} files, {meta['bytes'] / MB:.1f} MB", flush=True)
+    records: list[dict[str, Any]] = []
+    for rep in range(args.reps):
+        record: dict[str, Any] = {"rep": rep}
+        for tool in tools if rep % 2 == 0 else tools[::-1]:
+            where = work / f"{name}-{tool}-{rep}"
+            shutil.rmtree(where, ignore_errors=True)
+            where.mkdir(parents=True)
+            record[tool] = steps[tool](where, corpus, neostore)
+            shutil.rmtree(where)
+        records.append(record)
+        print(f"rep {rep}: {json.dumps(record)}", flush=True)
+    lines = []
+    for key, label, scale in rows:
+        ours = statistics.median(r["neostore"][key] for r in records) / scale
+        line = f"{label:<24} neostore {ours:9.2f}"
+        if "restic" in tools:
+            theirs = statistics.median(r["restic"][key] for r in records) / scale
+            line += f"   restic {theirs:9.2f}   ratio {ours / theirs:5.2f}x"
+        lines.append(line)
+    lines += extra(records, meta) if extra else []
+    table = "\n".join(lines)
+    print(table)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(__file__).parent / "results" / f"{name}-{args.size}-{stamp}.json"
+    out.write_text(json.dumps({"corpus": meta, "records": records, "table": table}, indent=1))
+    print(f"results: {out}")
+    return 0
