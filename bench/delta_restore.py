@@ -21,17 +21,15 @@ restore to compare with.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import statistics
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from bench.compare import MB, CorpusChange, generate_corpus, tree_digest, warm_cache
+from bench import sidebyside
+from bench.compare import MB, CorpusChange, tree_digest
 from bench.compare import timed_run as _run
 
 
@@ -94,20 +92,9 @@ def one_rep(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench delta-restore", description=__doc__)
-    parser.add_argument("--size", choices=("small", "full"), default="full")
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/neostore-bench"))
-    args = parser.parse_args(argv)
-    work = args.workdir.resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    neostore = str(Path(sys.executable).parent / "neostore")
-    corpus = work / f"corpus-{args.size}"
-    meta = generate_corpus(corpus, args.size)
+    args, work, neostore, corpus, meta = sidebyside.setup("delta-restore", __doc__, argv, "full")
     digest = tree_digest(corpus)
-    warm_cache(corpus)
     size = meta["bytes"]
-    print(f"corpus: {meta['files']} files, {size / MB:.1f} MB", flush=True)
     records = []
     for rep in range(args.reps):
         record = one_rep(rep, corpus, work, neostore, digest)
@@ -127,8 +114,5 @@ def main(argv: list[str]) -> int:
         f"the change wrote {records[0]['change_bytes'] / size:.2%}"
     )
     print(table)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = Path(__file__).parent / "results" / f"delta-restore-{args.size}-{stamp}.json"
-    out.write_text(json.dumps({"corpus": meta, "records": records, "table": table}, indent=1))
-    print(f"results: {out}")
+    sidebyside.save("delta-restore", args.size, meta, records, table)
     return 0

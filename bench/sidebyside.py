@@ -32,19 +32,8 @@ def run(
     repetition (restic only when installed; who goes first alternates),
     print ``rows`` (record key, label, divisor) as medians and
     neostore/restic ratios, and save everything under bench/results."""
-    parser = argparse.ArgumentParser(prog=f"python -m bench {name}", description=doc)
-    parser.add_argument("--size", choices=("small", "full"), default="small")
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/neostore-bench"))
-    args = parser.parse_args(argv)
-    work = args.workdir.resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    neostore = str(Path(sys.executable).parent / "neostore")
+    args, work, neostore, corpus, meta = setup(name, doc, argv)
     tools = [t for t in steps if t != "restic" or shutil.which("restic")]
-    corpus = work / f"corpus-{args.size}"
-    meta = generate_corpus(corpus, args.size)
-    warm_cache(corpus)
-    print(f"corpus: {meta['files']} files, {meta['bytes'] / MB:.1f} MB", flush=True)
     records: list[dict[str, Any]] = []
     for rep in range(args.reps):
         record: dict[str, Any] = {"rep": rep}
@@ -67,8 +56,37 @@ def run(
     lines += extra(records, meta) if extra else []
     table = "\n".join(lines)
     print(table)
+    save(name, args.size, meta, records, table)
+    return 0
+
+
+def setup(
+    name: str, doc: str | None, argv: list[str], size: str = "small"
+) -> tuple[argparse.Namespace, Path, str, Path, dict[str, Any]]:
+    """Parse ``--size/--reps/--workdir`` and make the seeded corpus (page
+    cache warm). Returns the arguments, the work directory, the neostore
+    program, the corpus and its description."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench {name}", description=doc)
+    parser.add_argument("--size", choices=("small", "full"), default=size)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/neostore-bench"))
+    args = parser.parse_args(argv)
+    work = args.workdir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    neostore = str(Path(sys.executable).parent / "neostore")
+    corpus = work / f"corpus-{args.size}"
+    meta = generate_corpus(corpus, args.size)
+    warm_cache(corpus)
+    print(f"corpus: {meta['files']} files, {meta['bytes'] / MB:.1f} MB", flush=True)
+    return args, work, neostore, corpus, meta
+
+
+def save(
+    name: str, size: str, meta: dict[str, Any], records: list[dict[str, Any]], table: str
+) -> Path:
+    """Write the raw numbers to bench/results/<name>-<size>-<date>.json."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = Path(__file__).parent / "results" / f"{name}-{args.size}-{stamp}.json"
+    out = Path(__file__).parent / "results" / f"{name}-{size}-{stamp}.json"
     out.write_text(json.dumps({"corpus": meta, "records": records, "table": table}, indent=1))
     print(f"results: {out}")
-    return 0
+    return out
