@@ -435,6 +435,19 @@ def test_a_planted_claim_does_not_stop_a_rescue(
     _restores(repo, result.snapshot_id.hex(), src, tmp_path / "out")
 
 
+def _honest_and_leaked_writers(repo: Cli, src: Path) -> tuple[str, Any]:
+    """Writer keys "honest" and "leaked"; the honest one snapshots ``src``.
+    Returns the snapshot id and the owner's repository, index loaded."""
+    for password in ("honest", "leaked"):
+        env = {"NEOSTORE_NEW_PASSWORD": password}
+        repo.ok("key", "add", "--role", "writer", "--target", "default", extra_env=env)
+    _files(src, 1, count=3)
+    sid = repo.ok("snapshot", src, "--json", password="honest").json()["id"]
+    owner = _open(repo.repo)
+    owner.load_index()
+    return sid, owner
+
+
 def test_fake_listings_of_a_writers_packs_do_not_condemn_them(repo: Cli, tmp_path: Path) -> None:
     """A leaked writer key lists another writer's packs with fake, large,
     unused entries and a wrong size. Prune must judge packs no owner file
@@ -446,14 +459,8 @@ def test_fake_listings_of_a_writers_packs_do_not_condemn_them(repo: Cli, tmp_pat
     from neostore.pack import PackEntry
     from neostore.repository import Repository
 
-    for password in ("honest", "leaked"):
-        env = {"NEOSTORE_NEW_PASSWORD": password}
-        repo.ok("key", "add", "--role", "writer", "--target", "default", extra_env=env)
     src = tmp_path / "src"
-    _files(src, 1, count=3)
-    sid = repo.ok("snapshot", src, "--json", password="honest").json()["id"]
-    owner = _open(repo.repo)
-    owner.load_index()
+    sid, owner = _honest_and_leaked_writers(repo, src)
     leaked = Repository.open(LocalBackend(str(repo.repo)), b"leaked")
     record = leaked.target("default")
     for pack_id, size in list(owner.index.packs()):
@@ -489,14 +496,8 @@ def test_a_pack_whose_header_hides_what_it_holds_is_not_lost(repo: Cli, tmp_path
     from neostore.pack import PackBuilder, PackEntry
     from neostore.repository import Repository
 
-    for password in ("honest", "leaked"):
-        env = {"NEOSTORE_NEW_PASSWORD": password}
-        repo.ok("key", "add", "--role", "writer", "--target", "default", extra_env=env)
     src = tmp_path / "src"
-    _files(src, 1, count=3)
-    sid = repo.ok("snapshot", src, "--json", password="honest").json()["id"]
-    owner = _open(repo.repo)
-    owner.load_index()
+    sid, owner = _honest_and_leaked_writers(repo, src)
     honest_packs = [p for p, _ in owner.index.packs()]
     leaked = Repository.open(LocalBackend(str(repo.repo)), b"leaked")
     record = leaked.target("default")
