@@ -17,19 +17,22 @@ from .repository import Repository
 from .targets import DATA, TREE
 
 
-def pruned_meanwhile(error: NeostoreError) -> NeostoreError:
+def pruned_meanwhile(error: NeostoreError, what: str = "snapshot") -> NeostoreError:
     return NeostoreError(
-        "a prune running at the same time removed data this snapshot reuses; "
-        f"nothing was saved, run the snapshot again ({error})"
+        f"a prune running at the same time removed data this {what} reuses; "
+        f"the {what} was not saved, run the {what} again ({error})"
     )
 
 
-def keep_condemned(repo: Repository, root: list[Ref], packer: Packer) -> int:
+def keep_condemned(
+    repo: Repository, root: list[Ref], packer: Packer, what: str = "snapshot"
+) -> int:
     """A prune may have condemned packs since this run loaded the index,
     among them packs it reused or wrote. Copy every blob below ``root``
     that now has no live trusted copy into a new pack (flushed), so the
     grace period only has to cover the moment from here to the manifest.
-    Returns how many blobs were copied; raises when a copy is gone too."""
+    Returns how many blobs were copied; raises when a copy is gone too
+    (``what`` names the command's result in that message)."""
     listed = {name for name, _ in repo.backend.list("index")}
     stored: set[str] | None = None
     if repo.index_files_gone(listed):
@@ -44,12 +47,12 @@ def keep_condemned(repo: Repository, root: list[Ref], packer: Packer) -> int:
     try:
         needed = _without_live_copy(repo, root, stored)
     except NeostoreError as e:
-        raise pruned_meanwhile(e) from None
+        raise pruned_meanwhile(e, what) from None
     for btype, ref in needed:
         try:
             copy = repo.verified_stored(btype, ref)
         except NeostoreError as e:
-            raise pruned_meanwhile(e) from None
+            raise pruned_meanwhile(e, what) from None
         packer.add_stored(btype, ref.blob_id, copy)
     if needed:
         packer.flush()

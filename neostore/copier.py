@@ -213,7 +213,7 @@ class Copier:
         root = self._tree(info.manifest.root)
         self._packer.flush()
         self._map.flush()
-        self.stats.blobs_copied += keep_condemned(self.dest, root, self._packer)
+        self.stats.blobs_copied += keep_condemned(self.dest, root, self._packer, "copy")
         # this key's chain head: local state follows each save
         seq, prev = self.dest.chain_head(self.record, self._existing)
         m = info.manifest

@@ -90,7 +90,9 @@ class Salvager:
         if self.packer is not None:
             self.packer.flush()
             for outcome in damaged:  # a prune may have condemned what they reuse
-                keep_condemned(self.repo, self._new_roots[outcome.info.snapshot_id], self.packer)
+                keep_condemned(
+                    self.repo, self._new_roots[outcome.info.snapshot_id], self.packer, "repair"
+                )
             self.packer.close()
         changes = []
         for outcome in damaged:
