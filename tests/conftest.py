@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import threading
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +32,11 @@ class Result:
 
 
 class Cli:
-    """Runs ``python -m neostore_cli.main`` (the installed ``neostore``)."""
+    """Runs the ``neostore`` command line: in this process by default (the
+    Typer app, with this environment, stdin that is no terminal and captured
+    stdout/stderr), or as ``python -m neostore_cli.main`` with
+    ``process=True`` (signals, kills, start-up, anything that may hang:
+    a ``timeout`` implies it)."""
 
     def __init__(self, env: dict[str, str], repo: Path) -> None:
         self.env = env
@@ -38,28 +46,18 @@ class Cli:
         self,
         *args: str | os.PathLike[str],
         password: str | None = PASSWORD,
-        timeout: float = 600,
+        timeout: float | None = None,
         extra_env: dict[str, str] | None = None,
+        process: bool = False,
         **popen: Any,
     ) -> Result:
         env = dict(self.env, **(extra_env or {}))
         if password is not None:
             env["NEOSTORE_PASSWORD"] = password
         env.setdefault("NEOSTORE_REPO", str(self.repo))
-        proc = subprocess.run(
-            [sys.executable, "-m", "neostore_cli.main", *map(str, args)],
-            env=env,
-            capture_output=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            **popen,
-        )
-        return Result(
-            proc.returncode,
-            proc.stdout.decode("utf-8", "surrogateescape"),
-            proc.stderr.decode("utf-8", "replace"),
-            proc.stdout,
-        )
+        if process or timeout is not None or popen:
+            return _in_subprocess([str(a) for a in args], env, timeout or 600, popen)
+        return _in_process([str(a) for a in args], env)
 
     def ok(self, *args: str | os.PathLike[str], **kw: Any) -> Result:
         result = self(*args, **kw)
@@ -75,6 +73,69 @@ class Cli:
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
         )
+
+
+def _in_subprocess(args: list[str], env: dict[str, str], timeout: float, popen: Any) -> Result:
+    proc = subprocess.run(
+        [sys.executable, "-m", "neostore_cli.main", *args],
+        env=env,
+        capture_output=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        **popen,
+    )
+    return Result(
+        proc.returncode,
+        proc.stdout.decode("utf-8", "surrogateescape"),
+        proc.stderr.decode("utf-8", "replace"),
+        proc.stdout,
+    )
+
+
+def _in_process(args: list[str], env: dict[str, str]) -> Result:
+    """The command as its process would run it, minus interpreter start-up:
+    the environment is replaced for the call, stdout and stderr are
+    captured as bytes (names are written with surrogateescape, as ``run``
+    sets up), and an unexpected exception ends it with exit 1 and its
+    traceback on stderr, as it would a process."""
+    from neostore_cli.main import app
+
+    # one command at a time: the environment and sys.std* are process-wide
+    assert threading.current_thread() is threading.main_thread(), "use process=True"
+    saved_env = dict(os.environ)
+    saved = sys.stdin, sys.stdout, sys.stderr
+    out, err = io.BytesIO(), io.BytesIO()
+    streams = [
+        io.TextIOWrapper(io.BytesIO(b""), encoding="utf-8"),
+        io.TextIOWrapper(out, encoding="utf-8", errors="surrogateescape"),
+        io.TextIOWrapper(err, encoding="utf-8", errors="surrogateescape"),
+    ]
+    sys.stdin, sys.stdout, sys.stderr = streams
+    os.environ.clear()
+    os.environ.update(env)
+    code = 0
+    try:
+        app(args=args, prog_name="neostore", standalone_mode=True)
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:
+        traceback.print_exc(file=sys.stderr)
+        code = 1
+    finally:
+        for stream in streams:
+            stream.flush()
+            stream.detach()  # the buffers outlive their text wrappers
+        sys.stdin, sys.stdout, sys.stderr = saved
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return Result(
+        code,
+        out.getvalue().decode("utf-8", "surrogateescape"),
+        err.getvalue().decode("utf-8", "replace"),
+        out.getvalue(),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -103,10 +164,31 @@ def cli(env: dict[str, str], tmp_path: Path) -> Cli:
     return Cli(env, tmp_path / "repo")
 
 
+@pytest.fixture(scope="session")
+def _template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One repository made by ``neostore init``, copied for every test that
+    wants a fresh one (each test has its own local state, so the copies do
+    not know of each other)."""
+    base = tmp_path_factory.mktemp("template")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEOSTORE_")}
+    env.update(NEOSTORE_TEST_KDF="floor", NEOSTORE_STATE_DIR=str(base / "state"))
+    Cli(env, base / "repo").ok("init")
+    return base / "repo"
+
+
 @pytest.fixture
-def repo(cli: Cli) -> Iterator[Cli]:
-    cli.ok("init")
+def repo(cli: Cli, _template_repo: Path) -> Iterator[Cli]:
+    shutil.copytree(_template_repo, cli.repo, symlinks=True)
     yield cli
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _memoized_kdf() -> Iterator[None]:
+    """Opening a key file again in this process costs no Argon2id run."""
+    from neostore.testing import memoized_key_derivation
+
+    with memoized_key_derivation():
+        yield
 
 
 @pytest.fixture(autouse=True)

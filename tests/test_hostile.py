@@ -91,7 +91,7 @@ def test_concurrent_target_creation_keeps_one_record(repo: Cli, tmp_path: Path) 
     failures: list[str] = []
 
     def snap() -> None:
-        done = repo("snapshot", src, "--target", "fresh")
+        done = repo("snapshot", src, "--target", "fresh", process=True)
         if done.code == 0:
             results.append(done.out.strip())
         else:
