@@ -17,8 +17,8 @@ import random
 import sys
 import time
 
-from neostore.index import MasterIndex, PackRecord
-from neostore.pack import PackEntry
+from neostore.core.index import MasterIndex, PackRecord
+from neostore.format.pack import PackEntry
 
 BLOBS_PER_PACK = 1000
 

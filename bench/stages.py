@@ -20,15 +20,15 @@ from collections.abc import Callable, Sequence
 
 import zstandard
 
-from neostore import crypto
 from neostore.backend import LocalBackend
-from neostore.blob import Ref, encrypt_blob, make_ref
-from neostore.chunker import Chunker
-from neostore.config import Config
-from neostore.pack import PackBuilder
+from neostore.format import crypto
+from neostore.format.blob import Ref, encrypt_blob, make_ref
+from neostore.format.chunker import Chunker
+from neostore.format.config import Config
+from neostore.format.pack import PackBuilder
+from neostore.format.targets import DATA, Domain
+from neostore.format.writer import WriterIdentity
 from neostore.runtime import tune_malloc
-from neostore.targets import DATA, Domain
-from neostore.writer import WriterIdentity
 
 REPO_ID = b"r" * 16
 DOMAIN = Domain(b"d" * 16, 1, b"k" * 32)

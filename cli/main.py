@@ -22,8 +22,8 @@ import typer
 from . import exitcodes
 
 if TYPE_CHECKING:
-    from neostore.repository import Repository, SnapshotInfo
-    from neostore.tree import Node
+    from neostore.core.repository import Repository, SnapshotInfo
+    from neostore.format.tree import Node
 
     from .progress import BarReporter
 
@@ -146,7 +146,7 @@ def _open(
         from neostore.errors import RepositoryNotFound
 
         raise RepositoryNotFound(f"{backend.location}: no repository there (run `neostore init`)")
-    from neostore.repository import Repository  # crypto and codecs: only once needed
+    from neostore.core.repository import Repository
 
     if source:
         password = _password(
@@ -280,8 +280,8 @@ def init(
     json_output: JsonOpt = False,
 ) -> None:
     """Create a repository and its owner key; prints the repository id."""
-    from neostore import config as cfg
-    from neostore.repository import Repository
+    from neostore.core.repository import Repository
+    from neostore.format import config as cfg
 
     backend = _backend(repo)
     if backend.exists_repository():
@@ -330,8 +330,8 @@ def snapshot(
     patterns = list(exclude or [])
     for path in exclude_file or []:
         patterns.extend(read_exclude_file(path))
-    from neostore.archiver import Archiver, SnapshotOptions
-    from neostore.prewalk import Prewalk
+    from neostore.backup.archiver import Archiver, SnapshotOptions
+    from neostore.backup.prewalk import Prewalk
 
     # read the file system ahead while the key is derived
     prewalk = Prewalk(paths, patterns, one_file_system)
@@ -392,8 +392,8 @@ def snapshots(
 ) -> None:
     """List snapshots (of one target, or of every target the key can read)."""
     repository = _open(repo, password_file)
-    from neostore.chains import verify_chains
-    from neostore.repository import chain_order
+    from neostore.core.repository import chain_order
+    from neostore.snapshots.chains import verify_chains
 
     names = [target] if target else repository.target_names()
     rows = []
@@ -402,7 +402,7 @@ def snapshots(
         record = repository.target(name)
         infos = repository.list_snapshots(name, on_error=lambda e: failures.append(str(e)))
         if repository.role == "share":  # a share sees some snapshots, not chains
-            from neostore.shares import shared_rollback
+            from neostore.shares.sharing import shared_rollback
 
             problem = shared_rollback(repository, infos)
             if problem is not None:
@@ -508,8 +508,8 @@ def ls_command(
 ) -> None:
     """List files in a snapshot."""
     repository = _open(repo, password_file)
-    from neostore.repository import iter_tree
-    from neostore.restorer import resolve_path
+    from neostore.core.repository import iter_tree
+    from neostore.restore.restorer import resolve_path
 
     info = repository.find_snapshot(snapshot_id, target)
     repository.load_index()
@@ -551,8 +551,8 @@ def dump(
 ) -> None:
     """Write one file's content to stdout."""
     repository = _open(repo, password_file)
-    from neostore.restorer import resolve_path
-    from neostore.targets import DATA
+    from neostore.format.targets import DATA
+    from neostore.restore.restorer import resolve_path
 
     info = repository.find_snapshot(snapshot_id, target)
     repository.load_index()
@@ -596,13 +596,13 @@ def restore(
     Into a directory that already holds a copy, existing files are cut into
     chunks as the repository would and only the chunks that differ are
     downloaded."""
-    from neostore.restorer import OVERWRITE
+    from neostore.restore.restorer import OVERWRITE
 
     if overwrite not in OVERWRITE:
         raise Fail(f"--overwrite {overwrite}: use {', '.join(OVERWRITE)}", exitcodes.USAGE)
     snap, subpath = _split_snapshot_arg(snapshot_spec)
     repository = _open(repo, password_file)
-    from neostore.restorer import RestoreOptions, Restorer
+    from neostore.restore.restorer import RestoreOptions, Restorer
 
     info = repository.find_snapshot(snap, target)
     reporter = _reporter(json_output)
@@ -654,8 +654,8 @@ def check(
     json_output: JsonOpt = False,
 ) -> None:
     """Verify the repository's structure (and, with --read-data, every blob)."""
-    from neostore.checker import Checker, Subset
     from neostore.errors import UsageError
+    from neostore.lifecycle.check import Checker, Subset
 
     if read_data and read_data_subset:
         raise Fail("give --read-data or --read-data-subset, not both", exitcodes.USAGE)
@@ -716,7 +716,7 @@ def find(
     json_output: JsonOpt = False,
 ) -> None:
     """Which snapshots hold a matching path (a pattern without "/" matches names)."""
-    from neostore.browse import find as find_paths
+    from neostore.browse.search import find as find_paths
 
     repository = _open(repo, password_file)
     chosen = _chosen_snapshots(repository, snapshot_specs, target)
@@ -748,9 +748,9 @@ def diff_command(
     json_output: JsonOpt = False,
 ) -> None:
     """What changed from SNAPSHOT_A to SNAPSHOT_B: + added, - removed, M modified, U metadata."""
-    from neostore.browse import diff as diff_trees
+    from neostore.browse.search import diff as diff_trees
     from neostore.errors import NotFound
-    from neostore.restorer import resolve_path
+    from neostore.restore.restorer import resolve_path
 
     repository = _open(repo, password_file)
     a = repository.find_snapshot(first, target)
@@ -806,7 +806,7 @@ def stats(
     json_output: JsonOpt = False,
 ) -> None:
     """Sizes: what restoring the snapshots writes, and the distinct data behind them."""
-    from neostore.browse import stats as collect
+    from neostore.browse.search import stats as collect
 
     if mode not in ("restore-size", "raw-data"):
         raise Fail(f"--mode {mode!r}: use restore-size or raw-data", exitcodes.USAGE)
@@ -882,7 +882,7 @@ def tag(
 
     Each changed snapshot gets a new id: a new manifest is saved with the old
     one's time and content, and the old one is forgotten."""
-    from neostore.rewrite import tag as retag
+    from neostore.lifecycle.rewrite import tag as retag
 
     if not (add or remove or set_tags is not None):
         raise Fail("give --add, --remove and/or --set", exitcodes.USAGE)
@@ -958,7 +958,8 @@ def forget(
     --group-by and the policy applies to each group. The owner signs a
     forget record first, so readers do not mistake the removal for tampering.
     """
-    from neostore import forgetting, retention
+    from neostore.lifecycle import forget as forgetting
+    from neostore.lifecycle import retention
 
     counts = (keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly)
     if any(n < -1 for n in counts):
@@ -1037,7 +1038,7 @@ def _then_prune(
 
 
 def _prune_options(dry_run: bool = False, max_unused: str = "5%", grace: str = "1h") -> Any:
-    from neostore.pruner import PruneOptions, parse_max_unused
+    from neostore.lifecycle.prune import PruneOptions, parse_max_unused
 
     try:
         share = parse_max_unused(max_unused)
@@ -1098,7 +1099,7 @@ def _prune(
 ) -> dict[str, Any]:
     from dataclasses import asdict
 
-    from neostore.pruner import Pruner
+    from neostore.lifecycle.prune import Pruner
 
     stats = Pruner(repository, options).run()
     out = dict(asdict(stats), dry_run=options.dry_run)
@@ -1135,8 +1136,8 @@ def _prune(
 
 
 def _duration(text: str | None) -> Any:
-    from neostore import retention
     from neostore.errors import UsageError
+    from neostore.lifecycle import retention
 
     try:
         return retention.parse_duration(text) if text else retention.Duration()
@@ -1213,8 +1214,8 @@ def copy(
     it lacks are uploaded. Snapshots copied before are skipped."""
     from dataclasses import asdict
 
-    from neostore.copier import Copier
-    from neostore.repository import chain_order
+    from neostore.core.repository import chain_order
+    from neostore.lifecycle.copy import Copier
 
     if not from_repo:
         raise Fail(
@@ -1227,7 +1228,7 @@ def copy(
     if snapshot_ids:
         chosen = [source.find_snapshot(spec, from_target) for spec in snapshot_ids]
     else:
-        from neostore.chains import verify_chains
+        from neostore.snapshots.chains import verify_chains
 
         chosen = []
         for name in [from_target] if from_target else source.target_names():
@@ -1311,7 +1312,7 @@ def key_add(
     json_output: JsonOpt = False,
 ) -> None:
     """Add a key file opened by a new password; prints its id."""
-    from neostore import keyring
+    from neostore.core import keyring
 
     repository = _open(repo, password_file)
     repository.require_owner("adding a key")
@@ -1327,7 +1328,7 @@ def key_list(
     repo: RepoOpt = None, password_file: PasswordFileOpt = None, json_output: JsonOpt = False
 ) -> None:
     """List key files: id, role, target, created, host/user, the one in use."""
-    from neostore import keyring
+    from neostore.core import keyring
 
     found = keyring.list_keys(_open(repo, password_file))
     if json_output:
@@ -1362,7 +1363,7 @@ def key_remove(
     password_file: PasswordFileOpt = None,
 ) -> None:
     """Delete a key file (not the one in use, never the last owner key)."""
-    from neostore import keyring
+    from neostore.core import keyring
 
     removed = keyring.remove_key(_open(repo, password_file), key_id)
     print(f"removed key {removed}")
@@ -1375,7 +1376,7 @@ def key_passwd(
     new_password_file: NewPasswordOpt = None,
 ) -> None:
     """Change the password of the key in use (same key id, current KDF settings)."""
-    from neostore import keyring
+    from neostore.core import keyring
 
     repository = _open(repo, password_file)
     key_id = keyring.change_password(repository, _new_password(new_password_file))
@@ -1402,7 +1403,7 @@ def repair_index_command(
     reported."""
     from dataclasses import asdict
 
-    from neostore.repair import repair_index
+    from neostore.lifecycle.repair import repair_index
 
     repository = _open(repo, password_file)
     stats = repair_index(repository, dry_run=dry_run)
@@ -1445,7 +1446,7 @@ def repair_snapshots_command(
     unreadable directory becomes empty. The new snapshot is tagged
     `repaired` and lists what was lost. Run `repair index` first when check
     reports index problems."""
-    from neostore.salvage import repair_snapshots
+    from neostore.lifecycle.salvage import repair_snapshots
 
     repository = _open(repo, password_file)
     chosen = _chosen_snapshots(repository, snapshot_ids, target)
@@ -1518,7 +1519,7 @@ def share_create(
     Snapshots of the target made from now on are published to it; run
     `share sync` to publish earlier ones.
     """
-    from neostore import shares
+    from neostore.shares import sharing as shares
 
     repository = _open(repo, password_file)
     repository.require_owner("creating a share")
@@ -1539,7 +1540,7 @@ def share_list(
     json_output: JsonOpt = False,
 ) -> None:
     """List the shares of every target (or one), revoked ones included."""
-    from neostore import shares
+    from neostore.shares import sharing as shares
 
     repository = _open(repo, password_file)
     repository.require_owner("listing shares")
@@ -1561,7 +1562,7 @@ def share_revoke(
     target: TargetOpt = None,
 ) -> None:
     """Stop publishing new snapshots to a share (what it has stays readable to it)."""
-    from neostore import shares
+    from neostore.shares import sharing as shares
 
     revoked = shares.revoke_share(_open(repo, password_file), name, target)
     print(f"revoked share {revoked.name}: new snapshots are no longer published to it")
@@ -1578,7 +1579,7 @@ def share_sync(
     json_output: JsonOpt = False,
 ) -> None:
     """Publish a target's existing snapshots to its shares (needs owner or read-write)."""
-    from neostore import shares
+    from neostore.shares import sharing as shares
 
     repository = _open(repo, password_file)
     chosen = target or repository.default_target

@@ -16,7 +16,7 @@ def memoized_key_derivation() -> Iterator[None]:
     this process: opening the same key file again costs nothing. Key files
     are still written and checked exactly as in production; only repeated
     derivations are skipped."""
-    from . import keys
+    from .format import keyfile as keys
 
     original: Callable[..., bytes] = keys._wrapping_key
     keys._wrapping_key = functools.lru_cache(maxsize=256)(original)

@@ -202,7 +202,7 @@ def _cheap_kdf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def data_blob_count(repo_path: Path) -> int:
     """Count blobs in data packs by reading the library's view of the index."""
     from neostore.backend import LocalBackend
-    from neostore.repository import Repository
+    from neostore.core.repository import Repository
 
     repository = Repository.open(LocalBackend(str(repo_path)), PASSWORD.encode())
     repository.load_index()

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from neostore.blobtable import BlobTable
+from neostore.core.blobtable import BlobTable
 
 
 def test_matches_a_dict_through_many_resizes() -> None:
@@ -95,8 +95,8 @@ def test_master_index_trust_is_per_listing_not_per_pack() -> None:
     a pack an owner listed. When the blob's trusted copy is condemned, the
     claim must not count as a live trusted copy (found by review: trust was
     kept per pack)."""
-    from neostore.index import MasterIndex, PackRecord
-    from neostore.pack import PackEntry
+    from neostore.core.index import MasterIndex, PackRecord
+    from neostore.format.pack import PackEntry
 
     owner_pack, other_pack = b"P" * 32, b"Q" * 32
     blob, filler = b"b" * 32, b"f" * 32

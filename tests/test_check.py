@@ -53,8 +53,8 @@ def _a_pack_of_file_data(repo: Cli) -> Path:
     listings fails every part's structure check, not only its own part."""
     from neostore.backend import LocalBackend
     from neostore.backend.names import relative_path
-    from neostore.repository import Repository
-    from neostore.targets import TREE
+    from neostore.core.repository import Repository
+    from neostore.format.targets import TREE
 
     repository = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
     repository.load_index()

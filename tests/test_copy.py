@@ -133,9 +133,9 @@ def test_copy_with_a_put_only_writer_and_a_stream_cut(
     """A writer key cannot list the destination's snapshots: it skips what
     it copied before by its own record. Through the library, with every
     file cut as a stream (the path for files over 64 MiB)."""
-    from neostore import copier
     from neostore.backend import LocalBackend
-    from neostore.repository import Repository
+    from neostore.core.repository import Repository
+    from neostore.lifecycle import copy as copier
 
     one, two = _repos(cli, tmp_path)
     src = tmp_path / "src"
@@ -163,15 +163,15 @@ def test_copy_map_is_keyed_by_verified_content(cli: Cli, tmp_path: Path) -> None
     as that content (found by review: the map was keyed by blob ids)."""
     import time
 
-    from neostore import crypto
     from neostore.backend import LocalBackend
-    from neostore.blob import Ref, encrypt_blob, make_ref
-    from neostore.copier import Copier
-    from neostore.packer import Packer
-    from neostore.repository import Repository
-    from neostore.snapshot import Manifest
-    from neostore.targets import DATA, TREE
-    from neostore.tree import FILE, Node, encode_tree
+    from neostore.core.packer import Packer
+    from neostore.core.repository import Repository
+    from neostore.format import crypto
+    from neostore.format.blob import Ref, encrypt_blob, make_ref
+    from neostore.format.manifest import Manifest
+    from neostore.format.targets import DATA, TREE
+    from neostore.format.tree import FILE, Node, encode_tree
+    from neostore.lifecycle.copy import Copier
 
     one, two = _repos(cli, tmp_path)
     src = tmp_path / "src"
@@ -238,8 +238,8 @@ def test_copy_skips_only_copies_it_can_trust(cli: Cli, tmp_path: Path) -> None:
     import time
 
     from neostore.backend import LocalBackend
-    from neostore.repository import Repository
-    from neostore.snapshot import Manifest
+    from neostore.core.repository import Repository
+    from neostore.format.manifest import Manifest
 
     one, two = _repos(cli, tmp_path)
     src = tmp_path / "src"

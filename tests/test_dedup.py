@@ -128,10 +128,10 @@ def test_read_ahead_walk_changes_nothing(repo: Cli, tmp_path: Path) -> None:
     is the one a plain walk takes: same trees, so the same root."""
     import threading
 
-    from neostore.archiver import Archiver, SnapshotOptions
     from neostore.backend import LocalBackend
-    from neostore.prewalk import Prewalk
-    from neostore.repository import Repository
+    from neostore.backup.archiver import Archiver, SnapshotOptions
+    from neostore.backup.prewalk import Prewalk
+    from neostore.core.repository import Repository
 
     src = tmp_path / "src"
     for d in range(3):
@@ -166,10 +166,10 @@ def test_index_files_follow_time_too(
     """Packs are indexed every 64 packs *or* once the oldest unindexed one
     is INDEX_INTERVAL old, so a cut-off run on a slow link loses at most
     about a minute of uploads."""
-    from neostore import packer
-    from neostore.archiver import Archiver, SnapshotOptions
     from neostore.backend import LocalBackend
-    from neostore.repository import Repository
+    from neostore.backup.archiver import Archiver, SnapshotOptions
+    from neostore.core import packer
+    from neostore.core.repository import Repository
 
     cli.ok("init", "--chunk-min", "16384", "--chunk-avg", "65536", "--chunk-max", "262144",
            "--pack-size", "262144")  # fmt: skip

@@ -69,10 +69,10 @@ def test_removal_without_a_valid_record_is_reported(repo: Cli, tmp_path: Path) -
     """What makes forget legitimate is the owner's signature: a snapshot
     deleted by the store, or "forgotten" by a record someone else signed,
     is reported."""
-    from neostore import crypto
     from neostore.backend import LocalBackend
-    from neostore.forgetting import Forgotten, encode_record
-    from neostore.repository import Repository
+    from neostore.core.repository import Repository
+    from neostore.format import crypto
+    from neostore.lifecycle.forget import Forgotten, encode_record
 
     src = tmp_path / "src"
     src.mkdir()

@@ -10,17 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neostore import crypto
-from neostore.blob import Ref, decrypt_blob, encrypt_blob, make_ref
-from neostore.chunker import Chunker
-from neostore.config import Config
+from neostore.core.index import PackRecord, decode_index, encode_index
 from neostore.errors import IntegrityError
-from neostore.index import PackRecord, decode_index, encode_index
-from neostore.pack import PackBuilder, header_length, open_header
-from neostore.snapshot import Manifest, open_manifest, seal_manifest
-from neostore.targets import DATA, TREE, Domain, new_target, target_seal_secret
-from neostore.tree import Node, decode_tree, encode_tree
-from neostore.writer import WriterIdentity
+from neostore.format import crypto
+from neostore.format.blob import Ref, decrypt_blob, encrypt_blob, make_ref
+from neostore.format.chunker import Chunker
+from neostore.format.config import Config
+from neostore.format.manifest import Manifest, open_manifest, seal_manifest
+from neostore.format.pack import PackBuilder, header_length, open_header
+from neostore.format.targets import DATA, TREE, Domain, new_target, target_seal_secret
+from neostore.format.tree import Node, decode_tree, encode_tree
+from neostore.format.writer import WriterIdentity
 
 REPO_ID = b"r" * 16
 MASTER = b"m" * 32
@@ -248,7 +248,7 @@ def test_tree_round_trip_sorted_bytes_names() -> None:
 
 @pytest.mark.parametrize("name", [b"", b".", b"..", b"a/b", b"a\x00b", b"/abs"])
 def test_tree_rejects_hostile_names(name: bytes) -> None:
-    from neostore.codec import pack
+    from neostore.format.codec import pack
 
     raw = pack(
         {
@@ -356,8 +356,8 @@ def test_manifest_sealed_to_target_and_signed() -> None:
 def test_envelope_signature_binds_its_domain() -> None:
     """Re-encrypting a signed header under another domain's key (by someone
     holding both index keys) must not make it valid there."""
-    from neostore.codec import pack as mp
-    from neostore.codec import unpack
+    from neostore.format.codec import pack as mp
+    from neostore.format.codec import unpack
 
     other = Domain(b"e" * 16, 1, b"j" * 32)
     _pack_id, data, _refs = _pack()

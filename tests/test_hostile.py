@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from neostore.backend import LocalBackend
-from neostore.blob import Ref
-from neostore.contentworker import open_for_backup
-from neostore.repository import Repository
+from neostore.backup.contentworker import open_for_backup
+from neostore.core.repository import Repository
+from neostore.format.blob import Ref
 
 from conftest import PASSWORD, Cli
 

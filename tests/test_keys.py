@@ -70,9 +70,9 @@ def test_key_commands_refuse_what_they_cannot_do(repo: Cli, tmp_path: Path) -> N
 def test_the_key_used_last_is_tried_first(repo: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     """With several key files, opening costs one KDF run once this machine
     knows which key file its password opens."""
-    from neostore import keys
     from neostore.backend import LocalBackend
-    from neostore.repository import Repository
+    from neostore.core.repository import Repository
+    from neostore.format import keyfile as keys
 
     for n in range(3):
         repo.ok("key", "add", extra_env={"NEOSTORE_NEW_PASSWORD": f"extra {n}"})

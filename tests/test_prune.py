@@ -140,13 +140,13 @@ def test_prune_refuses_a_damaged_repository(repo: Cli, tmp_path: Path) -> None:
 
 def _open(path: Path) -> Any:
     from neostore.backend import LocalBackend
-    from neostore.repository import Repository
+    from neostore.core.repository import Repository
 
     return Repository.open(LocalBackend(str(path)), PASSWORD.encode())
 
 
 def _prune(path: Path) -> Any:
-    from neostore.pruner import PruneOptions, Pruner
+    from neostore.lifecycle.prune import PruneOptions, Pruner
 
     return Pruner(_open(path), PruneOptions(max_unused=0.0, grace_ns=0)).run()
 
@@ -161,8 +161,8 @@ def test_snapshot_that_reused_condemned_packs(
     them; without it (as a writer that crashed between its check and its
     manifest would leave things) the sweep finds the new reference and
     rescues the packs. Either way nothing is lost."""
-    from neostore import archiver
-    from neostore.archiver import Archiver, SnapshotOptions
+    from neostore.backup import archiver
+    from neostore.backup.archiver import Archiver, SnapshotOptions
 
     src = tmp_path / "src"
     _files(src, 1)
@@ -344,8 +344,8 @@ def test_snapshot_that_outlives_a_whole_prune_cycle(
     """Both phases (condemn, then delete with the mark) pass while a
     snapshot that reused the packs runs: it must not save a manifest naming
     deleted data, and earlier snapshots stay intact (found by review)."""
-    from neostore import archiver
-    from neostore.archiver import Archiver, SnapshotOptions
+    from neostore.backup import archiver
+    from neostore.backup.archiver import Archiver, SnapshotOptions
     from neostore.errors import NeostoreError
 
     src = tmp_path / "src"
@@ -379,12 +379,12 @@ def test_a_planted_claim_does_not_stop_a_rescue(
     owner listed (at offsets where something else is). The sweep must not
     take those claims for owner-written copies: it checks them, finds them
     false, and rescues (found by review: owner trust was kept per pack)."""
-    from neostore import archiver
-    from neostore.archiver import Archiver, SnapshotOptions
     from neostore.backend import LocalBackend
-    from neostore.index import PackRecord, encode_index
-    from neostore.pack import PackEntry
-    from neostore.repository import Repository
+    from neostore.backup import archiver
+    from neostore.backup.archiver import Archiver, SnapshotOptions
+    from neostore.core.index import PackRecord, encode_index
+    from neostore.core.repository import Repository
+    from neostore.format.pack import PackEntry
 
     other = tmp_path / "other"
     _files(other, 7, count=2)
@@ -455,9 +455,9 @@ def test_fake_listings_of_a_writers_packs_do_not_condemn_them(repo: Cli, tmp_pat
     deletes live data; check must not take the first listing's size for
     the pack's (found by review; reproduced data loss before the fix)."""
     from neostore.backend import LocalBackend
-    from neostore.index import PackRecord, encode_index
-    from neostore.pack import PackEntry
-    from neostore.repository import Repository
+    from neostore.core.index import PackRecord, encode_index
+    from neostore.core.repository import Repository
+    from neostore.format.pack import PackEntry
 
     src = tmp_path / "src"
     sid, owner = _honest_and_leaked_writers(repo, src)
@@ -492,9 +492,9 @@ def test_a_pack_whose_header_hides_what_it_holds_is_not_lost(repo: Cli, tmp_path
     must not delete L next: what any listing claims is in a pack counts,
     not only its header (found by review: all the data was lost)."""
     from neostore.backend import LocalBackend
-    from neostore.index import PackRecord, encode_index
-    from neostore.pack import PackBuilder, PackEntry
-    from neostore.repository import Repository
+    from neostore.core.index import PackRecord, encode_index
+    from neostore.core.repository import Repository
+    from neostore.format.pack import PackBuilder, PackEntry
 
     src = tmp_path / "src"
     sid, owner = _honest_and_leaked_writers(repo, src)

@@ -77,7 +77,7 @@ def test_repair_index_reports_a_pack_with_a_bad_header(repo: Cli, tmp_path: Path
 
 def _library(repo_path: Path) -> Any:
     from neostore.backend import LocalBackend
-    from neostore.repository import Repository
+    from neostore.core.repository import Repository
 
     opened = Repository.open(LocalBackend(str(repo_path)), PASSWORD.encode())
     opened.load_index()
@@ -195,9 +195,9 @@ def test_repair_snapshots_cuts_nothing_on_a_glitch(repo: Cli, tmp_path: Path) ->
     import pytest
 
     from neostore.backend import LocalBackend
+    from neostore.core.repository import Repository
     from neostore.errors import BackendError, TransientBackendError
-    from neostore.repository import Repository
-    from neostore.salvage import repair_snapshots
+    from neostore.lifecycle.salvage import repair_snapshots
 
     src = tmp_path / "src"
     _tree(src, 4)

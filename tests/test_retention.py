@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from neostore.errors import UsageError
-from neostore.retention import Duration, Item, Policy, apply, parse_duration
+from neostore.lifecycle.retention import Duration, Item, Policy, apply, parse_duration
 
 T0 = dt.datetime(2026, 11, 30, 12, 0)
 

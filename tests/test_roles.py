@@ -211,10 +211,10 @@ def test_writer_cannot_read_what_it_wrote_and_keeps_incremental_speed(
         assert _denied(result, "reader"), (args, result.err)
     assert not (tmp_path / "x").exists()
     # not a flag: its key material cannot open the manifest it sealed
-    from neostore import crypto
     from neostore.backend import LocalBackend
+    from neostore.core.repository import open_with_password
     from neostore.errors import IntegrityError
-    from neostore.repository import open_with_password
+    from neostore.format import crypto
 
     backend = LocalBackend(str(s.repo.repo))
     material = open_with_password(backend, PASSWORDS[WRITER].encode())
@@ -249,13 +249,13 @@ def test_share_holder_recovers_nothing_outside_the_shared_folder(setup: Setup) -
     s.repo.ok("snapshot", s.docs, "--target", "documents")
     s.run(WRITER, "snapshot", s.docs)
     s.repo.ok("share", "sync", "--target", "documents")
-    from neostore import crypto
     from neostore.backend import LocalBackend
-    from neostore.blob import Ref, blob_ad, decrypt_blob
+    from neostore.core.repository import Repository
     from neostore.errors import IntegrityError
-    from neostore.pack import header_length, open_header
-    from neostore.repository import Repository
-    from neostore.targets import TREE
+    from neostore.format import crypto
+    from neostore.format.blob import Ref, blob_ad, decrypt_blob
+    from neostore.format.pack import header_length, open_header
+    from neostore.format.targets import TREE
 
     backend = LocalBackend(str(s.repo.repo))
     holder = Repository.open(backend, PASSWORDS[SHARE].encode())
@@ -342,10 +342,10 @@ def test_unsigned_share_registration_is_ignored_with_a_warning(setup: Setup) -> 
     """A share list not signed by the owner (a store or a leaked writer key
     planting a share to harvest data) is ignored, loudly."""
     s = setup
-    from neostore import crypto
     from neostore.backend import LocalBackend
-    from neostore.repository import Repository
-    from neostore.shares import Share, ShareList, current_sharelist, encode_sharelist
+    from neostore.core.repository import Repository
+    from neostore.format import crypto
+    from neostore.shares.sharing import Share, ShareList, current_sharelist, encode_sharelist
 
     backend = LocalBackend(str(s.repo.repo))
     owner = Repository.open(backend, PASSWORD.encode())
@@ -483,7 +483,7 @@ def _object_path(s: Setup, otype: str, name: str) -> Path:
 def _packs_of_writer(s: Setup, role: str) -> list[str]:
     """Packs whose (public) envelope names the key of ``role`` as writer."""
     from neostore.backend import LocalBackend
-    from neostore.pack import header_length
+    from neostore.format.pack import header_length
 
     backend = LocalBackend(str(s.repo.repo))
     wanted = bytes.fromhex(s.key_ids[role])
@@ -519,7 +519,7 @@ def test_a_rebuilt_writer_continues_its_chain(setup: Setup, tmp_path: Path) -> N
 def _as_writer(s: Setup, role: str = WRITER) -> tuple[object, object]:
     """The library's view of a delegated key (to play a leaked-key attacker)."""
     from neostore.backend import LocalBackend
-    from neostore.repository import Repository
+    from neostore.core.repository import Repository
 
     backend = LocalBackend(str(s.repo.repo))
     return backend, Repository.open(backend, PASSWORDS[role].encode())
@@ -531,9 +531,9 @@ def test_a_leaked_writer_key_cannot_break_other_keys_with_bad_index_files(
     """Index files from a leaked writer key with absurd offsets, or with the
     real blob ids of another writer retyped, cost a warning, not the
     repository: every other snapshot still restores."""
-    from neostore.index import PackRecord, encode_index
-    from neostore.pack import PackEntry
-    from neostore.repository import Repository
+    from neostore.core.index import PackRecord, encode_index
+    from neostore.core.repository import Repository
+    from neostore.format.pack import PackEntry
 
     s = setup
     made = s.run(READ_WRITE, "snapshot", s.docs, "--json").json()

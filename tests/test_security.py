@@ -9,10 +9,10 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from neostore import keys
 from neostore.backend import LocalBackend
+from neostore.core.repository import Repository
 from neostore.errors import IntegrityError, WrongPassword
-from neostore.repository import Repository
+from neostore.format import keyfile as keys
 
 from conftest import PASSWORD, Cli
 
@@ -59,8 +59,8 @@ def test_replaced_owner_detected_by_pin(repo: Cli, tmp_path: Path) -> None:
     # password and repo id: the owner key differs from the pinned one
     repo.ok("snapshots")
     original = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
-    from neostore import config as cfg
-    from neostore import crypto
+    from neostore.format import config as cfg
+    from neostore.format import crypto
 
     owner = crypto.SigningKey.generate()
     material = keys.KeyMaterial(
@@ -128,9 +128,9 @@ def test_forged_snapshot_rejected(repo: Cli, tmp_path: Path) -> None:
     src.mkdir()
     (src / "f").write_text("x")
     repo.ok("snapshot", src)
-    from neostore import crypto
-    from neostore.snapshot import seal_manifest
-    from neostore.writer import WriterIdentity
+    from neostore.format import crypto
+    from neostore.format.manifest import seal_manifest
+    from neostore.format.writer import WriterIdentity
 
     repository = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
     record = repository.target("default")

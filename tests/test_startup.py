@@ -17,10 +17,10 @@ HEAVY = [
     "msgpack",
     "sqlite3",
     "tqdm",
-    "neostore.repository",
-    "neostore.archiver",
-    "neostore.restorer",
-    "neostore.checker",
+    "neostore.core.repository",
+    "neostore.backup.archiver",
+    "neostore.restore.restorer",
+    "neostore.lifecycle.check",
 ]
 
 PROBE = """
@@ -71,4 +71,4 @@ def test_real_commands_do_load_them(tmp_path: object) -> None:
         },
     )
     loaded = json.loads(done.stderr.strip().splitlines()[-1])
-    assert "nacl" in loaded and "neostore.repository" in loaded
+    assert "nacl" in loaded and "neostore.core.repository" in loaded

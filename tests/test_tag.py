@@ -149,11 +149,12 @@ def test_interrupted_forgets_and_revoked_shares(
     from a holder; (2) `share sync` after an interrupted forget must not
     publish the forgotten snapshots again; (3) a revoked share's holder,
     which gets no replacement, must not see a tag as a rollback."""
-    from neostore import forgetting, rewrite
     from neostore.backend import LocalBackend
+    from neostore.core.repository import Repository
     from neostore.errors import NeostoreError
-    from neostore.repository import Repository
-    from neostore.shares import cap_name
+    from neostore.lifecycle import forget as forgetting
+    from neostore.lifecycle import rewrite
+    from neostore.shares.sharing import cap_name
 
     src = tmp_path / "src"
     (src / "shared").mkdir(parents=True)

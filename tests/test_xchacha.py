@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from neostore import xchacha
+from neostore.format import xchacha
 
 
 def test_hchacha20_known_answer() -> None:

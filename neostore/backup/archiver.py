@@ -1,0 +1,556 @@
+"""The snapshot pipeline.
+
+The calling thread walks the file system (scandir, excludes,
+one-file-system), consults the files cache and finalises directories. Files
+to read travel in batches to worker processes (:mod:`.contentworker`) that
+read, chunk, hash, compress, encrypt, pack and upload content; one thread
+per worker serves its messages here: blob claims (the one in-flight set,
+in the :class:`~neostore.packer.Packer`), uploaded packs (indexed here) and
+finished batches. Directory listings (trees) are stored by this process's
+Packer.
+A directory is finalised (its listing chunked and stored) as soon as all its
+children are done, so memory holds only directories still in progress.
+Write order: packs → index → snapshot manifest; an interrupted run writes
+no manifest.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import queue
+import stat
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from ..core.condemned import keep_condemned
+from ..core.index import PackRecord
+from ..core.localstate import cache_dir
+from ..core.packer import Packer
+from ..core.repository import Repository, SnapshotInfo, default_host_user
+from ..errors import NeostoreError, UsageError
+from ..format import tree
+from ..format.blob import Ref, make_ref
+from ..format.chunker import Chunker
+from ..format.manifest import Manifest
+from ..format.pack import decode_entries
+from ..format.targets import TREE, Domain
+from ..format.tree import Node
+from ..matcher import PathMatcher
+from ..progress import Reporter
+from ..shares.sharing import publish_or_warn
+from .contentworker import WorkerHandle, start_workers
+from .filescache import FilesCache
+from .fsmeta import node_from_stat
+from .prewalk import Prewalk, list_dir, normalise_paths
+
+#: a worker task carries up to this many files or bytes
+BATCH_FILES = 64
+BATCH_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SnapshotOptions:
+    paths: Sequence[str]
+    target: str = "default"
+    tags: Sequence[str] = ()
+    excludes: Sequence[str] = ()
+    one_file_system: bool = False
+    use_files_cache: bool = True
+    #: content worker processes: one per core, at most 8 (each holds ~50 MiB
+    #: at peak: its chunker's stream buffer, claims in flight, a pack's seal)
+    workers: int = min(8, max(2, os.cpu_count() or 2))
+
+
+@dataclass
+class SnapshotStats:
+    files_new: int = 0
+    files_changed: int = 0
+    files_unchanged: int = 0
+    dirs: int = 0
+    others: int = 0
+    bytes_read: int = 0
+    bytes_total: int = 0
+    bytes_added: int = 0
+    blobs_new: int = 0
+    #: copied out of packs a prune condemned while this run reused them
+    blobs_copied: int = 0
+    duration: float = 0.0
+
+
+@dataclass
+class SnapshotResult:
+    snapshot_id: bytes
+    target: str
+    stats: SnapshotStats
+    errors: list[tuple[bytes, str]] = field(default_factory=list)
+    #: capabilities sealed to the target's shares for this snapshot
+    shares_published: int = 0
+
+
+@dataclass
+class _FileJob:
+    parent: _Dir
+    slot: int
+    path: bytes
+    st: os.stat_result
+    node: Node
+    status: str
+
+
+class _Dir:
+    """A directory whose children are still being processed."""
+
+    def __init__(self, node: Node | None, parent: _Dir | None, slot: int) -> None:
+        self.node = node
+        self.parent = parent
+        self.slot = slot
+        self.children: list[Node | None] = []
+        self.pending = 1  # the walk of this directory itself
+        self.lock = threading.Lock()
+        self.error: BaseException | None = None
+
+
+class Archiver:
+    def __init__(
+        self,
+        repo: Repository,
+        options: SnapshotOptions,
+        reporter: Reporter | None = None,
+        prewalk: Prewalk | None = None,
+    ) -> None:
+        self.repo = repo
+        self._prewalk = prewalk
+        self.options = options
+        self.reporter = reporter or Reporter()
+        self.record = repo.ensure_target(options.target)
+        self.domain: Domain = repo.domain(self.record)
+        self.writer = repo.writer
+        self.stats = SnapshotStats()
+        self.shares_published = 0
+        self.errors: list[tuple[bytes, str]] = []
+        self._stats_lock = threading.Lock()
+        self._exclude = PathMatcher(options.excludes)
+        # trees are stored on the walking thread only (file content is
+        # chunked in the workers)
+        self._tree_chunker = Chunker(repo.config, self.domain.chunker_seed)
+        self._ready: queue.SimpleQueue[_Dir] = queue.SimpleQueue()
+        self._cancel = threading.Event()
+        self._job_slots = threading.BoundedSemaphore(options.workers * 3)
+        self.cache: FilesCache | None = None
+        self._batch: list[_FileJob] = []
+        self._batch_bytes = 0
+        self._batch_number = 0
+        self._batches: dict[int, tuple[WorkerHandle, list[_FileJob]]] = {}
+        self._workers: list[WorkerHandle] = []
+        self._servers: list[threading.Thread] = []
+        self._worker_error: NeostoreError | None = None
+
+    # -- helpers -------------------------------------------------------------
+
+    def _count(self, **deltas: int) -> None:
+        with self._stats_lock:
+            for name, delta in deltas.items():
+                setattr(self.stats, name, getattr(self.stats, name) + delta)
+
+    def _count_file(self, status: str, total: int, read: int = 0) -> None:
+        """Once per file: spelled out, it is a tenth of :meth:`_count`'s cost."""
+        with self._stats_lock:
+            stats = self.stats
+            stats.bytes_total += total
+            stats.bytes_read += read
+            if status == "unchanged":
+                stats.files_unchanged += 1
+            elif status == "changed":
+                stats.files_changed += 1
+            else:
+                stats.files_new += 1
+
+    def _fail(self, path: bytes, message: str) -> None:
+        with self._stats_lock:
+            self.errors.append((path, message))
+        self.reporter.error(path, message)
+
+    # -- the run -------------------------------------------------------------
+
+    def run(self) -> SnapshotResult:
+        started = time.monotonic()
+        paths = normalise_paths(self.options.paths)
+        self.repo.load_index()
+        # what exists now (modules, index, keys) outlives the run: keep the
+        # cyclic collector from re-scanning it (py-spy found ~4 % of a bench
+        # snapshot's samples in this process's collector) and its pages
+        # shared with the workers; unfrozen when the run ends
+        gc.freeze()
+        try:
+            return self._run(started, paths)
+        finally:
+            gc.unfreeze()
+
+    def _run(self, started: float, paths: list[bytes]) -> SnapshotResult:
+        # fork before any thread of ours exists
+        self._workers = start_workers(
+            max(1, self.options.workers), self.repo, self.record, self.domain, self.writer
+        )
+        packer = Packer(self.repo, self.record, self.domain, self.writer)
+        self.packer = packer
+        try:
+            if self.options.use_files_cache:
+                name = f"files-{self.domain.domain_id.hex()}-{self.domain.epoch}.sqlite"
+                self.cache = FilesCache(cache_dir() / self.repo.repo_id.hex() / name)
+            for handle in self._workers:
+                server = threading.Thread(
+                    target=self._serve_worker, args=(handle,), name="serve-worker", daemon=True
+                )
+                server.start()
+                self._servers.append(server)
+            self.reporter.start("snapshot")
+            root = self._walk_roots(paths)
+            self._drain_until(root)
+            self._finish_workers()
+            packer.flush()
+            assert root.node is not None
+            self.stats.blobs_copied = keep_condemned(self.repo, root.node.subtree, packer)
+        except BaseException:
+            self._cancel.set()
+            self._stop_workers()
+            packer.abort()
+            if self.cache is not None:
+                self.cache.close()
+            raise
+        packer.close()
+        if self.cache is not None:
+            self.cache.close()
+        assert root.node is not None
+        self.stats.bytes_added = packer.stats.bytes_stored
+        self.stats.blobs_new = packer.stats.blobs_new
+        self.stats.duration = time.monotonic() - started
+        host, user = default_host_user()
+        # the target's snapshots are read once, as late as possible, so that
+        # two runs of the same key rarely fork the chain (a fork is legal,
+        # only untidy)
+        existing = self._readable_snapshots()
+        parent = existing[-1].snapshot_id if existing else None
+        prev_seq, prev_id = self.repo.chain_head(self.record, existing)
+        manifest = Manifest(
+            repo_id=self.repo.repo_id,
+            target_id=self.record.target_id,
+            writer_id=self.writer.writer_id,
+            epoch=self.domain.epoch,
+            seq=prev_seq + 1,
+            prev=prev_id,
+            time_ns=time.time_ns(),
+            host=host,
+            user=user,
+            paths=paths,
+            tags=list(self.options.tags),
+            parent=parent,
+            root=root.node.subtree,
+            stats=asdict(self.stats),
+        )
+        snapshot_id = self.repo.save_snapshot(self.record, manifest)
+        info = SnapshotInfo(snapshot_id, self.record.name, manifest)
+        self.shares_published = publish_or_warn(self.repo, self.record, self.writer, [info])
+        self.stats.duration = time.monotonic() - started
+        self.reporter.finish()
+        return SnapshotResult(
+            snapshot_id, self.record.name, self.stats, self.errors, self.shares_published
+        )
+
+    def _readable_snapshots(self) -> list[SnapshotInfo]:
+        if not self.repo.can_read(self.record):
+            return []  # a put-only writer cannot read them
+        return self.repo.list_snapshots(self.record.name, on_error=lambda e: None)
+
+    def _walk_roots(self, paths: list[bytes]) -> _Dir:
+        """Build the virtual directories leading to each path, then walk."""
+        root_st = os.lstat(b"/")
+        root = _Dir(node_from_stat(b"root", b"/", root_st), None, 0)
+        if paths == [b"/"]:
+            self._scan_dir(root, b"/", root_st.st_dev)
+            return root
+        layout: dict[bytes, object] = {}
+        for path in paths:
+            parts = [p for p in path.split(b"/") if p]
+            level = layout
+            for part in parts[:-1]:
+                nxt = level.setdefault(part, {})
+                assert isinstance(nxt, dict)
+                level = nxt
+            level[parts[-1]] = None  # a real path: walked whole
+        self._walk_layout(root, b"", layout)
+        self._walked(root)
+        return root
+
+    def _walk_layout(self, parent: _Dir, prefix: bytes, layout: dict[bytes, object]) -> None:
+        for name in sorted(layout):
+            path = prefix + b"/" + name
+            sub = layout[name]
+            if sub is None:
+                try:
+                    st = os.lstat(path)
+                except OSError as e:
+                    self._fail(path, e.strerror or str(e))
+                    continue
+                self._add_entry(parent, name, path, st, st.st_dev)
+                continue
+            # a directory on the way to a backed-up path: follow symlinks here
+            # (/home -> /data/home) and record what they lead to, a directory
+            st = os.stat(path)
+            if not stat.S_ISDIR(st.st_mode):
+                raise UsageError(f"{os.fsdecode(path)}: not a directory")
+            node = node_from_stat(name, path, st)
+            child = self._new_child_dir(parent, node)
+            assert isinstance(sub, dict)
+            self._walk_layout(child, path, sub)
+            self._walked(child)
+
+    def _new_child_dir(self, parent: _Dir, node: Node) -> _Dir:
+        with parent.lock:
+            slot = len(parent.children)
+            parent.children.append(None)
+            parent.pending += 1
+        return _Dir(node, parent, slot)
+
+    def _add_entry(
+        self,
+        parent: _Dir,
+        name: bytes,
+        path: bytes,
+        st: os.stat_result,
+        root_dev: int,
+        read: Node | OSError | None = None,
+    ) -> None:
+        if self._exclude and self._exclude.matches(path):
+            return
+        try:
+            if isinstance(read, OSError):
+                raise read
+            node = read if read is not None else node_from_stat(name, path, st)
+        except OSError as e:
+            self._fail(path, e.strerror or str(e))
+            return
+        self.reporter.item(path)
+        if node.type == tree.DIR:
+            if self.options.one_file_system and st.st_dev != root_dev:
+                return
+            self._count(dirs=1)
+            child = self._new_child_dir(parent, node)
+            self._scan_dir(child, path, root_dev)
+        elif node.type == tree.FILE:
+            status, refs = self._cached(path, st)
+            if refs is not None:
+                node.content = refs
+                self._count_file(status, st.st_size)
+                self.reporter.advance(st.st_size, 1)
+                with parent.lock:
+                    parent.children.append(node)
+            else:
+                self._count(bytes_total=st.st_size)
+                with parent.lock:
+                    slot = len(parent.children)
+                    parent.children.append(None)
+                    parent.pending += 1
+                self._batch.append(_FileJob(parent, slot, path, st, node, status))
+                self._batch_bytes += st.st_size
+                if len(self._batch) >= BATCH_FILES or self._batch_bytes >= BATCH_BYTES:
+                    self._flush_batch()
+        else:
+            self._count(others=1)
+            with parent.lock:
+                parent.children.append(node)
+        self._drain_ready()
+
+    def _scan_dir(self, directory: _Dir, path: bytes, root_dev: int) -> None:
+        listing = self._prewalk.take(path) if self._prewalk is not None else None
+        if listing is None:
+            try:
+                listing = [(n, p, st, None) for n, p, st in list_dir(path)]
+            except OSError as e:
+                listing = e
+        if isinstance(listing, OSError):
+            self._fail(path, f"cannot list directory: {listing.strerror or listing}")
+            listing = []
+        for name, child_path, st, read in listing:
+            if self._cancel.is_set():
+                raise KeyboardInterrupt
+            if isinstance(st, OSError):
+                self._fail(child_path, st.strerror or str(st))
+                continue
+            self._add_entry(directory, name, child_path, st, root_dev, read)
+        self._walked(directory)
+
+    # -- completion bookkeeping ---------------------------------------------
+
+    def _walked(self, directory: _Dir) -> None:
+        self._flush_batch()
+        self._release(directory)
+
+    def _release(self, directory: _Dir) -> None:
+        with directory.lock:
+            directory.pending -= 1
+            done = directory.pending == 0
+        if done:
+            self._ready.put(directory)
+
+    def _flush_batch(self) -> None:
+        """Hand the pending files to a worker: small files travel in batches
+        so that per-file overhead (a task, a wake-up) is paid per batch."""
+        if not self._batch:
+            return
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        self._job_slots.acquire()
+        with self._stats_lock:
+            if self._worker_error is not None:
+                self._job_slots.release()
+                raise self._worker_error
+            handle = min(self._workers, key=lambda h: h.outstanding)
+            handle.outstanding += 1
+            number = self._batch_number = self._batch_number + 1
+            self._batches[number] = (handle, batch)
+        handle.send_work(["batch", number, [[job.path, job.st.st_ino] for job in batch]])
+
+    # -- worker processes (one serving thread each) --------------------------
+
+    def _serve_worker(self, handle: WorkerHandle) -> None:
+        try:
+            while True:
+                message = handle.recv()
+                kind = message[0]
+                if kind == "claim":
+                    granted = self.packer.claim(message[1])
+                    try:
+                        handle.answer(["claimed", granted])
+                    except OSError:
+                        # aborting: the worker sees EOF and reports its last
+                        # upload, which must still be read and indexed
+                        if not self._cancel.is_set():
+                            raise
+                elif kind == "pack":
+                    entries = decode_entries(message[3], "pack from a worker")
+                    self.packer.record_uploaded(PackRecord(message[1], message[2], entries))
+                elif kind == "done":
+                    self._batch_done(message[1], message[2])
+                elif kind == "finished":
+                    return
+                elif kind == "failed":
+                    raise NeostoreError(message[1])
+        except (EOFError, OSError):
+            if not self._cancel.is_set():
+                self._worker_failed(handle, NeostoreError("a content worker process died"))
+        except NeostoreError as e:
+            self._worker_failed(handle, e)
+        except Exception as e:  # a bug here must fail the run, not hang it
+            self._worker_failed(handle, NeostoreError(f"serving a worker: {e!r}"))
+
+    def _worker_failed(self, handle: WorkerHandle, error: NeostoreError) -> None:
+        """Fail the run: release the worker's batches (a walker waiting for a
+        batch slot goes on and raises at its next batch) and wake a walker
+        waiting for directories, also when this worker held no batch."""
+        with self._stats_lock:
+            if self._worker_error is None:
+                self._worker_error = error
+            lost = [n for n, (h, _) in self._batches.items() if h is handle]
+            batches = [self._batches.pop(n)[1] for n in lost]
+        for _ in batches:
+            self._job_slots.release()
+        failed = _Dir(None, None, 0)
+        failed.error = error
+        self._ready.put(failed)  # _finalise raises it
+
+    def _batch_done(self, number: int, results: list[list[object]]) -> None:
+        with self._stats_lock:
+            handle, batch = self._batches.pop(number)
+            handle.outstanding -= 1
+        self._job_slots.release()
+        for job, result in zip(batch, results, strict=True):
+            job.parent.children[job.slot] = self._file_result(job, result)
+            self._release(job.parent)
+
+    def _file_result(self, job: _FileJob, result: list[object]) -> Node | None:
+        encoded, size, mtime_ns, ctime_ns, error = result
+        path, st, node = job.path, job.st, job.node
+        if error is not None:
+            self._fail(path, str(error))
+            return None
+        assert isinstance(encoded, list)
+        refs = [Ref(*r) for r in encoded]
+        node.content = refs
+        node.size = sum(r.length for r in refs)
+        if (size, mtime_ns, ctime_ns) != (st.st_size, st.st_mtime_ns, st.st_ctime_ns):
+            self.reporter.warning(path, "file changed while it was read; stored as read")
+        elif self.cache is not None:
+            self.cache.store(path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, refs)
+        self._count_file(job.status, 0, node.size)
+        self.reporter.advance(node.size, 1)
+        return node
+
+    def _finish_workers(self) -> None:
+        for handle in self._workers:
+            handle.send_work(["finish"])
+        for server in self._servers:
+            server.join()
+        for handle in self._workers:
+            handle.reap()
+        if self._worker_error is not None:
+            raise self._worker_error
+
+    def _stop_workers(self) -> None:
+        """Abort: each worker finishes (and reports) an upload in progress."""
+        for handle in self._workers:
+            handle.abort()
+        for server in self._servers:
+            server.join()
+        for handle in self._workers:
+            handle.reap()
+
+    def _drain_ready(self) -> None:
+        while not self._ready.empty():
+            self._finalise(self._ready.get_nowait())
+
+    def _drain_until(self, root: _Dir) -> None:
+        while True:
+            directory = self._ready.get()
+            self._finalise(directory)
+            if directory is root:
+                return
+
+    def _finalise(self, directory: _Dir) -> None:
+        if directory.error is not None:
+            raise directory.error
+        nodes = [n for n in directory.children if n is not None]
+        assert directory.node is not None
+        directory.node.subtree = self._store_stream(TREE, tree.encode_tree(nodes))
+        parent = directory.parent
+        if parent is not None:
+            with parent.lock:
+                parent.children[directory.slot] = directory.node
+            self._release(parent)
+        directory.children = []
+
+    def _store_stream(self, btype: int, data: bytes) -> list[Ref]:
+        refs = []
+        for piece in self._tree_chunker.cut_buffer(data):
+            ref = make_ref(self.domain, btype, piece)
+            self.packer.add(btype, ref, piece)
+            refs.append(ref)
+        return refs
+
+    # -- files cache ----------------------------------------------------------
+
+    def _cached(self, path: bytes, st: os.stat_result) -> tuple[str, list[Ref] | None]:
+        """Files-cache verdict; refs only when every blob is still indexed."""
+        if self.cache is None:
+            return "new", [] if st.st_size == 0 else None
+        status, refs = self.cache.lookup(
+            path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+        )
+        if st.st_size == 0:  # nothing to read; the cache only tells new from changed
+            if status != "unchanged":
+                self.cache.store(path, st.st_ino, 0, st.st_mtime_ns, st.st_ctime_ns, [])
+            return status, []
+        if refs is not None and self.repo.index.has_all([r.blob_id for r in refs]):
+            return status, refs
+        return ("changed" if status == "unchanged" else status), None

@@ -1,0 +1,84 @@
+"""Reading file-system metadata into tree nodes (the backup side)."""
+
+from __future__ import annotations
+
+import errno
+import functools
+import grp
+import os
+import pwd
+import stat
+
+from ..format import tree
+from ..format.tree import Node
+
+_TYPES = {
+    stat.S_IFREG: tree.FILE,
+    stat.S_IFDIR: tree.DIR,
+    stat.S_IFLNK: tree.SYMLINK,
+    stat.S_IFIFO: tree.FIFO,
+    stat.S_IFCHR: tree.CHARDEV,
+    stat.S_IFBLK: tree.BLOCKDEV,
+    stat.S_IFSOCK: tree.SOCKET,
+}
+
+
+@functools.lru_cache(maxsize=4096)
+def user_name(uid: int) -> str | None:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def group_name(gid: int) -> str | None:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return None
+
+
+def read_xattrs(path: bytes) -> dict[bytes, bytes]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError as e:
+        if e.errno in (errno.ENOTSUP, errno.EPERM, errno.ENOENT, errno.EACCES):
+            return {}
+        raise
+    out: dict[bytes, bytes] = {}
+    for name in names:
+        try:
+            out[os.fsencode(name)] = os.getxattr(path, name, follow_symlinks=False)
+        except OSError as e:
+            if e.errno not in (errno.ENODATA, errno.ENOTSUP, errno.EPERM, errno.EACCES):
+                raise
+    return out
+
+
+def node_from_stat(name: bytes, path: bytes, st: os.stat_result) -> Node:
+    ntype = _TYPES.get(stat.S_IFMT(st.st_mode))
+    if ntype is None:
+        raise OSError(errno.EINVAL, "unsupported file type")
+    node = Node(
+        name=name,
+        type=ntype,
+        mode=stat.S_IMODE(st.st_mode),
+        uid=st.st_uid,
+        gid=st.st_gid,
+        user=user_name(st.st_uid),
+        group=group_name(st.st_gid),
+        mtime_ns=st.st_mtime_ns,
+        atime_ns=st.st_atime_ns,
+        ctime_ns=st.st_ctime_ns,
+        size=st.st_size if ntype == tree.FILE else 0,
+        inode=st.st_ino,
+        device=st.st_dev,
+        links=st.st_nlink,
+    )
+    if ntype == tree.SYMLINK:
+        node.link_target = os.readlink(path)
+    elif ntype in (tree.CHARDEV, tree.BLOCKDEV):
+        node.rdev = st.st_rdev
+    node.xattrs = read_xattrs(path)
+    return node

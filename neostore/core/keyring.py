@@ -1,0 +1,126 @@
+"""The key files of a repository: several passwords, each its own key file.
+
+A new owner key file copies the owner's secrets but gets its own key id and
+its own writer key, so each key file keeps its own snapshot chain
+(docs/design.md, departure 2). Keys of the per-target roles (writer, reader,
+read-write) carry only what their role needs (:mod:`.roles`); share keys
+are made by :mod:`.shares`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+from ..errors import IntegrityError, NotFound, UsageError
+from ..format import keyfile as keys
+from ..format.roles import TARGET_ROLES, make_role_material
+from .repository import Repository
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: str
+    role: str
+    target: str | None
+    created_ns: int
+    host: str
+    user: str
+    current: bool
+
+
+def list_keys(repo: Repository) -> list[KeyInfo]:
+    """Every key file's public header, oldest first. A malformed one is
+    reported through ``repo.on_problem`` and left out."""
+    out = []
+    for name, _size in repo.backend.list("keys"):
+        try:
+            header, _ = keys.decode_keyfile_header(repo.backend.load("keys", name), name)
+        except IntegrityError as e:
+            repo.on_problem(e)
+            continue
+        if header.key_id.hex() != name:
+            repo.on_problem(IntegrityError(f"key file {name}: its header names another key id"))
+            continue
+        out.append(
+            KeyInfo(
+                key_id=name,
+                role=header.role,
+                target=header.target,
+                created_ns=header.created_ns,
+                host=header.host,
+                user=header.user,
+                current=header.key_id == repo.material.key_id,
+            )
+        )
+    return sorted(out, key=lambda k: (k.created_ns, k.key_id))
+
+
+def add_key(
+    repo: Repository, password: bytes, role: str = "owner", target: str | None = None
+) -> str:
+    """A new key file of ``role`` (for ``target``) opened by ``password``;
+    returns its id."""
+    owner = repo.require_owner("adding a key")
+    if role == "owner":
+        if target is not None:
+            raise UsageError("an owner key is for every target: leave out --target")
+        material = replace(repo.material, key_id=os.urandom(16), writer_seed=os.urandom(32))
+    elif role in TARGET_ROLES:
+        if target is None:
+            raise UsageError(f"a {role} key is for one target: give --target")
+        assert repo.material.master is not None
+        material = make_role_material(
+            role=role,
+            record=repo.ensure_target(target),
+            repo_id=repo.repo_id,
+            owner_vk=repo.material.owner_vk,
+            owner=owner,
+            master=repo.material.master,
+        )
+    else:
+        raise UsageError(
+            f"unknown role {role!r}: owner, writer, reader or read-write "
+            "(share keys: `neostore share create`)"
+        )
+    key_id = material.key_id.hex()
+    if not repo.backend.save_new("keys", key_id, keys.encode_keyfile(material, password)):
+        raise IntegrityError(f"key file {key_id} exists already")
+    return key_id
+
+
+def resolve_key(repo: Repository, prefix: str) -> KeyInfo:
+    prefix = prefix.lower()
+    if len(prefix) < 4:
+        raise UsageError("a key id needs at least 4 hex digits")
+    found = [k for k in list_keys(repo) if k.key_id.startswith(prefix)]
+    if not found:
+        raise NotFound(f"no key {prefix}")
+    if len(found) > 1:
+        raise UsageError(f"key id {prefix} is ambiguous")
+    return found[0]
+
+
+def remove_key(repo: Repository, prefix: str) -> str:
+    """Delete a key file; its password stops opening the repository. The
+    key in use and the last owner key are refused."""
+    repo.require_owner("removing a key")
+    key = resolve_key(repo, prefix)
+    if key.current:
+        raise UsageError(
+            f"key {key.key_id[:8]} is the one in use; open with another key to remove it"
+        )
+    owners = [k for k in list_keys(repo) if k.role == "owner"]
+    if key.role == "owner" and len(owners) <= 1:
+        raise UsageError("refusing to remove the last owner key")
+    repo.backend.remove("keys", key.key_id)
+    return key.key_id
+
+
+def change_password(repo: Repository, password: bytes) -> str:
+    """Re-wrap the key in use under a new password, with the current KDF
+    defaults (never the old file's), replacing its key file atomically. The
+    key id, and with it the writer identity and chain, stay the same."""
+    key_id = repo.material.key_id.hex()
+    repo.backend.save("keys", key_id, keys.encode_keyfile(repo.material, password))
+    return key_id

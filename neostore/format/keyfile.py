@@ -1,0 +1,210 @@
+"""Password-wrapped key files (``keys/<key id>``) and the key material inside.
+
+A key file is ``msgpack([header, sealed])``: ``header`` is the msgpack of the
+public parameters (Argon2id cost, salt, key id, role, target) and ``sealed``
+is ``nonce ‖ XChaCha20-Poly1305(Argon2id(password), material, AD = header)``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hmac
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from nacl import pwhash
+
+from ..errors import IntegrityError, TamperedKeyFile, UsageError, WrongPassword
+from . import crypto
+from .codec import field as get_field
+from .codec import pack, unpack
+
+MAGIC = "neostore-key"
+KEYFILE_VERSION = 1
+ALG = "argon2id13+xchacha20poly1305"
+
+ROLES = ("owner", "writer", "reader", "read-write", "share")
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    ops: int
+    mem: int  # bytes
+
+
+DEFAULT_KDF = KdfParams(ops=3, mem=256 * 1024 * 1024)
+#: The floor: files below it are refused. Tests use exactly this.
+FLOOR_KDF = KdfParams(ops=2, mem=64 * 1024 * 1024)
+MAX_KDF_MEM = 4 * 1024 * 1024 * 1024
+#: a planted key file must not be able to stall the client
+MAX_KDF_OPS = 16
+
+
+def kdf_for_new_keys() -> KdfParams:
+    """Current defaults; ``NEOSTORE_TEST_KDF=floor`` selects the floor (tests only)."""
+    if os.environ.get("NEOSTORE_TEST_KDF") == "floor":
+        return FLOOR_KDF
+    return DEFAULT_KDF
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    """What a key file carries. Fields a role does not need are absent (None)."""
+
+    key_id: bytes
+    role: str
+    repo_id: bytes
+    owner_vk: bytes
+    target: str | None = None
+    owner_seed: bytes | None = None
+    master: bytes | None = None
+    writer_seed: bytes | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        body: dict[str, Any] = {
+            "repo_id": self.repo_id,
+            "owner_vk": self.owner_vk,
+            "role": self.role,
+            "target": self.target,
+            "extra": self.extra,
+        }
+        for name in ("owner_seed", "master", "writer_seed"):
+            value = getattr(self, name)
+            if value is not None:
+                body[name] = value
+        return pack(body)
+
+    @classmethod
+    def from_bytes(cls, key_id: bytes, data: bytes) -> KeyMaterial:
+        what = "key material"
+        body = unpack(data, what)
+        return cls(
+            key_id=key_id,
+            role=get_field(body, "role", str, what),
+            repo_id=get_field(body, "repo_id", bytes, what),
+            owner_vk=get_field(body, "owner_vk", bytes, what),
+            target=body.get("target"),
+            owner_seed=body.get("owner_seed"),
+            master=body.get("master"),
+            writer_seed=body.get("writer_seed"),
+            extra=body.get("extra") or {},
+        )
+
+
+def _wrapping_key(password: bytes, salt: bytes, params: KdfParams) -> bytes:
+    return pwhash.argon2id.kdf(
+        crypto.KEY_LEN, password, salt, opslimit=params.ops, memlimit=params.mem
+    )
+
+
+def _password_check(wrapping: bytes) -> bytes:
+    """A 16-byte verifier of the password: tells a wrong password from a
+    key file whose contents were altered. It confirms a guess no faster than
+    the AEAD tag already does (one Argon2id run per guess either way)."""
+    return crypto.derive_key(crypto.CTX_KEYFILE_CHECK, wrapping)[:16]
+
+
+def encode_keyfile(
+    material: KeyMaterial, password: bytes, params: KdfParams | None = None
+) -> bytes:
+    params = params or kdf_for_new_keys()
+    if not password:
+        raise UsageError("empty password")
+    salt = os.urandom(pwhash.argon2id.SALTBYTES)
+    wrapping = _wrapping_key(password, salt, params)
+    header = pack(
+        {
+            "magic": MAGIC,
+            "v": KEYFILE_VERSION,
+            "alg": ALG,
+            "ops": params.ops,
+            "mem": params.mem,
+            "salt": salt,
+            "key_id": material.key_id,
+            "role": material.role,
+            "target": material.target,
+            "created": time.time_ns(),
+            "host": socket.gethostname(),
+            "user": getpass.getuser(),
+            "check": _password_check(wrapping),
+        }
+    )
+    sealed = crypto.aead_encrypt(wrapping, material.to_bytes(), crypto.AD_KEYFILE + header)
+    return pack([header, sealed])
+
+
+@dataclass(frozen=True)
+class KeyFileHeader:
+    key_id: bytes
+    role: str
+    target: str | None
+    params: KdfParams
+    salt: bytes
+    created_ns: int
+    host: str
+    user: str
+    check: bytes | None
+    raw: bytes
+
+
+def decode_keyfile_header(data: bytes, name: str) -> tuple[KeyFileHeader, bytes]:
+    what = f"key file {name}"
+    outer = unpack(data, what)
+    if not (
+        isinstance(outer, list) and len(outer) == 2 and all(isinstance(x, bytes) for x in outer)
+    ):
+        raise IntegrityError(f"{what}: malformed")
+    raw, sealed = outer
+    header = unpack(raw, what)
+    if get_field(header, "magic", str, what) != MAGIC:
+        raise IntegrityError(f"{what}: not a neostore key file")
+    if get_field(header, "v", int, what) != KEYFILE_VERSION or header.get("alg") != ALG:
+        raise IntegrityError(f"{what}: unsupported key file version or algorithm")
+    params = KdfParams(get_field(header, "ops", int, what), get_field(header, "mem", int, what))
+    if not (
+        FLOOR_KDF.ops <= params.ops <= MAX_KDF_OPS and FLOOR_KDF.mem <= params.mem <= MAX_KDF_MEM
+    ):
+        raise IntegrityError(f"{what}: Argon2id parameters outside the accepted range")
+    return (
+        KeyFileHeader(
+            key_id=get_field(header, "key_id", bytes, what),
+            role=get_field(header, "role", str, what),
+            target=header.get("target"),
+            params=params,
+            salt=get_field(header, "salt", bytes, what),
+            created_ns=get_field(header, "created", int, what),
+            host=str(header.get("host", "")),
+            user=str(header.get("user", "")),
+            check=header.get("check") if isinstance(header.get("check"), bytes) else None,
+            raw=raw,
+        ),
+        sealed,
+    )
+
+
+def open_keyfile(data: bytes, name: str, password: bytes) -> KeyMaterial:
+    """Decrypt a key file. Raises WrongPassword when the password does not
+    fit, TamperedKeyFile when it fits but the file was altered since."""
+    header, sealed = decode_keyfile_header(data, name)
+    wrapping = _wrapping_key(password, header.salt, header.params)
+    fits = header.check is not None and hmac.compare_digest(header.check, _password_check(wrapping))
+    tampered = TamperedKeyFile(
+        f"key file {name[:8]} was altered after it was written (the password fits, its "
+        "contents do not authenticate); refusing it"
+    )
+    try:
+        plain = crypto.aead_decrypt(
+            wrapping, sealed, crypto.AD_KEYFILE + header.raw, f"key file {name}"
+        )
+    except IntegrityError as e:
+        if fits:
+            raise tampered from e
+        raise WrongPassword("wrong password") from e
+    material = KeyMaterial.from_bytes(header.key_id, plain)
+    if material.role != header.role or material.target != header.target:
+        raise tampered
+    return material

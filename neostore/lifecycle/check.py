@@ -1,0 +1,234 @@
+"""``check``: verify the repository's structure and, optionally, its data.
+
+Reports every problem found rather than stopping at the first.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from ..core.repository import Repository
+from ..errors import IntegrityError, NeostoreError, UsageError
+from ..format import crypto, pack
+from ..format.blob import Ref, decrypt_blob
+from ..format.targets import DATA, TREE
+from ..format.tree import DIR, FILE
+from ..progress import Reporter
+from ..snapshots.chains import verify_chains
+
+
+@dataclass
+class CheckResult:
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    snapshots: int = 0
+    trees: int = 0
+    packs: int = 0
+    packs_read: int = 0
+    blobs_checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Subset:
+    """Which packs ``--read-data`` reads: all, part N of M (by pack id, so
+    that M runs with N = 1…M read every pack once), or a random X %."""
+
+    part: int = 1
+    parts: int = 1
+    percent: float | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> Subset:
+        text = spec.strip()
+        try:
+            if text.endswith("%"):
+                percent = float(text[:-1])
+                if 0 < percent <= 100:
+                    return cls(percent=percent)
+            else:
+                part, _, parts = text.partition("/")
+                if 1 <= int(part) <= int(parts):
+                    return cls(int(part), int(parts))
+        except ValueError:
+            pass
+        raise UsageError(f"--read-data-subset {spec!r}: give N/M (1 ≤ N ≤ M) or X% (0 < X ≤ 100)")
+
+    def select(self, names: list[str]) -> list[str]:
+        if self.percent is not None:
+            count = max(1, math.ceil(len(names) * self.percent / 100)) if names else 0
+            return sorted(random.sample(names, count))
+        # a stray name that is no pack id is read (and reported) with part 1
+        return [
+            n
+            for n in names
+            if (int(n[:16], 16) % self.parts if _HEX64.fullmatch(n) else 0) == self.part - 1
+        ]
+
+
+class Checker:
+    def __init__(self, repo: Repository, reporter: Reporter | None = None) -> None:
+        self.repo = repo
+        self.reporter = reporter or Reporter()
+        self.result = CheckResult()
+        # blob_id -> (type, ref): what the snapshots reference
+        self.referenced: dict[bytes, tuple[int, Ref]] = {}
+        self._reloaded: set[str] = set()
+
+    def _error(self, message: str) -> None:
+        self.result.errors.append(message)
+        self.reporter.error(None, message)
+
+    def run(self, read_data: bool = False, subset: Subset | None = None) -> CheckResult:
+        """``subset``: read only those packs (implies reading data)."""
+        self.reporter.start("check")
+        self.repo.load_index(on_error=lambda e: self._error(str(e)))
+        self._check_packs_present()
+        self._check_snapshots()
+        if read_data or subset is not None:
+            self._read_data(subset or Subset())
+        self.reporter.finish()
+        return self.result
+
+    def _check_packs_present(self) -> None:
+        stored = dict(self.repo.backend.list("data"))
+        indexed = dict(self.repo.index.packs())
+        self.result.packs = len(stored)
+        for pack_id, size in indexed.items():
+            name = pack_id.hex()
+            if name not in stored:
+                self._error(f"pack {name}: listed in the index but missing from the repository")
+            elif not self.repo.index.size_fits(pack_id, stored[name]):
+                self._error(f"pack {name}: size {stored[name]} differs from the index ({size})")
+        known = {p.hex() for p in indexed}
+        for name in stored:
+            if name not in known:
+                self.result.warnings.append(
+                    f"pack {name}: not in any index "
+                    "(left by an interrupted snapshot; prune removes it)"
+                )
+
+    def _check_snapshots(self) -> None:
+        for target in self.repo.target_names():
+            try:
+                record = self.repo.target(target)
+                snapshots = self.repo.list_snapshots(target, on_error=lambda e: self._error(str(e)))
+            except NeostoreError as e:
+                self._error(str(e))
+                continue
+            for problem in verify_chains(self.repo, record, snapshots):
+                self._error(problem)
+            for info in snapshots:
+                self.result.snapshots += 1
+                where = f"snapshot {info.hex_id[:12]} ({target})"
+                self._walk(info.manifest.root, where, b"")
+
+    def _note(self, btype: int, refs: list[Ref], where: str, path: bytes) -> bool:
+        ok = True
+        for ref in refs:
+            if ref.blob_id in self.referenced:
+                continue
+            self.referenced[ref.blob_id] = (btype, ref)
+            if not self.repo.index.knows(ref.blob_id) and where not in self._reloaded:
+                # a snapshot saved since the index was loaded names packs
+                # indexed since: look again, once per snapshot
+                self._reloaded.add(where)
+                self.repo.load_index(on_error=lambda e: self._error(str(e)))
+            if not self.repo.index.knows(ref.blob_id):
+                shown = path.decode("utf-8", "backslashreplace") or "/"
+                self._error(f"{where}: {shown}: blob {ref.blob_id.hex()} is missing")
+                ok = False
+        return ok
+
+    def _walk(self, refs: list[Ref], where: str, path: bytes) -> None:
+        stack: list[tuple[list[Ref], bytes]] = [(refs, path)]
+        seen_trees: set[tuple[bytes, ...]] = set()
+        while stack:
+            tree_refs, tree_path = stack.pop()
+            key = tuple(r.blob_id for r in tree_refs)
+            if key in seen_trees or not self._note(TREE, tree_refs, where, tree_path):
+                continue
+            seen_trees.add(key)
+            try:
+                nodes = self.repo.load_tree(tree_refs)
+            except NeostoreError as e:
+                self._error(f"{where}: {tree_path.decode('utf-8', 'backslashreplace') or '/'}: {e}")
+                continue
+            self.result.trees += 1
+            for node in nodes:
+                child = tree_path + b"/" + node.name
+                if node.type == FILE:
+                    self._note(DATA, node.content, where, child)
+                elif node.type == DIR:
+                    stack.append((node.subtree, child))
+
+    def _iter_packs(self, names: list[str]) -> Iterator[tuple[str, bytes]]:
+        for name in names:
+            try:
+                yield name, self.repo.backend.load("data", name)
+            except NeostoreError as e:
+                self._error(f"pack {name}: cannot be read: {e}")
+
+    def _read_data(self, subset: Subset) -> None:
+        repo = self.repo
+        sizes = dict(repo.backend.list("data"))
+        chosen = subset.select(sorted(sizes))
+        self.result.packs_read = len(chosen)
+        self.reporter.start("read-data", sum(sizes[n] for n in chosen))
+        for name, data in self._iter_packs(chosen):
+            self.reporter.advance(len(data))
+            if crypto.object_hash(data).hex() != name:
+                self._error(f"pack {name}: content does not match its name (corrupt or tampered)")
+            try:
+                length = pack.header_length(data[-4:], len(data), f"pack {name}")
+                opened = pack.open_header(
+                    data[-4 - length : -4],
+                    what=f"pack {name}",
+                    repo_id=repo.repo_id,
+                    owner_vk=repo.material.owner_vk,
+                    domain_for=repo.domain_for,
+                )
+            except IntegrityError as e:
+                self._error(str(e))
+                opened = None
+            if opened is not None:
+                _envelope, entries, blobs_hash = opened
+                region_end = len(data) - 4 - length
+                if crypto.object_hash(data[:region_end]) != blobs_hash:
+                    self._error(f"pack {name}: blob region does not match the signed header")
+                for entry in entries:
+                    self._check_entry(name, data, entry)
+            else:
+                self._check_by_index(name, data)
+
+    def _check_by_index(self, name: str, data: bytes) -> None:
+        """When the header is unusable, still test every blob the index places here."""
+        for blob_id, (btype, _ref) in self.referenced.items():
+            for location in self.repo.index.locations(blob_id):
+                if location.pack_id.hex() == name:
+                    entry = pack.PackEntry(btype, blob_id, location.offset, location.length)
+                    self._check_entry(name, data, entry)
+
+    def _check_entry(self, name: str, data: bytes, entry: pack.PackEntry) -> None:
+        found = self.referenced.get(entry.blob_id)
+        if found is None:
+            return  # unreferenced: nothing to decrypt it with; prune's business
+        btype, ref = found
+        stored = data[entry.offset : entry.offset + entry.length]
+        try:
+            if btype != entry.btype:
+                raise IntegrityError(f"blob {entry.blob_id.hex()}: type differs from its reference")
+            decrypt_blob(self.repo.repo_id, btype, ref, stored)
+            self.result.blobs_checked += 1
+        except IntegrityError as e:
+            self._error(f"pack {name}: {e}")

@@ -1,0 +1,1 @@
+"""Restoring snapshots into a directory, safely against hostile trees."""

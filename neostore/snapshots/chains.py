@@ -1,0 +1,72 @@
+"""Snapshot chain verification: the reader's defence against a store that
+hides, replays or reorders snapshots.
+
+Every writer numbers its snapshots (``seq``) and links each to its previous
+one (``prev``). A missing link, or a chain head older than the one this
+machine saw before, is reported as tampering. Two snapshots with the same
+``seq`` are a fork (two runs of one key at once), not an attack: only the
+writer can sign them. A snapshot named in an owner-signed forget record
+(:mod:`.forgetting`) was removed legitimately and is not missed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+from ..core import localstate
+from ..core.repository import Repository, SnapshotInfo
+from ..format.targets import TargetRecord
+from ..lifecycle.forget import forgotten
+
+#: how far ahead of this machine's clock a snapshot time may be
+FUTURE_SLACK_NS = 10 * 60 * 1_000_000_000
+
+
+def verify_chains(
+    repo: Repository, record: TargetRecord, snapshots: list[SnapshotInfo]
+) -> list[str]:
+    problems: list[str] = []
+    by_writer: dict[bytes, list[SnapshotInfo]] = defaultdict(list)
+    for info in snapshots:
+        by_writer[info.manifest.writer_id].append(info)
+    gone = forgotten(repo, record)
+    present = {info.snapshot_id for info in snapshots}
+    ids = present | set(gone)
+    # forgotten snapshots stay in their chain as stand-ins: their links are
+    # checked too, so the kept snapshot before one cannot vanish unnoticed
+    links = [(i.snapshot_id, i.manifest.seq, i.manifest.prev, "") for i in snapshots]
+    links += [(f.snapshot_id, f.seq, f.prev, "forgotten ") for f in gone.values()]
+    for sid, seq, prev, kind in sorted(links, key=lambda x: x[1]):
+        if seq > 1 and (prev is None or prev not in ids):
+            problems.append(
+                f"target {record.name}: {kind}snapshot {sid.hex()[:12]} follows a snapshot that "
+                "is missing from the repository (deleted or hidden)"
+            )
+    horizon = time.time_ns() + FUTURE_SLACK_NS
+    for info in snapshots:
+        if info.manifest.time_ns > horizon:
+            problems.append(
+                f"target {record.name}: snapshot {info.hex_id[:12]} claims a time in the future "
+                "(clock skew or tampering); it is ordered as if made now"
+            )
+    for writer_id, (seq, sid) in localstate.seen_heads(repo.repo_id, record.target_id).items():
+        newest = max((i.manifest.seq for i in by_writer.get(writer_id, [])), default=0)
+        if newest < seq and sid not in ids and not _saved_since(repo, record, sid):
+            problems.append(
+                f"target {record.name}: writer {writer_id.hex()[:8]} had snapshot #{seq} when this "
+                f"machine last looked, now only #{newest} (rolled back or hidden)"
+            )
+    for writer_id, infos in by_writer.items():
+        head = infos[-1]
+        localstate.record_chain_head(
+            repo.repo_id, record.target_id, writer_id, head.manifest.seq, head.snapshot_id
+        )
+    return problems
+
+
+def _saved_since(repo: Repository, record: TargetRecord, snapshot_id: bytes) -> bool:
+    """Whether a snapshot missing from a listing is there now: saved by
+    another process of this machine after the listing was taken (it then
+    recorded its chain head), not hidden."""
+    return repo.backend.exists("snapshots", f"{record.name}/{snapshot_id.hex()}")
