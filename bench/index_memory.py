@@ -17,7 +17,8 @@ import random
 import sys
 import time
 
-from neostore.core.index import MasterIndex, PackRecord
+from neostore.core.index import MasterIndex
+from neostore.format.indexfile import PackRecord
 from neostore.format.pack import PackEntry
 
 BLOBS_PER_PACK = 1000

@@ -22,8 +22,9 @@ import typer
 from . import exitcodes
 
 if TYPE_CHECKING:
-    from neostore.core.repository import Repository, SnapshotInfo
+    from neostore.core.repository import Repository
     from neostore.format.tree import Node
+    from neostore.snapshots.info import SnapshotInfo
 
     from .progress import BarReporter
 
@@ -266,6 +267,33 @@ def command(name: str | None = None, on: typer.Typer | None = None) -> Callable[
     return decorate
 
 
+# -- lazy library entry points (temporary, until the commands move to cli/commands) --
+
+
+def find_snapshot(*args: Any) -> Any:
+    from neostore.snapshots.catalog import find_snapshot as found
+
+    return found(*args)
+
+
+def list_snapshots(*args: Any, **kwargs: Any) -> Any:
+    from neostore.snapshots.catalog import list_snapshots as found
+
+    return found(*args, **kwargs)
+
+
+def resolve(*args: Any) -> tuple[Node | None, list[Node]]:
+    from neostore.browse.navigate import resolve as found
+
+    return found(*args)
+
+
+def walk(*args: Any) -> Any:
+    from neostore.browse.navigate import walk as found
+
+    return found(*args)
+
+
 # -- commands -----------------------------------------------------------------------
 
 
@@ -392,7 +420,7 @@ def snapshots(
 ) -> None:
     """List snapshots (of one target, or of every target the key can read)."""
     repository = _open(repo, password_file)
-    from neostore.core.repository import chain_order
+    from neostore.snapshots.catalog import chain_order
     from neostore.snapshots.chains import verify_chains
 
     names = [target] if target else repository.target_names()
@@ -400,11 +428,11 @@ def snapshots(
     failures: list[str] = []
     for name in names:
         record = repository.target(name)
-        infos = repository.list_snapshots(name, on_error=lambda e: failures.append(str(e)))
+        infos = list_snapshots(repository, name, on_error=lambda e: failures.append(str(e)))
         if repository.role == "share":  # a share sees some snapshots, not chains
-            from neostore.shares.sharing import shared_rollback
+            from neostore.snapshots.shared import rollback
 
-            problem = shared_rollback(repository, infos)
+            problem = rollback(repository, infos)
             if problem is not None:
                 print(f"warning: {problem}", file=sys.stderr)
         else:
@@ -508,13 +536,11 @@ def ls_command(
 ) -> None:
     """List files in a snapshot."""
     repository = _open(repo, password_file)
-    from neostore.core.repository import iter_tree
-    from neostore.restore.restorer import resolve_path
 
-    info = repository.find_snapshot(snapshot_id, target)
+    info = find_snapshot(repository, snapshot_id, target)
     repository.load_index()
     wanted = b"/" + b"/".join(p for p in os.fsencode(path).split(b"/") if p)
-    node, listing = resolve_path(repository, info, wanted)
+    node, listing = resolve(repository, info, wanted)
     base = wanted.rstrip(b"/")
     entries: list[tuple[bytes, Node]] = []
     if node is not None and node.type != "d":
@@ -524,7 +550,7 @@ def ls_command(
             child_path = base + b"/" + child.name
             entries.append((child_path, child))
             if recursive and child.type == "d":
-                entries.extend(iter_tree(repository, child.subtree, child_path))
+                entries.extend(walk(repository, child.subtree, child_path))
     if json_output:
         _emit([_node_json(p, n) for p, n in entries])
         return
@@ -552,16 +578,15 @@ def dump(
     """Write one file's content to stdout."""
     repository = _open(repo, password_file)
     from neostore.format.targets import DATA
-    from neostore.restore.restorer import resolve_path
 
-    info = repository.find_snapshot(snapshot_id, target)
+    info = find_snapshot(repository, snapshot_id, target)
     repository.load_index()
-    node, _ = resolve_path(repository, info, os.fsencode(path))
+    node, _ = resolve(repository, info, os.fsencode(path))
     if node is None or node.type != "f":
         raise Fail(f"{path}: not a regular file in snapshot {info.hex_id[:8]}")
     out = sys.stdout.buffer
     for ref in node.content:
-        out.write(repository.read_blob(DATA, ref))
+        out.write(repository.blobs.read(DATA, ref))
     out.flush()
 
 
@@ -604,7 +629,7 @@ def restore(
     repository = _open(repo, password_file)
     from neostore.restore.restorer import RestoreOptions, Restorer
 
-    info = repository.find_snapshot(snap, target)
+    info = find_snapshot(repository, snap, target)
     reporter = _reporter(json_output)
     options = RestoreOptions(
         destination=to,
@@ -699,9 +724,9 @@ def _chosen_snapshots(
 ) -> list[SnapshotInfo]:
     """The snapshots named, or every readable one (of --target)."""
     if specs:
-        return [repository.find_snapshot(spec, target) for spec in specs]
+        return [find_snapshot(repository, spec, target) for spec in specs]
     names = [target] if target else repository.target_names()
-    return [i for n in names for i in repository.list_snapshots(n, repository.on_problem)]
+    return [i for n in names for i in list_snapshots(repository, n, repository.on_problem)]
 
 
 @command()
@@ -750,18 +775,17 @@ def diff_command(
     """What changed from SNAPSHOT_A to SNAPSHOT_B: + added, - removed, M modified, U metadata."""
     from neostore.browse.search import diff as diff_trees
     from neostore.errors import NotFound
-    from neostore.restore.restorer import resolve_path
 
     repository = _open(repo, password_file)
-    a = repository.find_snapshot(first, target)
-    b = repository.find_snapshot(second, target)
+    a = find_snapshot(repository, first, target)
+    b = find_snapshot(repository, second, target)
     repository.load_index()
     wanted = b"/" + b"/".join(p for p in os.fsencode(path).split(b"/") if p)
 
     def at_path(info: SnapshotInfo) -> tuple[Node | None, list[Node]]:
         """PATH's node in a snapshot (None for "/" or when absent) and its listing."""
         try:
-            return resolve_path(repository, info, wanted)
+            return resolve(repository, info, wanted)
         except NotFound:
             return None, []
 
@@ -887,7 +911,7 @@ def tag(
     if not (add or remove or set_tags is not None):
         raise Fail("give --add, --remove and/or --set", exitcodes.USAGE)
     repository = _open(repo, password_file)
-    chosen = [repository.find_snapshot(spec, target) for spec in snapshot_ids]
+    chosen = [find_snapshot(repository, spec, target) for spec in snapshot_ids]
     done, unchanged = retag(
         repository,
         chosen,
@@ -982,7 +1006,7 @@ def forget(
     repository = _open(repo, password_file)
     repository.require_owner("forget")
     if snapshot_ids:
-        chosen = [repository.find_snapshot(spec, target) for spec in snapshot_ids]
+        chosen = [find_snapshot(repository, spec, target) for spec in snapshot_ids]
         by_target: dict[str, list[SnapshotInfo]] = {}
         for info in chosen:
             group = by_target.setdefault(info.target, [])
@@ -1038,12 +1062,13 @@ def _then_prune(
 
 
 def _prune_options(dry_run: bool = False, max_unused: str = "5%", grace: str = "1h") -> Any:
+    from neostore.errors import UsageError
     from neostore.lifecycle.prune import PruneOptions, parse_max_unused
 
     try:
         share = parse_max_unused(max_unused)
-    except ValueError as e:
-        raise Fail(str(e), exitcodes.USAGE) from None
+    except UsageError as e:
+        raise Fail(f"--max-unused: {e}", exitcodes.USAGE) from None
     seconds = _seconds(grace, "--grace")
     return PruneOptions(max_unused=share, grace_ns=seconds * 1_000_000_000, dry_run=dry_run)
 
@@ -1214,8 +1239,8 @@ def copy(
     it lacks are uploaded. Snapshots copied before are skipped."""
     from dataclasses import asdict
 
-    from neostore.core.repository import chain_order
     from neostore.lifecycle.copy import Copier
+    from neostore.snapshots.catalog import chain_order
 
     if not from_repo:
         raise Fail(
@@ -1226,13 +1251,13 @@ def copy(
     dest = _open(repo, password_file)
     failures: list[str] = []
     if snapshot_ids:
-        chosen = [source.find_snapshot(spec, from_target) for spec in snapshot_ids]
+        chosen = [find_snapshot(source, spec, from_target) for spec in snapshot_ids]
     else:
         from neostore.snapshots.chains import verify_chains
 
         chosen = []
         for name in [from_target] if from_target else source.target_names():
-            infos = source.list_snapshots(name, on_error=lambda e: failures.append(str(e)))
+            infos = list_snapshots(source, name, on_error=lambda e: failures.append(str(e)))
             # a source store holding back snapshots is reported, not copied around
             failures.extend(verify_chains(source, source.target(name), infos))
             chosen += infos
@@ -1519,7 +1544,7 @@ def share_create(
     Snapshots of the target made from now on are published to it; run
     `share sync` to publish earlier ones.
     """
-    from neostore.shares import sharing as shares
+    from neostore.shares import lists as shares
 
     repository = _open(repo, password_file)
     repository.require_owner("creating a share")
@@ -1540,7 +1565,7 @@ def share_list(
     json_output: JsonOpt = False,
 ) -> None:
     """List the shares of every target (or one), revoked ones included."""
-    from neostore.shares import sharing as shares
+    from neostore.shares import lists as shares
 
     repository = _open(repo, password_file)
     repository.require_owner("listing shares")
@@ -1562,7 +1587,7 @@ def share_revoke(
     target: TargetOpt = None,
 ) -> None:
     """Stop publishing new snapshots to a share (what it has stays readable to it)."""
-    from neostore.shares import sharing as shares
+    from neostore.shares import lists as shares
 
     revoked = shares.revoke_share(_open(repo, password_file), name, target)
     print(f"revoked share {revoked.name}: new snapshots are no longer published to it")
@@ -1579,11 +1604,12 @@ def share_sync(
     json_output: JsonOpt = False,
 ) -> None:
     """Publish a target's existing snapshots to its shares (needs owner or read-write)."""
-    from neostore.shares import sharing as shares
 
     repository = _open(repo, password_file)
     chosen = target or repository.default_target
-    count = shares.sync(repository, chosen, set(name) if name else None)
+    from neostore.shares.publish import sync
+
+    count = sync(repository, chosen, set(name) if name else None)
     if json_output:
         _emit({"target": chosen, "published": count})
     else:

@@ -24,6 +24,8 @@ from typing import Any
 
 import blake3
 
+from neostore.fsutil import atomic_write
+
 from .grants import Grant, parse_perms, parse_scope
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
@@ -111,18 +113,7 @@ class AccountStore:
             except FileNotFoundError:
                 doc = {"version": 1, "accounts": {}}
             yield doc["accounts"]
-            tmp = f"{self.path}.tmp-{os.getpid()}"
-            with open(tmp, "w") as f:
-                os.fchmod(f.fileno(), 0o600)
-                json.dump(doc, f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-            dfd = os.open(os.path.dirname(self.path), os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+            atomic_write(self.path, json.dumps(doc, indent=1, sort_keys=True).encode())
         finally:
             os.close(fd)
 

@@ -24,6 +24,7 @@ import blake3
 
 from neostore.backend import names
 from neostore.errors import UsageError
+from neostore.fsutil import TEMP_MARK, DurableFile, atomic_write, fsync_dir, temp_name
 
 FORMATS = ("neostore", "restic")
 META = ".neostore-server.json"
@@ -50,24 +51,14 @@ class ObjectRef:
     digest: str | None
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Upload:
-    """One object being received."""
+    """One object being received: hashed as it arrives, published only once
+    complete and verified."""
 
     def __init__(self, ref: ObjectRef) -> None:
         self.ref = ref
         self.size = 0
-        directory = os.path.dirname(ref.path)
-        os.makedirs(directory, exist_ok=True)
-        self.tmp = f"{ref.path}.tmp-{os.getpid()}-{os.urandom(6).hex()}"
-        self._fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        self._file = DurableFile(temp_name(ref.path))
         self._hash: Any = (
             blake3.blake3()
             if ref.hash_alg == "blake3"
@@ -79,38 +70,19 @@ class Upload:
     def write(self, data: bytes) -> None:
         if self._hash is not None:
             self._hash.update(data)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        self._file.write(data)
         self.size += len(data)
 
     def finish(self, replace: bool) -> bool:
         """Verify, make durable, publish. Returns False when ``replace`` is
         false and the name already exists (nothing is changed then)."""
         if self._hash is not None and self._hash.hexdigest() != self.ref.digest:
+            self._file.abort()
             raise StorageError(400, f"content does not match its name ({self.ref.hash_alg})")
-        os.fsync(self._fd)
-        os.close(self._fd)
-        self._fd = -1
-        directory = os.path.dirname(self.ref.path)
-        created = True
-        if replace:
-            os.replace(self.tmp, self.ref.path)
-        else:
-            try:
-                os.link(self.tmp, self.ref.path)  # fails if the name exists: atomic create-only
-            except FileExistsError:
-                created = False
-            os.unlink(self.tmp)
-        _fsync_dir(directory)
-        return created
+        return self._file.publish(self.ref.path, replace)
 
     def abort(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        with contextlib.suppress(OSError):
-            os.unlink(self.tmp)
+        self._file.abort()
 
 
 class Storage:
@@ -161,30 +133,18 @@ class Storage:
                 os.makedirs(os.path.join(root, otype), exist_ok=True)
         for i in range(256):
             os.makedirs(os.path.join(root, "data", f"{i:02x}"), exist_ok=True)
-        if meta is None:
-            tmp = os.path.join(root, f"{META}.tmp-{os.getpid()}")
-            with open(tmp, "w") as f:
-                json.dump({"format": fmt, "created": int(time.time())}, f)
-                f.flush()
-                os.fsync(f.fileno())
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, os.path.join(root, META))  # a concurrent create wins harmlessly
-            os.unlink(tmp)
-        _fsync_dir(root)
-        _fsync_dir(self.root)
+        if meta is None:  # create-only: a concurrent create wins harmlessly
+            document = json.dumps({"format": fmt, "created": int(time.time())}).encode()
+            atomic_write(os.path.join(root, META), document, replace=False)
+        fsync_dir(root)
+        fsync_dir(self.root)
 
     def set_quota(self, repo: str, max_bytes: int | None) -> None:
         meta = self.meta(repo)
         if meta is None:
             raise StorageError(404, f"no repository {repo}")
         meta["quota"] = max_bytes
-        path = os.path.join(self.repo_dir(repo), META)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(meta, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(os.path.join(self.repo_dir(repo), META), json.dumps(meta).encode())
 
     def repos(self) -> list[str]:
         try:
@@ -234,7 +194,7 @@ class Storage:
         except FileNotFoundError:
             return
         for entry in entries:
-            if ".tmp-" in entry.name or entry.name.startswith("."):
+            if TEMP_MARK in entry.name or entry.name.startswith("."):
                 continue
             if depth > 1:
                 if entry.is_dir(follow_symlinks=False):
@@ -252,7 +212,7 @@ class Storage:
         files = size = 0
         for dirpath, _dirs, names_ in os.walk(self.root):
             for name in names_:
-                if ".tmp-" not in name:
+                if TEMP_MARK not in name:
                     continue
                 path = os.path.join(dirpath, name)
                 try:

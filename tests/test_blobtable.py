@@ -95,7 +95,8 @@ def test_master_index_trust_is_per_listing_not_per_pack() -> None:
     a pack an owner listed. When the blob's trusted copy is condemned, the
     claim must not count as a live trusted copy (found by review: trust was
     kept per pack)."""
-    from neostore.core.index import MasterIndex, PackRecord
+    from neostore.core.index import MasterIndex
+    from neostore.format.indexfile import PackRecord
     from neostore.format.pack import PackEntry
 
     owner_pack, other_pack = b"P" * 32, b"Q" * 32

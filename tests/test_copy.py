@@ -9,6 +9,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from neostore.snapshots.catalog import find_snapshot, list_snapshots, save_snapshot
 from neostore_cli import exitcodes
 
 from conftest import Cli
@@ -145,7 +146,7 @@ def test_copy_with_a_put_only_writer_and_a_stream_cut(
     monkeypatch.setattr(copier, "IN_MEMORY", 0)
     source = Repository.open(LocalBackend(str(one.repo)), b"first password")
     writer = Repository.open(LocalBackend(str(two.repo)), b"writer password")
-    snapshots = source.list_snapshots("default")
+    snapshots = list_snapshots(source, "default")
     done = copier.Copier(source, writer, "default").run(snapshots)
     assert [d.snapshot_id is not None for d in done] == [True]
     again = copier.Copier(source, writer, "default").run(snapshots)
@@ -182,9 +183,9 @@ def test_copy_map_is_keyed_by_verified_content(cli: Cli, tmp_path: Path) -> None
     owner = Repository.open(LocalBackend(str(one.repo)), b"first password")
     owner.load_index()
     nodes = {}
-    refs = owner.find_snapshot(real_id, None).manifest.root
+    refs = find_snapshot(owner, real_id, None).manifest.root
     while refs:  # down the path to the file
-        listing = owner.load_tree(refs)
+        listing = owner.blobs.load_tree(refs)
         refs = listing[0].subtree
         nodes[listing[0].name] = listing[0]
     real = nodes[b"f"].content[0]
@@ -219,10 +220,10 @@ def test_copy_map_is_keyed_by_verified_content(cli: Cli, tmp_path: Path) -> None
         parent=None,
         root=[root],
     )
-    evil_id = leaked.save_snapshot(record, manifest)
+    evil_id = save_snapshot(leaked, record, manifest)
 
     source = Repository.open(LocalBackend(str(one.repo)), b"first password")
-    by_id = {i.snapshot_id: i for i in source.list_snapshots("default")}
+    by_id = {i.snapshot_id: i for i in list_snapshots(source, "default")}
     dest = Repository.open(LocalBackend(str(two.repo)), b"second password")
     done = Copier(source, dest, "default").run([by_id[evil_id], by_id[bytes.fromhex(real_id)]])
     copied = done[1].snapshot_id
@@ -266,7 +267,7 @@ def test_copy_skips_only_copies_it_can_trust(cli: Cli, tmp_path: Path) -> None:
         original=bytes.fromhex(source_id),
         original_repo=source.repo_id,
     )
-    leaked.save_snapshot(record, claim)
+    save_snapshot(leaked, record, claim)
     done = _copy(two, one)
     assert [r["skipped"] for r in done["snapshots"]] == [False]
     copied = done["snapshots"][0]["id"]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from neostore.snapshots.catalog import find_snapshot
+
 from conftest import PASSWORD, Cli, data_blob_count
 
 MiB = 1024 * 1024
@@ -155,7 +157,7 @@ def test_read_ahead_walk_changes_nothing(repo: Cli, tmp_path: Path) -> None:
         assert result.stats.files_unchanged == 121 and not result.errors
         if prewalk is not None:  # the walk took what was read ahead
             assert prewalk.take(os.fsencode(src / "d0")) is None
-        roots.append(repository.find_snapshot(result.snapshot_id.hex(), None).manifest.root)
+        roots.append(find_snapshot(repository, result.snapshot_id.hex(), None).manifest.root)
     assert roots[0] == roots[1]
 
 

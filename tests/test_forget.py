@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from neostore.snapshots.catalog import find_snapshot
+
 from conftest import Cli
 
 
@@ -72,7 +74,7 @@ def test_removal_without_a_valid_record_is_reported(repo: Cli, tmp_path: Path) -
     from neostore.backend import LocalBackend
     from neostore.core.repository import Repository
     from neostore.format import crypto
-    from neostore.lifecycle.forget import Forgotten, encode_record
+    from neostore.format.forget import Forgotten, encode_record
 
     src = tmp_path / "src"
     src.mkdir()
@@ -80,14 +82,14 @@ def test_removal_without_a_valid_record_is_reported(repo: Cli, tmp_path: Path) -
     backend = LocalBackend(str(repo.repo))
     owner = Repository.open(backend, b"correct horse battery staple")
     record = owner.target("default")
-    victim = owner.find_snapshot(ids[1], None).manifest
-    name, stored = encode_record(
+    victim = find_snapshot(owner, ids[1], None).manifest
+    stored = encode_record(
         [Forgotten(bytes.fromhex(ids[1]), victim.writer_id, victim.seq, victim.prev)],
         owner=crypto.SigningKey.generate(),
         repo_id=owner.repo_id,
         record=record,
     )
-    backend.save("forget", f"default/{name}", stored)
+    backend.save("forget", f"default/{crypto.object_hash(stored).hex()}", stored)
     backend.remove("snapshots", f"default/{ids[1]}")
     listed = repo.ok("snapshots")
     assert "ignored: forget record" in listed.err and "missing from the repository" in listed.err

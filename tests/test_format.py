@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neostore.core.index import PackRecord, decode_index, encode_index
 from neostore.errors import IntegrityError
 from neostore.format import crypto
 from neostore.format.blob import Ref, decrypt_blob, encrypt_blob, make_ref
 from neostore.format.chunker import Chunker
 from neostore.format.config import Config
+from neostore.format.indexfile import PackRecord, decode_index, encode_index
 from neostore.format.manifest import Manifest, open_manifest, seal_manifest
 from neostore.format.pack import PackBuilder, header_length, open_header
 from neostore.format.targets import DATA, TREE, Domain, new_target, target_seal_secret

@@ -135,4 +135,4 @@ def test_reference_longer_than_any_chunk_is_refused(repo: Cli) -> None:
     from neostore.errors import IntegrityError
 
     with pytest.raises(IntegrityError, match="more than the largest chunk"):
-        repository.read_blob(0, hostile)
+        repository.blobs.read(0, hostile)

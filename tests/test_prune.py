@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from neostore.core import objects
+
 from conftest import PASSWORD, Cli
 from treeutil import assert_same_tree
 
@@ -382,8 +384,8 @@ def test_a_planted_claim_does_not_stop_a_rescue(
     from neostore.backend import LocalBackend
     from neostore.backup import archiver
     from neostore.backup.archiver import Archiver, SnapshotOptions
-    from neostore.core.index import PackRecord, encode_index
     from neostore.core.repository import Repository
+    from neostore.format.indexfile import PackRecord, encode_index
     from neostore.format.pack import PackEntry
 
     other = tmp_path / "other"
@@ -427,7 +429,7 @@ def test_a_planted_claim_does_not_stop_a_rescue(
         target_id=record.target_id,
         writer=leaked.writer,
     )
-    leaked.backend.save("index", name.hex(), data)
+    leaked.objects.save(objects.index_file(name), data)
 
     sweep = _prune(repo.repo)
     assert sweep.packs_rescued > 0
@@ -455,8 +457,8 @@ def test_fake_listings_of_a_writers_packs_do_not_condemn_them(repo: Cli, tmp_pat
     deletes live data; check must not take the first listing's size for
     the pack's (found by review; reproduced data loss before the fix)."""
     from neostore.backend import LocalBackend
-    from neostore.core.index import PackRecord, encode_index
     from neostore.core.repository import Repository
+    from neostore.format.indexfile import PackRecord, encode_index
     from neostore.format.pack import PackEntry
 
     src = tmp_path / "src"
@@ -474,7 +476,7 @@ def test_fake_listings_of_a_writers_packs_do_not_condemn_them(repo: Cli, tmp_pat
                 target_id=record.target_id,
                 writer=leaked.writer,
             )
-            leaked.backend.save("index", name.hex(), data)
+            leaked.objects.save(objects.index_file(name), data)
     repo.ok("check")
     first = _prune(repo.repo)
     assert first.packs_repacked == 0 and first.packs_condemned == 0
@@ -492,8 +494,8 @@ def test_a_pack_whose_header_hides_what_it_holds_is_not_lost(repo: Cli, tmp_path
     must not delete L next: what any listing claims is in a pack counts,
     not only its header (found by review: all the data was lost)."""
     from neostore.backend import LocalBackend
-    from neostore.core.index import PackRecord, encode_index
     from neostore.core.repository import Repository
+    from neostore.format.indexfile import PackRecord, encode_index
     from neostore.format.pack import PackBuilder, PackEntry
 
     src = tmp_path / "src"
@@ -511,7 +513,7 @@ def test_a_pack_whose_header_hides_what_it_holds_is_not_lost(repo: Cli, tmp_path
             target_id=record.target_id,
             writer=leaked.writer,
         )
-        leaked.backend.save("index", name.hex(), data)
+        leaked.objects.save(objects.index_file(name), data)
 
     def upload(builder: Any) -> bytes:
         pack_id, parts = builder.finish(
@@ -520,7 +522,7 @@ def test_a_pack_whose_header_hides_what_it_holds_is_not_lost(repo: Cli, tmp_path
             target_id=record.target_id,
             writer=leaked.writer,
         )
-        leaked.backend.save("data", pack_id.hex(), b"".join(parts))
+        leaked.objects.save(objects.pack(pack_id), b"".join(parts))
         return pack_id
 
     def first_copies() -> set[bytes]:
@@ -531,7 +533,7 @@ def test_a_pack_whose_header_hides_what_it_holds_is_not_lost(repo: Cli, tmp_path
     claims, blobs = [], []
     for pack_id in honest_packs:
         _, entries, _ = owner.pack_header(pack_id.hex())
-        data = owner.backend.load("data", pack_id.hex())
+        data = owner.objects.load(objects.pack(pack_id))
         builder = PackBuilder()
         held = [
             builder.add(e.btype, e.blob_id, data[e.offset : e.offset + e.length]) for e in entries

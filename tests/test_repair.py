@@ -6,6 +6,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+from neostore.snapshots.catalog import find_snapshot, list_snapshots
+
 from conftest import PASSWORD, Cli
 from treeutil import assert_same_tree
 
@@ -87,7 +89,7 @@ def _library(repo_path: Path) -> Any:
 def _files(lib: Any, refs: list[Any], path: str) -> dict[str, Any]:
     """Every node below a listing, by absolute path."""
     out = {}
-    for node in lib.load_tree(refs):
+    for node in lib.blobs.load_tree(refs):
         child = f"{path.rstrip('/')}/{node.name.decode()}"
         out[child] = node
         if node.type == "d":
@@ -112,7 +114,8 @@ def test_repair_snapshots_cuts_what_is_gone(cli: Cli, tmp_path: Path) -> None:
 
     lib = _library(cli.repo)
     trees = {
-        sid: _files(lib, lib.find_snapshot(sid, None).manifest.root, "/") for sid in (first, second)
+        sid: _files(lib, find_snapshot(lib, sid, None).manifest.root, "/")
+        for sid in (first, second)
     }
     nodes = trees[second]
     hurt = nodes[str(src / "hurt.bin")]
@@ -217,13 +220,15 @@ def test_repair_snapshots_cuts_nothing_on_a_glitch(repo: Cli, tmp_path: Path) ->
             return super().load(otype, name, offset, length)
 
     opened = Repository.open(Flaky(str(repo.repo)), PASSWORD.encode())
-    infos = opened.list_snapshots("default")
+    infos = list_snapshots(opened, "default")
     outcomes, gone = repair_snapshots(opened, "default", infos, forget_originals=True)
     assert gone == [] and [o.lost for o in outcomes] == [[]]
     failing[0] = True
     opened = Repository.open(Flaky(str(repo.repo)), PASSWORD.encode())
     with pytest.raises(BackendError):
-        repair_snapshots(opened, "default", opened.list_snapshots("default"), forget_originals=True)
+        repair_snapshots(
+            opened, "default", list_snapshots(opened, "default"), forget_originals=True
+        )
     assert [s["id"] for s in repo.ok("snapshots", "--json").json()] == [sid]
     repo.ok("check", "--read-data")
     # a reader may look (found by review: it needed a key that writes), not change

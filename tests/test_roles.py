@@ -10,6 +10,9 @@ from pathlib import Path
 import msgpack
 import pytest
 
+from neostore.browse.navigate import root_listing
+from neostore.snapshots.catalog import list_snapshots
+
 from conftest import PASSWORD, Cli, Result
 from treeutil import assert_same_tree
 
@@ -212,12 +215,13 @@ def test_writer_cannot_read_what_it_wrote_and_keeps_incremental_speed(
     assert not (tmp_path / "x").exists()
     # not a flag: its key material cannot open the manifest it sealed
     from neostore.backend import LocalBackend
-    from neostore.core.repository import open_with_password
+    from neostore.core.objects import ObjectStore
+    from neostore.core.unlock import open_with_password
     from neostore.errors import IntegrityError
     from neostore.format import crypto
 
     backend = LocalBackend(str(s.repo.repo))
-    material = open_with_password(backend, PASSWORDS[WRITER].encode())
+    material = open_with_password(ObjectStore(backend), PASSWORDS[WRITER].encode())
     assert material.master is None and material.owner_seed is None
     assert "seal_sk" not in material.extra and "share_sk" not in material.extra
     stored = backend.load("snapshots", f"documents/{first['id']}")
@@ -260,7 +264,7 @@ def test_share_holder_recovers_nothing_outside_the_shared_folder(setup: Setup) -
     backend = LocalBackend(str(s.repo.repo))
     holder = Repository.open(backend, PASSWORDS[SHARE].encode())
     holder.load_index()
-    shared = holder.list_snapshots()
+    shared = list_snapshots(holder)
     assert len(shared) == 3
     # every reference the holder can reach: the shared subtrees, recursively
     reachable: dict[bytes, tuple[int, Ref]] = {}
@@ -272,10 +276,10 @@ def test_share_holder_recovers_nothing_outside_the_shared_folder(setup: Setup) -
             for ref in node.subtree:
                 reachable[ref.blob_id] = (TREE, ref)
             if node.subtree:
-                collect(holder.load_tree(node.subtree))
+                collect(holder.blobs.load_tree(node.subtree))
 
     for info in shared:
-        collect(holder.root_listing(info))
+        collect(root_listing(holder, info))
     keys = [ref.blob_key for _, ref in reachable.values()] + _secrets(holder.material.extra)
     assert len(keys) > 5
     # every blob of every pack (located with the owner's keys, so that the
@@ -345,7 +349,8 @@ def test_unsigned_share_registration_is_ignored_with_a_warning(setup: Setup) -> 
     from neostore.backend import LocalBackend
     from neostore.core.repository import Repository
     from neostore.format import crypto
-    from neostore.shares.sharing import Share, ShareList, current_sharelist, encode_sharelist
+    from neostore.format.shares import Share, ShareList, encode_sharelist
+    from neostore.shares.lists import current_sharelist
 
     backend = LocalBackend(str(s.repo.repo))
     owner = Repository.open(backend, PASSWORD.encode())
@@ -356,13 +361,14 @@ def test_unsigned_share_registration_is_ignored_with_a_warning(setup: Setup) -> 
     forged = ShareList(real.version + 5, 2, (*real.shares, planted))
     key = owner.sharelist_key(record)
     assert key is not None  # a writer holds it too
-    name, stored = encode_sharelist(
+    stored = encode_sharelist(
         forged,
         key=key,
         owner=crypto.SigningKey.generate(),
         repo_id=owner.repo_id,
         target_id=record.target_id,
     )
+    name = crypto.object_hash(stored).hex()
     backend.save("sharelists", f"documents/{name}", stored)
     result = s.run(WRITER, "snapshot", s.docs, "--json")
     assert result.code == 0
@@ -531,8 +537,8 @@ def test_a_leaked_writer_key_cannot_break_other_keys_with_bad_index_files(
     """Index files from a leaked writer key with absurd offsets, or with the
     real blob ids of another writer retyped, cost a warning, not the
     repository: every other snapshot still restores."""
-    from neostore.core.index import PackRecord, encode_index
     from neostore.core.repository import Repository
+    from neostore.format.indexfile import PackRecord, encode_index
     from neostore.format.pack import PackEntry
 
     s = setup

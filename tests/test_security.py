@@ -13,6 +13,7 @@ from neostore.backend import LocalBackend
 from neostore.core.repository import Repository
 from neostore.errors import IntegrityError, WrongPassword
 from neostore.format import keyfile as keys
+from neostore.snapshots.catalog import list_snapshots, save_snapshot
 
 from conftest import PASSWORD, Cli
 
@@ -134,7 +135,7 @@ def test_forged_snapshot_rejected(repo: Cli, tmp_path: Path) -> None:
 
     repository = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
     record = repository.target("default")
-    genuine = repository.list_snapshots("default")[0]
+    genuine = list_snapshots(repository, "default")[0]
     real = genuine.manifest
     real.seq = 2
     rogue = WriterIdentity(
@@ -157,11 +158,11 @@ def test_future_timestamp_cannot_become_latest(repo: Cli, tmp_path: Path) -> Non
     repo.ok("snapshot", src)
     repository = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
     record = repository.target("default")
-    first = repository.list_snapshots("default")[0]
+    first = list_snapshots(repository, "default")[0]
     future = first.manifest
     future.seq, future.prev = 2, first.snapshot_id
     future.time_ns = time.time_ns() + 365 * 24 * 3600 * 10**9
-    future_id = repository.save_snapshot(record, future).hex()
+    future_id = save_snapshot(repository, record, future).hex()
     (src / "f").write_text("3")
     third = repo.ok("snapshot", src).out.strip()
     listed = [s["id"] for s in repo.ok("snapshots", "--json").json()]

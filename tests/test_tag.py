@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from neostore.snapshots.catalog import find_snapshot
 from neostore_cli import exitcodes
 
 from conftest import PASSWORD, Cli
@@ -152,9 +153,9 @@ def test_interrupted_forgets_and_revoked_shares(
     from neostore.backend import LocalBackend
     from neostore.core.repository import Repository
     from neostore.errors import NeostoreError
+    from neostore.format.shares import cap_name
     from neostore.lifecycle import forget as forgetting
     from neostore.lifecycle import rewrite
-    from neostore.shares.sharing import cap_name
 
     src = tmp_path / "src"
     (src / "shared").mkdir(parents=True)
@@ -186,9 +187,9 @@ def test_interrupted_forgets_and_revoked_shares(
     owner = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
     monkeypatch.setattr(forgetting, "withdraw", failing)
     with pytest.raises(NeostoreError, match="run forget again"):
-        rewrite.tag(owner, [owner.find_snapshot("latest", None)], ["final"], [])
+        rewrite.tag(owner, [find_snapshot(owner, "latest", None)], ["final"], [])
     with pytest.raises(NeostoreError):
-        forgetting.forget(owner, owner.target("default"), [owner.find_snapshot(ids[0], None)])
+        forgetting.forget(owner, owner.target("default"), [find_snapshot(owner, ids[0], None)])
     monkeypatch.undo()
     assert len(repo.ok("snapshots", "--json").json()) == 4  # nothing was deleted
 
@@ -200,7 +201,7 @@ def test_interrupted_forgets_and_revoked_shares(
     # replacement: the old version's withdrawal names it, so it shows
     final = next(r["id"] for r in repo.ok("snapshots", "--json").json() if r["tags"] == ["final"])
     holder = Repository.open(LocalBackend(str(repo.repo)), b"first pw")
-    share_id = holder.share_secrets().share_id
+    share_id = holder.share_secrets.share_id
     assert share_id is not None
     hidden = repo.repo / "shares" / "first" / cap_name(share_id, bytes.fromhex(final))
     kept = hidden.read_bytes()

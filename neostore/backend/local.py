@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 from ..errors import NotFound, PermanentBackendError, TransientBackendError
+from ..fsutil import TEMP_MARK, DurableFile, atomic_write, fsync_dir, pread_all
 from .base import ObjectStream, Payload
 from .names import OBJECT_TYPES, relative_path
 
@@ -28,28 +29,6 @@ def _wrap(e: OSError, what: str) -> Exception:
         return PermanentBackendError(f"{what}: no space left on device")
     cls = TransientBackendError if e.errno in _TRANSIENT else PermanentBackendError
     return cls(f"{what}: {e.strerror or e}")
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _pread_all(fd: int, offset: int, length: int | None) -> bytes:
-    if length is None:
-        length = os.fstat(fd).st_size - offset
-    parts = []
-    while length > 0:
-        block = os.pread(fd, length, offset)
-        if not block:
-            break
-        parts.append(block)
-        offset += len(block)
-        length -= len(block)
-    return b"".join(parts)
 
 
 class _FdCache:
@@ -125,7 +104,7 @@ class LocalBackend:
                 del segments
             for i in range(256):
                 os.makedirs(os.path.join(self.root, "data", f"{i:02x}"), exist_ok=True)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         except OSError as e:
             raise _wrap(e, self.root) from e
 
@@ -137,37 +116,9 @@ class LocalBackend:
 
     def _store(self, otype: str, name: str, data: Payload, replace: bool) -> bool:
         path = self._path(otype, name)
-        directory = os.path.dirname(path)
-        tmp = f"{path}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
         try:
-            os.makedirs(directory, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                for part in data if isinstance(data, list) else [data]:
-                    view = memoryview(part)
-                    while view:
-                        written = os.write(fd, view)
-                        view = view[written:]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            created = True
-            if replace:
-                os.replace(tmp, path)
-            else:
-                # link() fails if the name exists: create-only, atomically
-                try:
-                    os.link(tmp, path)
-                except FileExistsError:
-                    created = False
-                os.unlink(tmp)
-            _fsync_dir(directory)
-            return created
+            return atomic_write(path, data, replace)
         except OSError as e:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
             raise _wrap(e, f"{otype}/{name}") from e
 
     def create_stream(self, otype: str) -> ObjectStream:
@@ -180,10 +131,10 @@ class LocalBackend:
                 # packs are immutable: keep them open for the many range reads
                 # of a restore
                 with self._fds.borrow(path) as fd:
-                    return _pread_all(fd, offset, length)
+                    return pread_all(fd, offset, length)
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                return _pread_all(fd, offset, length)
+                return pread_all(fd, offset, length)
             finally:
                 os.close(fd)
         except OSError as e:
@@ -203,7 +154,7 @@ class LocalBackend:
         self._fds.forget(path)
         try:
             os.unlink(path)
-            _fsync_dir(os.path.dirname(path))
+            fsync_dir(os.path.dirname(path))
         except OSError as e:
             raise _wrap(e, f"{otype}/{name}") from e
 
@@ -228,7 +179,7 @@ class LocalBackend:
         except OSError as e:
             raise _wrap(e, base) from e
         for entry in entries:
-            if ".tmp-" in entry.name:
+            if TEMP_MARK in entry.name:
                 continue
             if depth > 1:
                 if entry.is_dir(follow_symlinks=False):
@@ -253,41 +204,25 @@ class _LocalStream:
         self._backend = backend
         self._otype = otype
         directory = os.path.join(backend.root, otype)
-        self._tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
         try:
-            os.makedirs(directory, exist_ok=True)
-            self._fd = os.open(
-                self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600
+            self._file = DurableFile(
+                os.path.join(directory, f"{TEMP_MARK}{os.getpid()}-{os.urandom(6).hex()}")
             )
         except OSError as e:
             raise _wrap(e, f"{otype}/(new object)") from e
 
     def write(self, data: bytes | memoryview) -> None:
-        view = memoryview(data)
         try:
-            while view:
-                view = view[os.write(self._fd, view) :]
+            self._file.write(data)
         except OSError as e:
             self.abort()
             raise _wrap(e, f"{self._otype}/(new object)") from e
 
     def commit(self, name: str) -> None:
-        path = self._backend._path(self._otype, name)
         try:
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
-            directory = os.path.dirname(path)
-            os.makedirs(directory, exist_ok=True)
-            os.replace(self._tmp, path)
-            _fsync_dir(directory)
+            self._file.publish(self._backend._path(self._otype, name))
         except OSError as e:
-            self.abort()
             raise _wrap(e, f"{self._otype}/{name}") from e
 
     def abort(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        with contextlib.suppress(OSError):
-            os.unlink(self._tmp)
+        self._file.abort()

@@ -7,22 +7,41 @@ the exact same validation as the client.
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 
 from ..errors import UsageError
 
+
+class ObjectType(StrEnum):
+    """The kinds of object a repository holds (the first part of an address;
+    equal to its string, which backends and the server's URLs use)."""
+
+    CONFIG = "config"
+    KEYS = "keys"
+    TARGETS = "targets"
+    DATA = "data"
+    INDEX = "index"
+    SNAPSHOTS = "snapshots"
+    SHARELISTS = "sharelists"
+    SHARES = "shares"
+    FORGET = "forget"
+    HEADS = "heads"
+    LOCKS = "locks"
+
+
 #: object type -> number of "/"-separated segments its names have
 OBJECT_TYPES: dict[str, int] = {
-    "config": 1,
-    "keys": 1,
-    "targets": 1,
-    "data": 1,
-    "index": 1,
-    "snapshots": 2,  # <target>/<id>
-    "sharelists": 2,  # <target>/<H(stored)>
-    "shares": 2,  # <share>/<capability name>
-    "forget": 2,  # <target>/<H(stored)>
-    "heads": 2,  # <target>/<name>: a put-only writer's sealed chain head
-    "locks": 1,
+    ObjectType.CONFIG: 1,
+    ObjectType.KEYS: 1,
+    ObjectType.TARGETS: 1,
+    ObjectType.DATA: 1,
+    ObjectType.INDEX: 1,
+    ObjectType.SNAPSHOTS: 2,  # <target>/<id>
+    ObjectType.SHARELISTS: 2,  # <target>/<H(stored)>
+    ObjectType.SHARES: 2,  # <share>/<capability name>
+    ObjectType.FORGET: 2,  # <target>/<H(stored)>
+    ObjectType.HEADS: 2,  # <target>/<name>: a put-only writer's sealed chain head
+    ObjectType.LOCKS: 1,
 }
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")

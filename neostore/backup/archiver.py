@@ -26,21 +26,22 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from ..core.condemned import keep_condemned
-from ..core.index import PackRecord
 from ..core.localstate import cache_dir
 from ..core.packer import Packer
-from ..core.repository import Repository, SnapshotInfo, default_host_user
+from ..core.repository import Repository
 from ..errors import NeostoreError, UsageError
 from ..format import tree
-from ..format.blob import Ref, make_ref
-from ..format.chunker import Chunker
+from ..format.blob import Ref
+from ..format.indexfile import PackRecord
 from ..format.manifest import Manifest
 from ..format.pack import decode_entries
 from ..format.targets import TREE, Domain
 from ..format.tree import Node
 from ..matcher import PathMatcher
 from ..progress import Reporter
-from ..shares.sharing import publish_or_warn
+from ..shares.publish import publish_or_warn
+from ..snapshots.catalog import chain_head, default_host_user, list_snapshots, save_snapshot
+from ..snapshots.info import SnapshotInfo
 from .contentworker import WorkerHandle, start_workers
 from .filescache import FilesCache
 from .fsmeta import node_from_stat
@@ -133,9 +134,6 @@ class Archiver:
         self.errors: list[tuple[bytes, str]] = []
         self._stats_lock = threading.Lock()
         self._exclude = PathMatcher(options.excludes)
-        # trees are stored on the walking thread only (file content is
-        # chunked in the workers)
-        self._tree_chunker = Chunker(repo.config, self.domain.chunker_seed)
         self._ready: queue.SimpleQueue[_Dir] = queue.SimpleQueue()
         self._cancel = threading.Event()
         self._job_slots = threading.BoundedSemaphore(options.workers * 3)
@@ -233,7 +231,7 @@ class Archiver:
         # only untidy)
         existing = self._readable_snapshots()
         parent = existing[-1].snapshot_id if existing else None
-        prev_seq, prev_id = self.repo.chain_head(self.record, existing)
+        prev_seq, prev_id = chain_head(self.repo, self.record, existing)
         manifest = Manifest(
             repo_id=self.repo.repo_id,
             target_id=self.record.target_id,
@@ -250,7 +248,7 @@ class Archiver:
             root=root.node.subtree,
             stats=asdict(self.stats),
         )
-        snapshot_id = self.repo.save_snapshot(self.record, manifest)
+        snapshot_id = save_snapshot(self.repo, self.record, manifest)
         info = SnapshotInfo(snapshot_id, self.record.name, manifest)
         self.shares_published = publish_or_warn(self.repo, self.record, self.writer, [info])
         self.stats.duration = time.monotonic() - started
@@ -262,7 +260,7 @@ class Archiver:
     def _readable_snapshots(self) -> list[SnapshotInfo]:
         if not self.repo.can_read(self.record):
             return []  # a put-only writer cannot read them
-        return self.repo.list_snapshots(self.record.name, on_error=lambda e: None)
+        return list_snapshots(self.repo, self.record.name, on_error=lambda e: None)
 
     def _walk_roots(self, paths: list[bytes]) -> _Dir:
         """Build the virtual directories leading to each path, then walk."""
@@ -522,21 +520,15 @@ class Archiver:
             raise directory.error
         nodes = [n for n in directory.children if n is not None]
         assert directory.node is not None
-        directory.node.subtree = self._store_stream(TREE, tree.encode_tree(nodes))
+        # trees are stored on the walking thread only (file content is
+        # chunked in the workers)
+        directory.node.subtree = self.packer.store_buffer(TREE, tree.encode_tree(nodes))
         parent = directory.parent
         if parent is not None:
             with parent.lock:
                 parent.children[directory.slot] = directory.node
             self._release(parent)
         directory.children = []
-
-    def _store_stream(self, btype: int, data: bytes) -> list[Ref]:
-        refs = []
-        for piece in self._tree_chunker.cut_buffer(data):
-            ref = make_ref(self.domain, btype, piece)
-            self.packer.add(btype, ref, piece)
-            refs.append(ref)
-        return refs
 
     # -- files cache ----------------------------------------------------------
 

@@ -41,18 +41,18 @@ import os
 import signal
 import stat
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
 from typing import Any
 
 import msgpack
 
-from ..backend.base import ObjectStream
+from ..core.packwriter import PackWriter
 from ..core.repository import Repository
 from ..errors import NeostoreError
 from ..format.blob import Ref, encrypt_blob, make_ref
 from ..format.chunker import Chunker
-from ..format.pack import PackBuilder
+from ..format.indexfile import PackRecord
 from ..format.targets import DATA, Domain, TargetRecord
 from ..format.writer import WriterIdentity
 from ..runtime import settle_threads, tune_malloc
@@ -129,10 +129,18 @@ class ContentWorker:
         self.domain = domain
         self.writer = writer
         self.chunker = Chunker(repo.config, domain.chunker_seed)
-        # the pack being filled: written straight to a backend stream, so a
-        # worker holds no pack in memory
-        self.builder: PackBuilder | None = None
-        self.stream: ObjectStream | None = None
+        # the pack being filled goes straight to a store stream, so a worker
+        # holds no pack in memory; a full one is sealed in the background
+        self.packs = PackWriter(
+            repo.objects,
+            repo_id=repo.repo_id,
+            domain=domain,
+            target_id=record.target_id,
+            writer=writer,
+            pack_size=repo.config.pack_size,
+            on_sealed=self._report_pack,
+            seal_with=self._seal_in_background,
+        )
         self._send_lock = threading.Lock()
         self._upload: threading.Thread | None = None
         self._upload_error: BaseException | None = None
@@ -162,17 +170,17 @@ class ContentWorker:
                     self._batch(message[1], message[2])
                 elif message[0] == "finish":
                     self._flush_pending()
-                    self._seal_pack()
+                    self.packs.seal()
                     self._wait_upload()
                     self._send(["finished"])
                     return
         except _Stop:
-            self._drop_pack()
+            self.packs.abort()
             # aborting anyway: an unreported pack is only unindexed garbage
             with contextlib.suppress(BaseException):
                 self._wait_upload()
         except BaseException as e:
-            self._drop_pack()
+            self.packs.abort()
             text = str(e) if isinstance(e, NeostoreError) else f"{type(e).__name__}: {e}"
             try:
                 self._wait_upload()
@@ -233,28 +241,21 @@ class ContentWorker:
         for (ref, piece), granted in zip(pending, reply[1], strict=True):
             if not granted:
                 continue
-            stored = encrypt_blob(self.repo.repo_id, DATA, ref, piece)
-            if self.builder is None:
-                self.stream = self.repo.backend.create_stream("data")
-                self.builder = PackBuilder(sink=self.stream.write)
-            self.builder.add(DATA, ref.blob_id, stored)
-            if self.builder.size >= self.repo.config.pack_size:
-                self._seal_pack()
+            self.packs.add(DATA, ref.blob_id, encrypt_blob(self.repo.repo_id, DATA, ref, piece))
 
-    def _seal_pack(self) -> None:
-        """Finish the current pack in the background: header, fsync, rename,
-        report. At most one at a time; the next pack starts meanwhile."""
-        if self.builder is None or self.stream is None:
-            return
-        builder, stream, self.builder, self.stream = self.builder, self.stream, None, None
+    def _seal_in_background(self, seal: Callable[[], None]) -> None:
+        """Seal a full pack (header, fsync, rename, report) in a thread: at
+        most one at a time, while the next pack fills."""
         self._wait_upload()
-        self._upload = threading.Thread(target=self._upload_pack, args=(builder, stream))
-        self._upload.start()
 
-    def _drop_pack(self) -> None:
-        if self.stream is not None:
-            self.stream.abort()
-        self.builder = self.stream = None
+        def run() -> None:
+            try:
+                seal()
+            except BaseException as e:
+                self._upload_error = e
+
+        self._upload = threading.Thread(target=run)
+        self._upload.start()
 
     def _wait_upload(self) -> None:
         if self._upload is not None:
@@ -264,20 +265,9 @@ class ContentWorker:
         if error is not None:
             raise error
 
-    def _upload_pack(self, builder: PackBuilder, stream: ObjectStream) -> None:
-        try:
-            entries = [e.encode() for e in builder.entries]
-            pack_id, _ = builder.finish(
-                repo_id=self.repo.repo_id,
-                domain=self.domain,
-                target_id=self.record.target_id,
-                writer=self.writer,
-            )
-            stream.commit(pack_id.hex())
-            self._send(["pack", pack_id, builder.size, entries])
-        except BaseException as e:
-            stream.abort()
-            self._upload_error = e
+    def _report_pack(self, record: PackRecord) -> None:
+        """A durable pack: the parent indexes it."""
+        self._send(["pack", record.pack_id, record.size, [e.encode() for e in record.entries]])
 
 
 class WorkerHandle:

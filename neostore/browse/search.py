@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..core.repository import Repository, SnapshotInfo
+from ..core.repository import Repository
 from ..format.tree import DIR, FILE, Node
 from ..matcher import PathMatcher
+from ..snapshots.info import SnapshotInfo
+from .navigate import root_listing
 
 ADDED, REMOVED, MODIFIED, METADATA = "added", "removed", "modified", "metadata"
 
@@ -49,12 +51,14 @@ def find(
         key = (_ids(node.subtree), path if matcher.full else b"")
         cached = memo.get(key)
         if cached is None:
-            cached = [(p[len(path) :], n) for p, n in search(repo.load_tree(node.subtree), path)]
+            cached = [
+                (p[len(path) :], n) for p, n in search(repo.blobs.load_tree(node.subtree), path)
+            ]
             memo[key] = cached
         return [(path + p, n) for p, n in cached]
 
     for info in snapshots:
-        yield info, search(repo.root_listing(info), b"")
+        yield info, search(root_listing(repo, info), b"")
 
 
 # -- diff -----------------------------------------------------------------------------
@@ -96,7 +100,7 @@ def _everything(repo: Repository, node: Node, path: bytes, kind: str) -> Iterato
     before, after = (node, None) if kind == REMOVED else (None, node)
     yield Change(path, kind, before, after)
     if node.type == DIR:
-        for child in repo.load_tree(node.subtree):
+        for child in repo.blobs.load_tree(node.subtree):
             yield from _everything(repo, child, path + b"/" + child.name, kind)
 
 
@@ -120,7 +124,9 @@ def diff(
         elif _metadata(a) != _metadata(b):
             yield Change(path, METADATA, a, b)
         if a.type == DIR and _ids(a.subtree) != _ids(b.subtree):
-            yield from diff(repo, repo.load_tree(a.subtree), repo.load_tree(b.subtree), path)
+            yield from diff(
+                repo, repo.blobs.load_tree(a.subtree), repo.blobs.load_tree(b.subtree), path
+            )
 
 
 # -- stats ----------------------------------------------------------------------------
@@ -174,7 +180,7 @@ def stats(repo: Repository, snapshots: list[SnapshotInfo]) -> Stats:
                 below = memo.get(key)
                 if below is None:
                     blobs(node.subtree)
-                    below = memo[key] = walk(repo.load_tree(node.subtree))
+                    below = memo[key] = walk(repo.blobs.load_tree(node.subtree))
                 dirs += 1 + below[1]
                 files, others, size = files + below[0], others + below[2], size + below[3]
             else:
@@ -184,7 +190,7 @@ def stats(repo: Repository, snapshots: list[SnapshotInfo]) -> Stats:
     for info in snapshots:
         if info.shared_root is None:
             blobs(info.manifest.root)
-        files, dirs, others, size = walk(repo.root_listing(info))
+        files, dirs, others, size = walk(root_listing(repo, info))
         out.files, out.dirs, out.others = out.files + files, out.dirs + dirs, out.others + others
         out.restore_size += size
     return out

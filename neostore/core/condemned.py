@@ -9,6 +9,7 @@ destination).
 
 from __future__ import annotations
 
+from ..backend.names import ObjectType
 from ..errors import NeostoreError
 from ..format import tree
 from ..format.blob import Ref
@@ -33,7 +34,7 @@ def keep_condemned(
     grace period only has to cover the moment from here to the manifest.
     Returns how many blobs were copied; raises when a copy is gone too
     (``what`` names the command's result in that message)."""
-    listed = {name for name, _ in repo.backend.list("index")}
+    listed = repo.objects.list(ObjectType.INDEX)
     stored: set[str] | None = None
     if repo.index_files_gone(listed):
         # a prune swept while this run went on: it may have deleted packs
@@ -41,7 +42,7 @@ def keep_condemned(
         # wrote. Look at the index and the packs afresh.
         repo.reset_index()
         repo.load_index(names=listed)
-        stored = {name for name, _ in repo.backend.list("data")}
+        stored = set(repo.objects.list(ObjectType.DATA))
     elif not repo.load_index(names=listed):
         return 0
     try:
@@ -50,7 +51,7 @@ def keep_condemned(
         raise pruned_meanwhile(e, what) from None
     for btype, ref in needed:
         try:
-            copy = repo.verified_stored(btype, ref)
+            copy = repo.blobs.verified_stored(btype, ref)
         except NeostoreError as e:
             raise pruned_meanwhile(e, what) from None
         packer.add_stored(btype, ref.blob_id, copy)
@@ -83,7 +84,7 @@ def _without_live_copy(
             if ref.blob_id not in seen and not live(ref.blob_id):
                 out.append((TREE, ref))
             seen.add(ref.blob_id)
-        for node in repo.load_tree(refs):
+        for node in repo.blobs.load_tree(refs):
             if node.type == tree.FILE:
                 for ref in node.content:
                     if ref.blob_id not in seen and not live(ref.blob_id):

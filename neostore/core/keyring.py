@@ -12,16 +12,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+from ..backend.names import ObjectType
 from ..errors import IntegrityError, NotFound, UsageError
 from ..format import keyfile as keys
+from ..format.keyfile import Role
 from ..format.roles import TARGET_ROLES, make_role_material
+from . import objects
 from .repository import Repository
 
 
 @dataclass(frozen=True)
 class KeyInfo:
     key_id: str
-    role: str
+    role: Role
     target: str | None
     created_ns: int
     host: str
@@ -33,9 +36,9 @@ def list_keys(repo: Repository) -> list[KeyInfo]:
     """Every key file's public header, oldest first. A malformed one is
     reported through ``repo.on_problem`` and left out."""
     out = []
-    for name, _size in repo.backend.list("keys"):
+    for name in repo.objects.list(ObjectType.KEYS):
         try:
-            header, _ = keys.decode_keyfile_header(repo.backend.load("keys", name), name)
+            header, _ = keys.decode_keyfile_header(repo.objects.load(objects.key_file(name)), name)
         except IntegrityError as e:
             repo.on_problem(e)
             continue
@@ -57,12 +60,12 @@ def list_keys(repo: Repository) -> list[KeyInfo]:
 
 
 def add_key(
-    repo: Repository, password: bytes, role: str = "owner", target: str | None = None
+    repo: Repository, password: bytes, role: Role | str = Role.OWNER, target: str | None = None
 ) -> str:
     """A new key file of ``role`` (for ``target``) opened by ``password``;
     returns its id."""
     owner = repo.require_owner("adding a key")
-    if role == "owner":
+    if role == Role.OWNER:
         if target is not None:
             raise UsageError("an owner key is for every target: leave out --target")
         material = replace(repo.material, key_id=os.urandom(16), writer_seed=os.urandom(32))
@@ -71,7 +74,7 @@ def add_key(
             raise UsageError(f"a {role} key is for one target: give --target")
         assert repo.material.master is not None
         material = make_role_material(
-            role=role,
+            role=Role(role),
             record=repo.ensure_target(target),
             repo_id=repo.repo_id,
             owner_vk=repo.material.owner_vk,
@@ -84,7 +87,7 @@ def add_key(
             "(share keys: `neostore share create`)"
         )
     key_id = material.key_id.hex()
-    if not repo.backend.save_new("keys", key_id, keys.encode_keyfile(material, password)):
+    if not repo.objects.save_new(objects.key_file(key_id), keys.encode_keyfile(material, password)):
         raise IntegrityError(f"key file {key_id} exists already")
     return key_id
 
@@ -110,10 +113,10 @@ def remove_key(repo: Repository, prefix: str) -> str:
         raise UsageError(
             f"key {key.key_id[:8]} is the one in use; open with another key to remove it"
         )
-    owners = [k for k in list_keys(repo) if k.role == "owner"]
-    if key.role == "owner" and len(owners) <= 1:
+    owners = [k for k in list_keys(repo) if k.role == Role.OWNER]
+    if key.role == Role.OWNER and len(owners) <= 1:
         raise UsageError("refusing to remove the last owner key")
-    repo.backend.remove("keys", key.key_id)
+    repo.objects.remove(objects.key_file(key.key_id))
     return key.key_id
 
 
@@ -122,5 +125,5 @@ def change_password(repo: Repository, password: bytes) -> str:
     defaults (never the old file's), replacing its key file atomically. The
     key id, and with it the writer identity and chain, stay the same."""
     key_id = repo.material.key_id.hex()
-    repo.backend.save("keys", key_id, keys.encode_keyfile(repo.material, password))
+    repo.objects.save(objects.key_file(key_id), keys.encode_keyfile(repo.material, password))
     return key_id

@@ -1,28 +1,36 @@
-"""Turns blobs into packs and packs into uploads and index files.
+"""Turns blobs into packs and packs into index files, for one target.
 
 Owns the write side's concurrency: deduplication against the index plus an
-in-flight set, one pack builder per blob type (data and trees never share a
-pack), and a bounded pool of uploaders. Write order per pack: the pack is
-durable before any index file names it; index files are written every
-``INDEX_EVERY`` packs, when a pack arrives and the oldest unindexed one is
-``INDEX_INTERVAL`` seconds old, and at :meth:`flush`, so an interrupted
-snapshot's uploads are reused by the next one (a run cut off by a dead
-server or a crash loses at most 64 packs or about a minute of uploads).
+in-flight set, one :class:`~.packwriter.PackWriter` per blob type (data and
+trees never share a pack), and a bounded pool that seals and uploads full
+packs. Write order per pack: the pack is durable before any index file
+names it; index files are written every ``INDEX_EVERY`` packs, when a pack
+arrives and the oldest unindexed one is ``INDEX_INTERVAL`` seconds old, and
+at :meth:`flush`, so an interrupted snapshot's uploads are reused by the
+next one (a run cut off by a dead server or a crash loses at most 64 packs
+or about a minute of uploads).
+
+Packs made by other processes (the snapshot's content workers) are indexed
+here too (:meth:`record_uploaded`), as is the one in-flight set they claim
+blobs from (:meth:`claim`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import NeostoreError
-from ..format.blob import Ref, encrypt_blob
-from ..format.pack import PackBuilder
+from ..format.blob import Ref, encrypt_blob, make_ref
+from ..format.chunker import Chunker
+from ..format.indexfile import PackRecord, encode_index
 from ..format.targets import BLOB_TYPES, Domain, TargetRecord
 from ..format.writer import WriterIdentity
-from .index import PackRecord, encode_index
+from . import objects
+from .packwriter import PackWriter
 from .repository import Repository
 
 INDEX_EVERY = 64
@@ -55,13 +63,31 @@ class Packer:
         self.stats = PackerStats()
         self._lock = threading.Lock()
         self._inflight: set[bytes] = set()
-        self._builders = {t: PackBuilder() for t in BLOB_TYPES}
         self._pool = ThreadPoolExecutor(max_workers=uploaders, thread_name_prefix="upload")
         self._slots = threading.BoundedSemaphore(max_pending)
         self._uploads: list[Future[None]] = []
         self._unindexed: list[PackRecord] = []
         self._unindexed_since = 0.0  # monotonic time of the oldest unindexed pack
         self._error: BaseException | None = None
+        self._chunker: Chunker | None = None
+        #: full packs to seal, queued under the lock and submitted outside it
+        #: (a seal takes the lock when it reports its pack)
+        self._to_seal: list[Callable[[], None]] = []
+        self._packs = {
+            btype: PackWriter(
+                repo.objects,
+                repo_id=repo.repo_id,
+                domain=domain,
+                target_id=record.target_id,
+                writer=writer,
+                pack_size=repo.config.pack_size,
+                on_sealed=self._uploaded,
+                seal_with=self._to_seal.append,
+            )
+            for btype in BLOB_TYPES
+        }
+
+    # -- storing blobs ---------------------------------------------------------
 
     def add(self, btype: int, ref: Ref, plaintext: bytes | memoryview) -> bool:
         """Store a blob unless the repository has it; True when it was new.
@@ -76,17 +102,11 @@ class Packer:
                 return False
             self._inflight.add(ref.blob_id)
         stored = encrypt_blob(self.repo.repo_id, btype, ref, plaintext)
-        full: PackBuilder | None = None
         with self._lock:
-            builder = self._builders[btype]
-            builder.add(btype, ref.blob_id, stored)
             self.stats.blobs_new += 1
             self.stats.bytes_new_plain += ref.length
-            if builder.size >= self.repo.config.pack_size:
-                full = builder
-                self._builders[btype] = PackBuilder()
-        if full is not None:
-            self._submit(full)
+            self._packs[btype].add(btype, ref.blob_id, stored)
+        self._submit_full()
         return True
 
     def add_stored(self, btype: int, blob_id: bytes, stored: bytes) -> None:
@@ -94,16 +114,34 @@ class Packer:
         though the index knows it: for a blob whose copies a prune
         condemned while this snapshot reused them."""
         self._raise_pending()
-        full: PackBuilder | None = None
         with self._lock:
-            builder = self._builders[btype]
-            builder.add(btype, blob_id, stored)
             self.stats.blobs_new += 1
-            if builder.size >= self.repo.config.pack_size:
-                full = builder
-                self._builders[btype] = PackBuilder()
-        if full is not None:
-            self._submit(full)
+            self._packs[btype].add(btype, blob_id, stored)
+        self._submit_full()
+
+    def store_pieces(self, btype: int, pieces: Iterable[bytes | memoryview]) -> list[Ref]:
+        """Store content already cut into chunks; returns its refs in order."""
+        refs = []
+        for piece in pieces:
+            ref = make_ref(self.domain, btype, piece)
+            self.add(btype, ref, piece)
+            refs.append(ref)
+        return refs
+
+    def store_buffer(self, btype: int, data: bytes) -> list[Ref]:
+        """Cut ``data`` with the domain's keyed chunker and store it (a
+        directory listing, a copied file): the one way a stream becomes
+        blobs outside the content workers."""
+        if self._chunker is None:
+            self._chunker = Chunker(self.repo.config, self.domain.chunker_seed)
+        return self.store_pieces(btype, self._chunker.cut_buffer(data))
+
+    @property
+    def chunker(self) -> Chunker:
+        """The domain's keyed chunker (for streams too large for memory)."""
+        if self._chunker is None:
+            self._chunker = Chunker(self.repo.config, self.domain.chunker_seed)
+        return self._chunker
 
     def claim(self, blob_ids: list[bytes]) -> list[bool]:
         """For blobs stored elsewhere (a worker process): True for each id that
@@ -118,6 +156,8 @@ class Packer:
                     self.stats.blobs_reused += 1
                 granted.append(new)
         return granted
+
+    # -- packs and index files -----------------------------------------------------
 
     def record_uploaded(self, record: PackRecord) -> None:
         """A pack that another process made durable: index it with ours."""
@@ -139,31 +179,28 @@ class Packer:
         if batch:
             self._write_index(batch)
 
-    def _submit(self, builder: PackBuilder) -> None:
-        self._slots.acquire()
-        try:
-            future = self._pool.submit(self._upload, builder)
-        except BaseException:
-            self._slots.release()
-            raise
-        with self._lock:
-            # keep only pending futures: memory must not grow with the run
-            self._uploads = [f for f in self._uploads if not f.done()]
-            self._uploads.append(future)
+    def _submit_full(self) -> None:
+        """Seal and upload the queued packs in the pool (at most
+        ``max_pending`` at once: memory must not grow with the run)."""
+        while True:
+            with self._lock:
+                if not self._to_seal:
+                    return
+                seal = self._to_seal.pop(0)
+            self._slots.acquire()
+            try:
+                future = self._pool.submit(self._sealing, seal)
+            except BaseException:
+                self._slots.release()
+                raise
+            with self._lock:
+                # keep only pending futures
+                self._uploads = [f for f in self._uploads if not f.done()]
+                self._uploads.append(future)
 
-    def _upload(self, builder: PackBuilder) -> None:
+    def _sealing(self, seal: Callable[[], None]) -> None:
         try:
-            entries = list(builder.entries)
-            pack_id, data = builder.finish(
-                repo_id=self.repo.repo_id,
-                domain=self.domain,
-                target_id=self.record.target_id,
-                writer=self.writer,
-            )
-            size = sum(len(part) for part in data)
-            self.repo.backend.save("data", pack_id.hex(), data)
-            del data
-            self._uploaded(PackRecord(pack_id, size, entries))  # blobs counted in add()
+            seal()
         except BaseException as e:
             with self._lock:
                 if self._error is None:
@@ -180,7 +217,7 @@ class Packer:
             target_id=self.record.target_id,
             writer=self.writer,
         )
-        self.repo.backend.save("index", name.hex(), data)
+        self.repo.objects.save(objects.index_file(name), data)
         self.repo.note_index_written(name.hex())
         for record in records:
             self.repo.index.add_pack(record)
@@ -206,10 +243,9 @@ class Packer:
         """Upload partial packs, wait for every upload, write the index."""
         self._raise_pending()
         with self._lock:
-            partial = [b for b in self._builders.values() if b.entries]
-            self._builders = {t: PackBuilder() for t in BLOB_TYPES}
-        for builder in partial:
-            self._submit(builder)
+            for pack in self._packs.values():
+                pack.seal()
+        self._submit_full()
         self._wait_uploads()
         self._raise_pending()
         with self._lock:
@@ -222,6 +258,15 @@ class Packer:
         # shutdown waits for every submitted upload, also one whose future an
         # interrupt kept from being recorded
         self._pool.shutdown(wait=True)
+        with self._lock:
+            for pack in self._packs.values():
+                pack.abort()
+            queued, self._to_seal = self._to_seal, []
+        for seal in queued:  # full packs not handed to the pool yet
+            try:
+                seal()  # commits, or aborts its stream and raises
+            except BaseException:  # noqa: S112 -- aborting anyway; its stream is gone
+                continue
         with self._lock:
             batch, self._unindexed = self._unindexed, []
         if batch:

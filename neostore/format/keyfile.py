@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from nacl import pwhash
@@ -26,7 +27,21 @@ MAGIC = "neostore-key"
 KEYFILE_VERSION = 1
 ALG = "argon2id13+xchacha20poly1305"
 
-ROLES = ("owner", "writer", "reader", "read-write", "share")
+
+class Role(StrEnum):
+    """What a key file lets its holder do (docs/design.md, "Roles")."""
+
+    OWNER = "owner"
+    WRITER = "writer"
+    READER = "reader"
+    READ_WRITE = "read-write"
+    SHARE = "share"
+
+
+def _role(value: object, what: str) -> Role:
+    if not (isinstance(value, str) and value in tuple(Role)):
+        raise IntegrityError(f"{what}: unknown role {value!r}")
+    return Role(value)
 
 
 @dataclass(frozen=True)
@@ -55,7 +70,7 @@ class KeyMaterial:
     """What a key file carries. Fields a role does not need are absent (None)."""
 
     key_id: bytes
-    role: str
+    role: Role
     repo_id: bytes
     owner_vk: bytes
     target: str | None = None
@@ -84,7 +99,7 @@ class KeyMaterial:
         body = unpack(data, what)
         return cls(
             key_id=key_id,
-            role=get_field(body, "role", str, what),
+            role=_role(body.get("role"), what),
             repo_id=get_field(body, "repo_id", bytes, what),
             owner_vk=get_field(body, "owner_vk", bytes, what),
             target=body.get("target"),
@@ -140,7 +155,7 @@ def encode_keyfile(
 @dataclass(frozen=True)
 class KeyFileHeader:
     key_id: bytes
-    role: str
+    role: Role
     target: str | None
     params: KdfParams
     salt: bytes
@@ -172,7 +187,7 @@ def decode_keyfile_header(data: bytes, name: str) -> tuple[KeyFileHeader, bytes]
     return (
         KeyFileHeader(
             key_id=get_field(header, "key_id", bytes, what),
-            role=get_field(header, "role", str, what),
+            role=_role(header.get("role"), what),
             target=header.get("target"),
             params=params,
             salt=get_field(header, "salt", bytes, what),

@@ -22,16 +22,17 @@ from typing import Any
 
 from ..errors import IntegrityError
 from . import crypto
-from .keyfile import KeyMaterial
+from .keyfile import KeyMaterial, Role
 from .targets import Domain, TargetRecord, domain_secret, sharelist_key, target_seal_secret
 from .writer import delegated_cert
 
-TARGET_ROLES = ("writer", "reader", "read-write")
+#: roles of a key for one target (share keys are made by ``share create``)
+TARGET_ROLES = (Role.WRITER, Role.READER, Role.READ_WRITE)
 
 
 def make_role_material(
     *,
-    role: str,
+    role: Role,
     record: TargetRecord,
     repo_id: bytes,
     owner_vk: bytes,
@@ -47,7 +48,7 @@ def make_role_material(
     extra: dict[str, Any] = {"target_id": record.target_id}
     writer_seed = None
     domain: dict[str, Any] = {"id": record.domain_id, "epoch": record.epoch}
-    if role in ("writer", "read-write"):
+    if role in (Role.WRITER, Role.READ_WRITE):
         writer_seed = os.urandom(32)
         writer_vk = crypto.SigningKey(writer_seed).verify_key
         domain["secret"] = secret
@@ -60,7 +61,7 @@ def make_role_material(
         extra["sharelist_key"] = sharelist_key(master, record.target_id)
     else:
         domain["index_key"] = Domain(record.domain_id, record.epoch, secret).index_key
-    if role in ("reader", "read-write"):
+    if role in (Role.READER, Role.READ_WRITE):
         extra["seal_sk"] = target_seal_secret(master, record.target_id)
     extra["domains"] = [domain]
     return KeyMaterial(
@@ -92,7 +93,7 @@ def make_share_material(
     index_key = Domain(record.domain_id, record.epoch, secret).index_key
     return KeyMaterial(
         key_id=os.urandom(16),
-        role="share",
+        role=Role.SHARE,
         repo_id=repo_id,
         owner_vk=owner_vk,
         target=record.name,
@@ -169,7 +170,7 @@ def role_secrets(material: KeyMaterial) -> RoleSecrets:
 
 def describe(material: KeyMaterial) -> str:
     """'an owner key', 'a writer key for target documents', ..."""
-    if material.role == "owner":
+    if material.role == Role.OWNER:
         return "an owner key"
     article = "an" if material.role[0] in "aeiou" else "a"
     return f"{article} {material.role} key for target {material.target}"

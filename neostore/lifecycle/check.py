@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ..backend.names import ObjectType
+from ..core import objects
 from ..core.repository import Repository
 from ..errors import IntegrityError, NeostoreError, UsageError
 from ..format import crypto, pack
@@ -18,6 +20,7 @@ from ..format.blob import Ref, decrypt_blob
 from ..format.targets import DATA, TREE
 from ..format.tree import DIR, FILE
 from ..progress import Reporter
+from ..snapshots.catalog import list_snapshots
 from ..snapshots.chains import verify_chains
 
 
@@ -101,7 +104,7 @@ class Checker:
         return self.result
 
     def _check_packs_present(self) -> None:
-        stored = dict(self.repo.backend.list("data"))
+        stored = self.repo.objects.list(ObjectType.DATA)
         indexed = dict(self.repo.index.packs())
         self.result.packs = len(stored)
         for pack_id, size in indexed.items():
@@ -122,7 +125,9 @@ class Checker:
         for target in self.repo.target_names():
             try:
                 record = self.repo.target(target)
-                snapshots = self.repo.list_snapshots(target, on_error=lambda e: self._error(str(e)))
+                snapshots = list_snapshots(
+                    self.repo, target, on_error=lambda e: self._error(str(e))
+                )
             except NeostoreError as e:
                 self._error(str(e))
                 continue
@@ -160,7 +165,7 @@ class Checker:
                 continue
             seen_trees.add(key)
             try:
-                nodes = self.repo.load_tree(tree_refs)
+                nodes = self.repo.blobs.load_tree(tree_refs)
             except NeostoreError as e:
                 self._error(f"{where}: {tree_path.decode('utf-8', 'backslashreplace') or '/'}: {e}")
                 continue
@@ -175,13 +180,13 @@ class Checker:
     def _iter_packs(self, names: list[str]) -> Iterator[tuple[str, bytes]]:
         for name in names:
             try:
-                yield name, self.repo.backend.load("data", name)
+                yield name, self.repo.objects.load(objects.pack(name))
             except NeostoreError as e:
                 self._error(f"pack {name}: cannot be read: {e}")
 
     def _read_data(self, subset: Subset) -> None:
         repo = self.repo
-        sizes = dict(repo.backend.list("data"))
+        sizes = repo.objects.list(ObjectType.DATA)
         chosen = subset.select(sorted(sizes))
         self.result.packs_read = len(chosen)
         self.reporter.start("read-data", sum(sizes[n] for n in chosen))

@@ -33,21 +33,20 @@ from pathlib import Path
 from ..core.condemned import keep_condemned
 from ..core.localstate import cache_dir
 from ..core.packer import Packer
-from ..core.repository import Repository, SnapshotInfo
+from ..core.repository import Repository
 from ..errors import UsageError
 from ..format import crypto
-from ..format.blob import Ref, make_ref, refs_from_records, refs_to_records
-from ..format.chunker import Chunker
+from ..format.blob import Ref, refs_from_records, refs_to_records
 from ..format.manifest import Manifest
 from ..format.targets import DATA, TREE
 from ..format.tree import DIR, FILE, encode_tree
-from ..shares.sharing import publish_or_warn
+from ..shares.publish import publish_or_warn
+from ..snapshots.catalog import chain_head, list_snapshots, save_snapshot
+from ..snapshots.info import SnapshotInfo
 
 #: files up to this size are cut in memory (pyfastcdc's stream cutter costs
 #: several maximum-size buffers per call)
 IN_MEMORY = 64 * 1024 * 1024
-#: plaintext fetched from the source per batch of range reads
-BATCH_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -156,7 +155,6 @@ class Copier:
         self.domain = dest.domain(self.record)
         self.writer = dest.writer
         self.stats = CopyStats()
-        self._chunker = Chunker(dest.config, self.domain.chunker_seed)
         self._memo = _Memo()
         dest.load_index()
         source.load_index()
@@ -173,7 +171,7 @@ class Copier:
         must not make copy skip a snapshot by claiming to be its copy."""
         if not self.dest.can_read(self.record):
             return self._map.copied(self.record.target_id)
-        self._existing = self.dest.list_snapshots(self.record.name, on_error=self.dest.on_problem)
+        self._existing = list_snapshots(self.dest, self.record.name, on_error=self.dest.on_problem)
         if self._existing:
             self._last = self._existing[-1].snapshot_id
         return {
@@ -215,7 +213,7 @@ class Copier:
         self._map.flush()
         self.stats.blobs_copied += keep_condemned(self.dest, root, self._packer, "copy")
         # this key's chain head: local state follows each save
-        seq, prev = self.dest.chain_head(self.record, self._existing)
+        seq, prev = chain_head(self.dest, self.record, self._existing)
         m = info.manifest
         manifest = Manifest(
             repo_id=self.dest.repo_id,
@@ -237,7 +235,7 @@ class Copier:
             rewritten_ns=time.time_ns(),
             lost=list(m.lost),
         )
-        snapshot_id = self.dest.save_snapshot(self.record, manifest)
+        snapshot_id = save_snapshot(self.dest, self.record, manifest)
         self._map.record_copy(self.record.target_id, info.snapshot_id, snapshot_id)
         self._last = snapshot_id
         saved = SnapshotInfo(snapshot_id, self.record.name, manifest)
@@ -252,13 +250,14 @@ class Copier:
         done = self._memo.trees.get(key)
         if done is not None:
             return done
-        nodes = self.source.load_tree(refs)
+        nodes = self.source.blobs.load_tree(refs)
         for node in nodes:
             if node.type == FILE:
                 node.content = self._content(node.content)
             elif node.type == DIR:
                 node.subtree = self._tree(node.subtree)
-        out = self._store(TREE, encode_tree(nodes))
+        assert self._packer is not None
+        out = self._packer.store_buffer(TREE, encode_tree(nodes))
         self._memo.trees[key] = out
         return out
 
@@ -280,40 +279,19 @@ class Copier:
         if known is not None and self.dest.index.has_all([r.blob_id for r in known]):
             self.stats.files_known += 1
             return known
+        assert self._packer is not None
         pieces = self._plaintext(refs)
         if sum(r.length for r in refs) <= IN_MEMORY:  # not the node's claimed size
-            cut = self._chunker.cut_buffer(b"".join(pieces))
+            out = self._packer.store_buffer(DATA, b"".join(pieces))
         else:
-            cut = self._chunker.cut_stream(io.BufferedReader(_Plaintext(pieces), 1 << 20))
-        out = self._add_all(DATA, cut)
+            stream = io.BufferedReader(_Plaintext(pieces), 1 << 20)
+            out = self._packer.store_pieces(DATA, self._packer.chunker.cut_stream(stream))
         self._memo.files[key] = out
         self._map.store(key, out)
         return out
 
     def _plaintext(self, refs: list[Ref]) -> Iterator[bytes]:
-        """The source blobs' plaintext, fetched in batches of range reads."""
-        start = 0
-        while start < len(refs):
-            end, total = start, 0
-            while end < len(refs) and (end == start or total < BATCH_BYTES):
-                total += refs[end].length
-                end += 1
-            batch = refs[start:end]
-            stored = self.source.fetch_stored(DATA, batch)
-            for ref in batch:
-                data = self.source.read_blob(DATA, ref, stored.pop(ref.blob_id, None))
-                self.stats.bytes_read += len(data)
-                yield data
-            start = end
-
-    def _store(self, btype: int, data: bytes) -> list[Ref]:
-        return self._add_all(btype, self._chunker.cut_buffer(data))
-
-    def _add_all(self, btype: int, pieces: Iterator[memoryview]) -> list[Ref]:
-        assert self._packer is not None
-        out = []
-        for piece in pieces:
-            ref = make_ref(self.domain, btype, piece)
-            self._packer.add(btype, ref, piece)
-            out.append(ref)
-        return out
+        """The source blobs' plaintext, verified, fetched a window at a time."""
+        for data in self.source.blobs.stream(DATA, refs):
+            self.stats.bytes_read += len(data)
+            yield data

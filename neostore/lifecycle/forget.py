@@ -1,20 +1,9 @@
-"""Forget records: the owner's signed word that snapshots were removed.
+"""``forget``: remove snapshots, by id or by a retention policy.
 
-A reader reports a snapshot missing from a writer's chain as tampering
-unless an owner-signed forget record names it (DESIGN §4). ``forget``
-therefore writes ``forget/<target>/<H(stored)>`` first and deletes the
-snapshots after: a crash in between leaves a record naming snapshots that
-still exist, which is harmless.
-
-A record names each forgotten snapshot with its place in its writer's chain
-(writer id, seq, prev), so a forgotten snapshot stays in the chain as a
-stand-in: its own ``prev`` link is still checked, and a store cannot hide
-the kept snapshot before it. The record is sealed to the target's key like
-a manifest (it says which writer made which snapshot):
-
-``stored = crypto_box_seal(target_pk, msgpack([body, Sig(owner_sk;
-"neostore-v1-forget" ‖ repo_id ‖ body)]))``, ``body = msgpack({"v": 1,
-"target_id", "time", "snapshots": [[id, writer_id, seq, prev|nil], …]})``.
+The owner signs a forget record naming the snapshots first
+(:mod:`neostore.snapshots.forgotten`), withdraws their share capabilities,
+and only then deletes them: interrupted anywhere, readers see either the
+snapshots or a record that explains their absence.
 """
 
 from __future__ import annotations
@@ -23,89 +12,16 @@ import os
 import time
 from dataclasses import dataclass
 
-from ..core.repository import Repository, SnapshotInfo
-from ..errors import IntegrityError, NeostoreError, NotFound, UsageError
-from ..format import crypto
-from ..format.codec import field, pack, unpack, unpack_parts
+from ..core import objects
+from ..core.repository import Repository
+from ..errors import NeostoreError, NotFound, UsageError
+from ..format.forget import Forgotten
 from ..format.targets import TargetRecord
-from ..shares.sharing import withdraw
+from ..shares.publish import withdraw
+from ..snapshots.catalog import list_snapshots
+from ..snapshots.forgotten import record_forgotten
+from ..snapshots.info import SnapshotInfo
 from .retention import Decision, Item, Policy, apply, local_time
-
-
-@dataclass(frozen=True)
-class Forgotten:
-    """A removed snapshot's place in its writer's chain."""
-
-    snapshot_id: bytes
-    writer_id: bytes
-    seq: int
-    prev: bytes | None
-
-
-def encode_record(
-    forgotten_: list[Forgotten], *, owner: crypto.SigningKey, repo_id: bytes, record: TargetRecord
-) -> tuple[str, bytes]:
-    entries = [[f.snapshot_id, f.writer_id, f.seq, f.prev] for f in forgotten_]
-    body = pack(
-        {"v": 1, "target_id": record.target_id, "time": time.time_ns(), "snapshots": entries}
-    )
-    signed = pack([body, owner.sign(crypto.SIG_FORGET + repo_id, body)])
-    stored = crypto.seal(record.seal_pk, signed)
-    return crypto.object_hash(stored).hex(), stored
-
-
-def decode_record(
-    stored: bytes, *, what: str, repo_id: bytes, owner_vk: bytes, target_id: bytes, seal_sk: bytes
-) -> list[Forgotten]:
-    body_bytes, signature = unpack_parts(crypto.unseal(seal_sk, stored, what), 2, what)
-    crypto.verify(owner_vk, crypto.SIG_FORGET + repo_id, body_bytes, signature, what)
-    body = unpack(body_bytes, what)
-    if field(body, "v", int, what) != 1 or field(body, "target_id", bytes, what) != target_id:
-        raise IntegrityError(f"{what}: made for another target")
-    out = []
-    for entry in field(body, "snapshots", list, what):
-        if not (
-            isinstance(entry, list)
-            and len(entry) == 4
-            and isinstance(entry[0], bytes)
-            and len(entry[0]) == 32
-            and isinstance(entry[1], bytes)
-            and isinstance(entry[2], int)
-            and (entry[3] is None or isinstance(entry[3], bytes))
-        ):
-            raise IntegrityError(f"{what}: malformed entry")
-        out.append(Forgotten(entry[0], entry[1], entry[2], entry[3]))
-    return out
-
-
-def forgotten(repo: Repository, record: TargetRecord) -> dict[bytes, Forgotten]:
-    """Snapshots the owner removed from ``record``, by id (bad records are
-    reported through ``repo.on_problem`` and ignored)."""
-    out: dict[bytes, Forgotten] = {}
-    if not repo.can_read(record):
-        return out
-    seal_sk = repo.target_secret(record)
-    prefix = f"{record.name}/"
-    for name, _ in repo.backend.list("forget"):
-        if not name.startswith(prefix):
-            continue
-        what = f"forget record {name}"
-        try:
-            stored = repo.backend.load("forget", name)
-            if crypto.object_hash(stored).hex() != name[len(prefix) :]:
-                raise IntegrityError(f"{what}: content does not match its name")
-            for entry in decode_record(
-                stored,
-                what=what,
-                repo_id=repo.repo_id,
-                owner_vk=repo.material.owner_vk,
-                target_id=record.target_id,
-                seal_sk=seal_sk,
-            ):
-                out[entry.snapshot_id] = entry
-        except (IntegrityError, NotFound) as e:
-            repo.on_problem(IntegrityError(f"ignored: {e}"))
-    return out
 
 
 def forget(
@@ -116,17 +32,16 @@ def forget(
 ) -> int:
     """Remove snapshots of ``record`` (owner only): the signed record first,
     then their share capabilities (withdrawn; ``replaced`` names the
-    snapshot that replaces one, see :func:`.shares.withdraw`), then the
+    snapshot that replaces one, see :func:`neostore.shares.publish.withdraw`), then the
     snapshot objects. Returns how many were removed."""
-    owner = repo.require_owner("forgetting snapshots")
+    repo.require_owner("forgetting snapshots")
     if not snapshots:
         return 0
     entries = [
         Forgotten(i.snapshot_id, i.manifest.writer_id, i.manifest.seq, i.manifest.prev)
         for i in snapshots
     ]
-    name, stored = encode_record(entries, owner=owner, repo_id=repo.repo_id, record=record)
-    repo.backend.save("forget", f"{record.name}/{name}", stored)
+    record_forgotten(repo, record, entries)
     try:
         withdraw(repo, record, [i.snapshot_id for i in snapshots], replaced)
     except NeostoreError as e:
@@ -138,7 +53,7 @@ def forget(
     removed = 0
     for info in snapshots:
         try:
-            repo.backend.remove("snapshots", f"{record.name}/{info.hex_id}")
+            repo.objects.remove(objects.snapshot(record.name, info.snapshot_id))
             removed += 1
         except NotFound:
             pass  # removed already (an earlier, interrupted forget)
@@ -180,7 +95,7 @@ def plan(
     plans = []
     for name in targets:
         groups: dict[tuple[tuple[str, ...], ...], list[SnapshotInfo]] = {}
-        for info in repo.list_snapshots(name, on_error=repo.on_problem):
+        for info in list_snapshots(repo, name, on_error=repo.on_problem):
             groups.setdefault(_group_key(info, group_by), []).append(info)
         for key in sorted(groups):
             # a claimed future time counts as now (a leaked writer key must

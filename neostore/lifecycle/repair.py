@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..core.index import PackRecord, condemned_by, encode_index
+from ..backend.names import ObjectType
+from ..core import objects
 from ..core.repository import Repository
 from ..errors import NeostoreError
+from ..format.indexfile import PackRecord, condemned_by, encode_index
 
 PACKS_PER_FILE = 2000
 
@@ -34,7 +36,7 @@ class RepairStats:
 def repair_index(repo: Repository, dry_run: bool = False) -> RepairStats:
     repo.require_owner("repairing the index")
     stats = RepairStats()
-    old = [name for name, _ in repo.backend.list("index")]
+    old = list(repo.objects.list(ObjectType.INDEX))
     marks: set[str] = set()
     for name in old:
         try:
@@ -45,7 +47,7 @@ def repair_index(repo: Repository, dry_run: bool = False) -> RepairStats:
             marks.add(name)
     stats.marks_kept = len(marks)
     groups: dict[tuple[bytes, int, bytes, bool], list[PackRecord]] = defaultdict(list)
-    for name, size in repo.backend.list("data"):
+    for name, size in repo.objects.list(ObjectType.DATA).items():
         stats.packs += 1
         if len(name) != 64 or name.strip("0123456789abcdef"):
             stats.problems.append(f"data/{name}: not a pack name, ignored")
@@ -80,14 +82,14 @@ def repair_index(repo: Repository, dry_run: bool = False) -> RepairStats:
                 writer=repo.writer,
                 untrusted=not by_owner,
             )
-            repo.backend.save("index", index_id.hex(), data)
+            repo.objects.save(objects.index_file(index_id), data)
             written.add(index_id.hex())
             stats.index_files_written += 1
     for name in old:
         if name in marks or name in written:
             continue
         try:
-            repo.backend.remove("index", name)
+            repo.objects.remove(objects.index_file(name))
             stats.index_files_removed += 1
         except NeostoreError as e:
             stats.problems.append(f"index file {name}: not removed: {e}")

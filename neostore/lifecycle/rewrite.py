@@ -22,8 +22,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.repository import Repository, SnapshotInfo
-from ..shares.sharing import current_sharelist, publish_or_warn
+from ..core.repository import Repository
+from ..shares.lists import current_sharelist
+from ..shares.publish import publish_or_warn
+from ..snapshots.catalog import chain_head, list_snapshots, save_snapshot
+from ..snapshots.info import SnapshotInfo
 from .forget import forget
 
 
@@ -49,8 +52,8 @@ def rewrite(
     epoch = repo.domain(record).epoch
     if current_sharelist(repo, record).active:
         repo.load_index()  # publishing to shares reads the trees
-    existing = repo.list_snapshots(target, on_error=repo.on_problem)
-    seq, prev = repo.chain_head(record, existing)
+    existing = list_snapshots(repo, target, on_error=repo.on_problem)
+    seq, prev = chain_head(repo, record, existing)
     done: list[Rewritten] = []
     for old, fields in changes:
         m = old.manifest
@@ -64,7 +67,7 @@ def rewrite(
             rewritten_ns=time.time_ns(),
             **fields,
         )
-        snapshot_id = repo.save_snapshot(record, manifest)
+        snapshot_id = save_snapshot(repo, record, manifest)
         seq, prev = manifest.seq, snapshot_id
         done.append(Rewritten(old, SnapshotInfo(snapshot_id, target, manifest)))
     publish_or_warn(repo, record, writer, [r.new for r in done])

@@ -28,14 +28,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..backend.names import ObjectType
+from ..core import objects
 from ..core.condemned import keep_condemned
 from ..core.packer import Packer
-from ..core.repository import Repository, SnapshotInfo
+from ..core.repository import Repository
 from ..errors import IntegrityError, NeostoreError
-from ..format.blob import Ref, make_ref
-from ..format.chunker import Chunker
-from ..format.targets import DATA, TREE, Domain
+from ..format.blob import Ref
+from ..format.targets import DATA, TREE
 from ..format.tree import DIR, FILE, Node, encode_tree
+from ..snapshots.info import SnapshotInfo
 from .rewrite import Rewritten, rewrite
 
 REPAIRED_TAG = "repaired"
@@ -60,11 +62,11 @@ class Salvager:
         self.record = repo.target(target)
         self.read_data = read_data
         self.dry_run = dry_run
-        self._stored = {bytes.fromhex(name) for name, _ in repo.backend.list("data")}
+        self._stored = {bytes.fromhex(name) for name in repo.objects.list(ObjectType.DATA)}
         self.missing_packs = []
         for pack_id, _ in repo.index.packs():
             if pack_id not in self._stored:
-                if repo.backend.exists("data", pack_id.hex()):  # the listing missed it
+                if repo.objects.exists(objects.pack(pack_id)):  # the listing missed it
                     self._stored.add(pack_id)
                 else:
                     self.missing_packs.append(pack_id)
@@ -74,8 +76,6 @@ class Salvager:
         self._done: dict[tuple[tuple[bytes, ...], bytes], tuple[list[Ref], list[Lost]]] = {}
         self._new_roots: dict[bytes, list[Ref]] = {}
         self.packer: Packer | None = None
-        self.domain: Domain | None = None
-        self.chunker: Chunker | None = None
 
     def examine(self, info: SnapshotInfo) -> Outcome:
         root, lost = self._tree(info.manifest.root, b"")
@@ -126,7 +126,7 @@ class Salvager:
         ok = any(loc.pack_id in self._stored for loc in self.repo.index.locations(ref.blob_id))
         if ok and self.read_data and btype == DATA:
             try:
-                self.repo.read_blob(btype, ref)
+                self.repo.blobs.read(btype, ref)
             except IntegrityError:  # a store that cannot answer stops the repair
                 ok = False
         self._readable[ref.blob_id] = ok
@@ -142,7 +142,7 @@ class Salvager:
         try:
             if not all(self._available(TREE, r) for r in refs):
                 raise IntegrityError("tree blob missing")
-            nodes = self.repo.load_tree(refs)
+            nodes = self.repo.blobs.load_tree(refs)
         except IntegrityError:
             result: tuple[list[Ref], list[Lost]] = (self._store([]), [(path or b"/", "dir", 0)])
             self._done[key] = result
@@ -172,16 +172,9 @@ class Salvager:
         if self.dry_run:
             return []  # and needs no key that can write
         if self.packer is None:
-            self.domain = self.repo.domain(self.record)
-            self.chunker = Chunker(self.repo.config, self.domain.chunker_seed)
-            self.packer = Packer(self.repo, self.record, self.domain, self.repo.writer)
-        assert self.domain is not None and self.chunker is not None
-        refs = []
-        for piece in self.chunker.cut_buffer(encode_tree(nodes)):
-            ref = make_ref(self.domain, TREE, piece)
-            self.packer.add(TREE, ref, piece)
-            refs.append(ref)
-        return refs
+            domain = self.repo.domain(self.record)
+            self.packer = Packer(self.repo, self.record, domain, self.repo.writer)
+        return self.packer.store_buffer(TREE, encode_tree(nodes))
 
 
 def repair_snapshots(

@@ -31,7 +31,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from ..core.repository import Repository, SnapshotInfo
+from ..browse.navigate import root_listing
+from ..core.repository import Repository
 from ..errors import IntegrityError, NeostoreError, NotFound, UsageError
 from ..format import crypto, tree
 from ..format.blob import Ref
@@ -41,6 +42,7 @@ from ..format.tree import Node
 from ..matcher import PathMatcher
 from ..progress import Collecting, Reporter
 from ..runtime import MIB, settle_threads, tune_malloc
+from ..snapshots.info import SnapshotInfo
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -123,18 +125,18 @@ def _local_gid(name: str | None, fallback: int) -> int:
     return fallback
 
 
-def resolve_path(
+def resolve(
     repo: Repository, snapshot: SnapshotInfo, path: bytes
 ) -> tuple[Node | None, list[Node]]:
     """Find ``path`` in a snapshot: (its node or None for "/", its listing)."""
-    nodes = repo.root_listing(snapshot)
+    nodes = root_listing(repo, snapshot)
     node: Node | None = None
     for part in (p for p in path.split(b"/") if p):
         found = next((n for n in nodes if n.name == part), None)
         if found is None:
             raise NotFound(f"{os.fsdecode(path)}: not in snapshot {snapshot.hex_id[:12]}")
         node = found
-        nodes = repo.load_tree(found.subtree) if found.type == tree.DIR else []
+        nodes = repo.blobs.load_tree(found.subtree) if found.type == tree.DIR else []
     return node, nodes
 
 
@@ -228,7 +230,7 @@ class Restorer:
         self.repo.load_index()
         self._seed = self._chunker_seed(snapshot)
         subpath = b"/" + b"/".join(p for p in self.options.subpath.split(b"/") if p)
-        node, listing = resolve_path(self.repo, snapshot, subpath)
+        node, listing = resolve(self.repo, snapshot, subpath)
         os.makedirs(self.options.destination, exist_ok=True)
         root_fd = os.open(self.options.destination, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         root = _Dest(None, b"", None, root_fd)
@@ -324,8 +326,8 @@ class Restorer:
                 collecting.warnings,
             )
         try:
-            if self.repo.backend.batch_reads:
-                self._stored = self.repo.fetch_stored(DATA, self._small_refs(dir_fd, batch))
+            if self.repo.blobs.batch_reads:
+                self._stored = self.repo.blobs.prefetch(DATA, self._small_refs(dir_fd, batch))
                 self.stats.bytes_downloaded += sum(len(v) for v in self._stored.values())
             oks = [self._restore_file(dir_fd, node, path) for node, path in batch]
         finally:
@@ -404,7 +406,7 @@ class Restorer:
 
     def _restore_dir(self, parent: _Dest, node: Node, path: bytes) -> None:
         try:
-            children = self.repo.load_tree(node.subtree)
+            children = self.repo.blobs.load_tree(node.subtree)
         except NeostoreError as e:
             self._fail(path, f"cannot read directory listing: {e}")
             return
@@ -619,7 +621,7 @@ class Restorer:
             offset = written = 0
             ahead: dict[bytes, bytes] = {}  # a window of this file's blobs (remote stores)
             for index, ref in enumerate(node.content):
-                self.repo.check_ref(ref)
+                self.repo.blobs.check_ref(ref)
                 # all-zero chunks (holes, mostly max-size) are recognised by
                 # their digest without being fetched
                 if self._is_hole(ref):
@@ -635,15 +637,14 @@ class Restorer:
                         self.stats.bytes_reused += length
                 if data is None:
                     stored = self._stored.get(ref.blob_id) or ahead.pop(ref.blob_id, None)
-                    if stored is None and self.repo.backend.batch_reads:
+                    if stored is None and self.repo.blobs.batch_reads:
                         window = self._window(node.content, index, chunks)
-                        ahead = self.repo.fetch_stored(DATA, window)
+                        ahead = self.repo.blobs.prefetch(DATA, window)
                         self.stats.bytes_downloaded += sum(len(v) for v in ahead.values())
                         stored = ahead.pop(ref.blob_id, None)
                     if stored is None:
-                        location = self.repo.index.lookup(ref.blob_id)
-                        self.stats.bytes_downloaded += location.length if location else 0
-                    data = self.repo.read_blob(DATA, ref, stored)
+                        self.stats.bytes_downloaded += self.repo.blobs.stored_size(ref)
+                    data = self.repo.blobs.read(DATA, ref, stored)
                     del stored
                 written = write_sparse(fd, data, offset)
                 offset += len(data)

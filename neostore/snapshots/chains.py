@@ -6,7 +6,7 @@ one (``prev``). A missing link, or a chain head older than the one this
 machine saw before, is reported as tampering. Two snapshots with the same
 ``seq`` are a fork (two runs of one key at once), not an attack: only the
 writer can sign them. A snapshot named in an owner-signed forget record
-(:mod:`.forgetting`) was removed legitimately and is not missed.
+(:mod:`.forgotten`) was removed legitimately and is not missed.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from ..core import localstate
-from ..core.repository import Repository, SnapshotInfo
+from ..core import localstate, objects
+from ..core.repository import Repository
 from ..format.targets import TargetRecord
-from ..lifecycle.forget import forgotten
+from .forgotten import forgotten
+from .info import SnapshotInfo
 
 #: how far ahead of this machine's clock a snapshot time may be
 FUTURE_SLACK_NS = 10 * 60 * 1_000_000_000
@@ -69,4 +70,4 @@ def _saved_since(repo: Repository, record: TargetRecord, snapshot_id: bytes) -> 
     """Whether a snapshot missing from a listing is there now: saved by
     another process of this machine after the listing was taken (it then
     recorded its chain head), not hidden."""
-    return repo.backend.exists("snapshots", f"{record.name}/{snapshot_id.hex()}")
+    return repo.objects.exists(objects.snapshot(record.name, snapshot_id))

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import struct
 
+from ..backend.names import ObjectType
+from ..core import objects
 from ..core.repository import Repository
 from ..errors import IntegrityError
 from ..format import crypto
-from ..format.codec import pack as encode
-from ..format.codec import unpack
+from ..format.codec import pack, unpack
 from ..format.targets import TargetRecord
 
 
@@ -27,7 +28,7 @@ def _key(repo: Repository) -> bytes | None:
     return None if seed is None else crypto.derive_key(crypto.CTX_WRITER_HEAD, seed)
 
 
-def _name(key: bytes, record: TargetRecord, seq: int) -> str:
+def _leaf(key: bytes, record: TargetRecord, seq: int) -> str:
     return crypto.keyed_hash(key, record.target_id, struct.pack("<Q", seq)).hex()
 
 
@@ -39,8 +40,8 @@ def save_head(repo: Repository, record: TargetRecord, seq: int, snapshot_id: byt
     key = _key(repo)
     if key is None:
         return
-    stored = crypto.aead_encrypt(key, encode([seq, snapshot_id]), _ad(repo, record))
-    repo.backend.save_new("heads", f"{record.name}/{_name(key, record, seq)}", stored)
+    stored = crypto.aead_encrypt(key, pack([seq, snapshot_id]), _ad(repo, record))
+    repo.objects.save_new(objects.head(record.name, _leaf(key, record, seq)), stored)
 
 
 def recover_head(repo: Repository, record: TargetRecord) -> tuple[int, bytes] | None:
@@ -48,17 +49,15 @@ def recover_head(repo: Repository, record: TargetRecord) -> tuple[int, bytes] | 
     key = _key(repo)
     if key is None:
         return None
-    prefix = f"{record.name}/"
-    present = {n[len(prefix) :] for n, _ in repo.backend.list("heads") if n.startswith(prefix)}
+    present = repo.objects.list_group(ObjectType.HEADS, record.name)
     seq = 0
-    while _name(key, record, seq + 1) in present:
+    while _leaf(key, record, seq + 1) in present:
         seq += 1
     if seq == 0:
         return None
-    what = f"chain head {prefix}{_name(key, record, seq)}"
-    plain = crypto.aead_decrypt(
-        key, repo.backend.load("heads", prefix + _name(key, record, seq)), _ad(repo, record), what
-    )
+    address = objects.head(record.name, _leaf(key, record, seq))
+    what = f"chain head {address.name}"
+    plain = crypto.aead_decrypt(key, repo.objects.load(address), _ad(repo, record), what)
     value = unpack(plain, what)
     if not (
         isinstance(value, list)

@@ -1,0 +1,91 @@
+"""Finding paths in a snapshot's trees: the one navigation used by ``ls``,
+``dump``, ``diff``, ``find``, restore and the share publisher.
+
+Paths are absolute byte paths as backed up (``/home/me/notes.txt``);
+empty components and a trailing slash are ignored. For a share key the
+root of a snapshot is the shared folder alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from ..core.repository import Repository
+from ..errors import NotFound
+from ..format.blob import Ref
+from ..format.tree import DIR, Node
+from ..snapshots.info import SnapshotInfo
+
+
+def normalise(path: str | bytes) -> bytes:
+    """``/a/b`` for ``a/b/``, ``//a//b`` …; ``/`` for the root."""
+    return b"/" + b"/".join(p for p in os.fsencode(path).split(b"/") if p)
+
+
+def root_listing(repo: Repository, snapshot: SnapshotInfo) -> list[Node]:
+    """The nodes at "/" of a snapshot (for a share: the shared folder)."""
+    if snapshot.shared_root is not None:
+        return list(snapshot.shared_root)
+    return repo.blobs.load_tree(snapshot.manifest.root)
+
+
+def _descend(
+    repo: Repository, listing: list[Node], path: bytes
+) -> tuple[Node | None, list[Node]] | None:
+    """From ``listing`` down ``path``: (the node there or None for the
+    start, the listing of that node when it is a directory), or None when
+    some component is missing."""
+    node: Node | None = None
+    for part in (p for p in path.split(b"/") if p):
+        found = next((n for n in listing if n.name == part), None)
+        if found is None:
+            return None
+        node = found
+        listing = repo.blobs.load_tree(found.subtree) if found.type == DIR else []
+    return node, listing
+
+
+def resolve(
+    repo: Repository, snapshot: SnapshotInfo, path: bytes
+) -> tuple[Node | None, list[Node]]:
+    """``path`` in a snapshot: (its node, or None for "/"; its listing when
+    it is a directory, else empty). Raises NotFound."""
+    found = _descend(repo, root_listing(repo, snapshot), path)
+    if found is None:
+        raise NotFound(f"{os.fsdecode(path)}: not in snapshot {snapshot.hex_id[:12]}")
+    return found
+
+
+def find_node(repo: Repository, root: list[Ref], path: bytes) -> Node | None:
+    """The node at ``path`` below the tree ``root`` (None: not there)."""
+    found = _descend(repo, repo.blobs.load_tree(root), path)
+    return None if found is None else found[0]
+
+
+def walk(repo: Repository, refs: list[Ref], prefix: bytes = b"") -> Iterator[tuple[bytes, Node]]:
+    """Depth-first walk below the tree ``refs``, yielding (path, node)."""
+    for node in repo.blobs.load_tree(refs):
+        path = prefix + b"/" + node.name
+        yield path, node
+        if node.type == DIR:
+            yield from walk(repo, node.subtree, path)
+
+
+def entries(
+    repo: Repository, snapshot: SnapshotInfo, path: bytes, recursive: bool = False
+) -> list[tuple[bytes, Node]]:
+    """What ``ls`` shows: the entries of the directory at ``path`` (and,
+    ``recursive``, everything below), or the node itself for a file."""
+    wanted = normalise(path)
+    node, listing = resolve(repo, snapshot, wanted)
+    if node is not None and node.type != DIR:
+        return [(wanted, node)]
+    base = wanted.rstrip(b"/")
+    out: list[tuple[bytes, Node]] = []
+    for child in listing:
+        child_path = base + b"/" + child.name
+        out.append((child_path, child))
+        if recursive and child.type == DIR:
+            out.extend(walk(repo, child.subtree, child_path))
+    return out

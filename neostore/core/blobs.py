@@ -1,0 +1,200 @@
+"""Reading blobs: find a copy in the index, fetch it, decrypt and verify it.
+
+The one reader of blobs for every operation (restore, browse, copy, check,
+prune). It owns how blobs are fetched: one range read per blob from a
+local directory; from a server (``batch_reads``), neighbouring blobs of a
+pack in one range request, and a file's next window of blobs at once.
+Nothing it returns is unverified: every plaintext is checked against the
+content hash in its reference, and a copy that fails (missing, corrupt,
+planted by a leaked writer key) makes it try the blob's other copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..errors import IntegrityError, NeostoreError, NotFound
+from ..format.blob import Ref, decrypt_blob
+from ..format.targets import TREE
+from ..format.tree import Node, decode_tree
+from . import objects
+from .index import Location, MasterIndex
+from .objects import ObjectStore
+
+#: blobs of one pack less than this far apart are fetched in one request
+MAX_GAP = 256 * 1024
+#: at most this many bytes per range request
+MAX_READ = 8 << 20
+#: a file's blobs are fetched ahead in windows of this many plaintext bytes
+WINDOW = 8 << 20
+
+
+class BlobReader:
+    """Thread-safe; one per repository (worker processes inherit it)."""
+
+    def __init__(
+        self, store: ObjectStore, index: MasterIndex, repo_id: bytes, chunk_max: int
+    ) -> None:
+        self._store = store
+        self._index = index
+        self._repo_id = repo_id
+        self._chunk_max = chunk_max
+
+    @property
+    def batch_reads(self) -> bool:
+        """Whether fetching neighbours together pays (a remote store)."""
+        return self._store.batch_reads
+
+    def check_ref(self, ref: Ref) -> None:
+        """Refuse a reference no writer could have made (hostile trees)."""
+        if ref.length > self._chunk_max:
+            raise IntegrityError(
+                f"blob {ref.blob_id.hex()}: reference claims {ref.length} bytes, more than the "
+                f"largest chunk ({self._chunk_max})"
+            )
+
+    def stored_size(self, ref: Ref) -> int:
+        """Encrypted bytes a fetch of the blob's first copy moves (0: unknown)."""
+        location = self._index.lookup(ref.blob_id)
+        return location.length if location is not None else 0
+
+    # -- one blob --------------------------------------------------------------------
+
+    def read(self, btype: int, ref: Ref, stored: bytes | None = None) -> bytes:
+        """A blob's plaintext, verified. ``stored``: its encrypted bytes when
+        already fetched (:meth:`prefetch`, from the first indexed copy),
+        checked all the same. When that copy fails (wrong type, missing,
+        corrupt or planted by a leaked writer key), the blob's other
+        indexed copies are tried; they are looked up only then."""
+        self.check_ref(ref)
+        first = self._index.lookup(ref.blob_id)
+        if first is None:
+            raise IntegrityError(f"blob {ref.blob_id.hex()} is not in any index (missing data)")
+        try:
+            return self.read_copy(btype, ref, first, stored)
+        except IntegrityError as e:
+            failure = e
+        for location in self._index.locations(ref.blob_id)[1:]:
+            try:
+                return self.read_copy(btype, ref, location, None)
+            except IntegrityError:
+                continue
+        raise failure
+
+    def read_copy(
+        self, btype: int, ref: Ref, location: Location, stored: bytes | None = None
+    ) -> bytes:
+        """The plaintext of one copy of a blob, verified."""
+        if location.btype != btype:
+            raise IntegrityError(f"blob {ref.blob_id.hex()} has the wrong type in the index")
+        try:
+            if stored is None or len(stored) != location.length:
+                stored = self._load_stored(ref, location)
+            return decrypt_blob(self._repo_id, btype, ref, stored)
+        except IntegrityError as e:
+            raise IntegrityError(f"pack {location.pack_id.hex()}: {e}") from None
+
+    def verified_stored(self, btype: int, ref: Ref) -> bytes:
+        """The encrypted bytes of a copy of a blob that decrypts and matches
+        its content hash (copies in condemned packs last)."""
+        failure: IntegrityError | None = None
+        for location in self._index.locations(ref.blob_id):
+            try:
+                if location.btype != btype:
+                    raise IntegrityError(f"blob {ref.blob_id.hex()} has the wrong type")
+                stored = self._load_stored(ref, location)
+                decrypt_blob(self._repo_id, btype, ref, stored)
+                return stored
+            except IntegrityError as e:
+                failure = e
+        raise failure or IntegrityError(f"blob {ref.blob_id.hex()} is not in any index")
+
+    def _load_stored(self, ref: Ref, location: Location) -> bytes:
+        try:
+            stored = self._store.load(
+                objects.pack(location.pack_id), location.offset, location.length
+            )
+        except NotFound:
+            raise IntegrityError(f"missing (needed for blob {ref.blob_id.hex()})") from None
+        if len(stored) != location.length:
+            raise IntegrityError("truncated")
+        return stored
+
+    # -- many blobs ----------------------------------------------------------------
+
+    def prefetch(self, btype: int, refs: list[Ref]) -> dict[bytes, bytes]:
+        """The encrypted bytes of many blobs, read with as few range requests
+        as possible: blobs of one pack less than ``MAX_GAP`` apart are read
+        together (up to ``MAX_READ`` bytes a request). For a store where a
+        request costs more than reading a gap (a server). Nothing is verified
+        here; a blob that cannot be fetched is left out (:meth:`read` then
+        fetches it alone and reports the problem)."""
+        wanted: list[tuple[bytes, int, int, bytes]] = []
+        for ref in refs:
+            location = self._index.lookup(ref.blob_id)
+            if location is not None and location.btype == btype:
+                wanted.append((location.pack_id, location.offset, location.length, ref.blob_id))
+        wanted.sort()
+        out: dict[bytes, bytes] = {}
+        start = 0
+        while start < len(wanted):
+            end, first, stop = self._run(wanted, start)
+            try:
+                data = self._store.load(objects.pack(wanted[start][0]), first, stop - first)
+            except NeostoreError:
+                data = b""
+            for _, offset, length, blob_id in wanted[start:end]:
+                if offset + length - first <= len(data):
+                    out[blob_id] = data[offset - first : offset - first + length]
+            start = end
+        return out
+
+    @staticmethod
+    def _run(wanted: list[tuple[bytes, int, int, bytes]], start: int) -> tuple[int, int, int]:
+        """The blobs from ``start`` on that one range request covers: (end
+        index, first byte, byte after the last)."""
+        pack_id, first, _, _ = wanted[start]
+        end, stop = start, first
+        while end < len(wanted):
+            p, offset, length, _ = wanted[end]
+            if p != pack_id or offset - stop > MAX_GAP or offset + length - first > MAX_READ:
+                break
+            stop = max(stop, offset + length)
+            end += 1
+        return max(end, start + 1), first, stop
+
+    def window(self, refs: list[Ref], start: int, skip: set[bytes] | None = None) -> list[Ref]:
+        """The blobs of a stream from ``start`` on, up to ``WINDOW`` bytes
+        (digests in ``skip`` left out: holes, chunks found locally): what to
+        :meth:`prefetch` next. A snapshot writes a file's blobs side by
+        side, so a window is a few range reads."""
+        chosen: list[Ref] = []
+        total = 0
+        for ref in refs[start:]:
+            if skip and ref.digest in skip:
+                continue
+            if chosen and total + ref.length > WINDOW:
+                break
+            chosen.append(ref)
+            total += ref.length
+        return chosen
+
+    def stream(self, btype: int, refs: list[Ref]) -> Iterator[bytes]:
+        """The plaintext of ``refs`` in order, verified, fetched a window at
+        a time where that pays (bounded memory: one window)."""
+        ahead: dict[bytes, bytes] = {}
+        for index, ref in enumerate(refs):
+            stored = ahead.pop(ref.blob_id, None)
+            if stored is None and self.batch_reads:
+                ahead = self.prefetch(btype, self.window(refs, index))
+                stored = ahead.pop(ref.blob_id, None)
+            yield self.read(btype, ref, stored)
+
+    def read_stream(self, btype: int, refs: list[Ref]) -> bytes:
+        return b"".join(self.stream(btype, refs))
+
+    def load_tree(self, refs: list[Ref]) -> list[Node]:
+        """A directory listing, verified and decoded."""
+        if not refs:
+            return []
+        return decode_tree(self.read_stream(TREE, refs), f"tree {refs[0].blob_id.hex()[:16]}")

@@ -1,0 +1,23 @@
+"""A snapshot as listed: its id, target and verified manifest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..format.manifest import Manifest
+from ..format.tree import Node
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    snapshot_id: bytes
+    target: str
+    manifest: Manifest
+    #: for a share key: the root listing is the shared folder alone
+    shared_root: tuple[Node, ...] | None = None
+    #: signed by an owner key's own writer (not a delegated key)
+    by_owner: bool = False
+
+    @property
+    def hex_id(self) -> str:
+        return self.snapshot_id.hex()
