@@ -15,6 +15,9 @@
         └── PermanentBackendError   retrying will not help
 
 Third-party exceptions are wrapped at the boundary with ``raise ... from``.
+An error about one argument of the call names it in ``option`` (the API
+parameter: ``"overwrite"``, ``"max_unused"`` …); messages never spell a
+command-line flag, which the command line adds from ``option``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,11 @@ from __future__ import annotations
 
 class NeostoreError(Exception):
     """Root of every error the library raises on purpose."""
+
+    def __init__(self, message: str = "", *, option: str | None = None) -> None:
+        super().__init__(message)
+        #: the parameter of the call that the problem is about, if one is
+        self.option = option
 
 
 class RepositoryNotFound(NeostoreError):

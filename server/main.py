@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from neostore.commandline import ExitCode, Fail, guarded, make_app
 from neostore.runtime import tune_malloc
 
 from .accounts import AccountError, AccountStore
@@ -19,33 +20,28 @@ from .grants import PERMISSIONS, GrantError
 from .storage import Storage, StorageError
 from .tlscert import fingerprint_file, make_self_signed
 
-EXIT_FATAL = 1
-EXIT_USAGE = 2
-
-app = typer.Typer(
-    name="neostore-server",
-    help="HTTPS object server for neostore (and restic) repositories. Holds no keys.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+app = make_app(
+    "neostore-server", "HTTPS object server for neostore (and restic) repositories. Holds no keys."
 )
 account_app = typer.Typer(help="Manage accounts and their grants.", no_args_is_help=True)
 repo_app = typer.Typer(help="Manage repositories.", no_args_is_help=True)
 app.add_typer(account_app, name="account")
 app.add_typer(repo_app, name="repo")
 
+
+def _translate(error: BaseException) -> tuple[str, int] | None:
+    if isinstance(error, AccountError | GrantError | StorageError):
+        return str(error), ExitCode.FATAL
+    return None
+
+
+#: wraps every command: its errors become one line and an exit code
+command = guarded("neostore-server", _translate)
+
 DataOpt = Annotated[
     str, typer.Option("--data", envvar="NEOSTORE_SERVER_DATA", help="The server's data directory.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-
-
-class Fail(Exception):
-    def __init__(self, message: str, code: int = EXIT_FATAL) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _tls_paths(data: str) -> tuple[str, str]:
@@ -62,7 +58,7 @@ def _initialised(data: str) -> AccountStore:
 def _size(text: str) -> int:
     m = re.fullmatch(r"(\d+)\s*([kmgt]?)(?:i?b)?", text.strip().lower())
     if not m:
-        raise Fail(f"invalid size {text!r} (e.g. 512M, 10G)", EXIT_USAGE)
+        raise Fail(f"invalid size {text!r} (e.g. 512M, 10G)", ExitCode.USAGE)
     unit = m.group(2)
     return int(m.group(1)) * (1024 ** ("kmgt".index(unit) + 1) if unit else 1)
 
@@ -75,6 +71,7 @@ def _emit(as_json: bool, data: Any, text: str) -> None:
 
 
 @app.command()
+@command
 def init(
     data: DataOpt,
     hostname: Annotated[
@@ -111,6 +108,7 @@ def init(
 
 
 @app.command()
+@command
 def serve(
     data: DataOpt,
     listen: Annotated[
@@ -142,54 +140,17 @@ def serve(
     _initialised(data)
     host, _, port_text = listen.rpartition(":")
     if not host or not port_text.isdigit():
-        raise Fail(f"invalid --listen {listen!r}: expected HOST:PORT", EXIT_USAGE)
+        raise Fail(f"invalid --listen {listen!r}: expected HOST:PORT", ExitCode.USAGE)
     host = host.strip("[]")
-    context = None
-    if insecure_http:
-        if tls_cert or tls_key:
-            raise Fail("--insecure-http cannot be combined with --tls-cert/--tls-key", EXIT_USAGE)
-        scheme, fingerprint = "http", None
-    else:
-        if bool(tls_cert) != bool(tls_key):
-            raise Fail("--tls-cert and --tls-key go together", EXIT_USAGE)
-        cert, key = (tls_cert, tls_key) if tls_cert and tls_key else _tls_paths(data)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        try:
-            context.load_cert_chain(cert, key)
-        except (OSError, ssl.SSLError) as e:
-            raise Fail(f"cannot load TLS certificate {cert}: {e}") from e
-        scheme, fingerprint = "https", fingerprint_file(cert)
-    logger = logging.getLogger("neostore_server.access")
-    logger.propagate = False
-    handler: logging.Handler = (
-        logging.StreamHandler(sys.stderr) if access_log == "-" else logging.FileHandler(access_log)
-    )
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logging.basicConfig(
-        level=logging.INFO, format="neostore-server: %(message)s", stream=sys.stderr
-    )
-    logging.getLogger("aiohttp.access").disabled = True
+    context, fingerprint = _tls(data, tls_cert, tls_key, insecure_http)
+    logger = _access_logger(access_log)
     settings = Settings(
         data_dir=os.path.abspath(data),
         max_object_size=_size(max_object_size),
         idle_timeout=idle_timeout,
     )
-    swept, swept_bytes = Storage(data).sweep_temporaries()
-    if swept:
-        print(
-            f"neostore-server: removed {swept} stale upload temporaries ({swept_bytes} bytes)",
-            file=sys.stderr,
-        )
-    shown = f"{scheme}://{host if ':' not in host else f'[{host}]'}:{port_text}"
-    print(
-        f"neostore-server: listening on {shown}"
-        + (f" (certificate {fingerprint})" if fingerprint else " (plain HTTP)"),
-        file=sys.stderr,
-        flush=True,
-    )
+    _sweep(data)
+    _announce(host, port_text, fingerprint)
     _fast_event_loop()
     # uploads and reads pass through buffers of 0.25-8 MiB: from the heap,
     # not a fresh mmap each (page faults); ~20 % less CPU per upload (design.md)
@@ -208,6 +169,65 @@ def serve(
     print("neostore-server: stopped", file=sys.stderr, flush=True)
 
 
+def _sweep(data: str) -> None:
+    swept, swept_bytes = Storage(data).sweep_temporaries()
+    if swept:
+        print(
+            f"neostore-server: removed {swept} stale upload temporaries ({swept_bytes} bytes)",
+            file=sys.stderr,
+        )
+
+
+def _announce(host: str, port: str, fingerprint: str | None) -> None:
+    shown = f"{'https' if fingerprint else 'http'}://"
+    shown += f"{host if ':' not in host else f'[{host}]'}:{port}"
+    print(
+        f"neostore-server: listening on {shown}"
+        + (f" (certificate {fingerprint})" if fingerprint else " (plain HTTP)"),
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _tls(
+    data: str, tls_cert: str | None, tls_key: str | None, insecure_http: bool
+) -> tuple[ssl.SSLContext | None, str | None]:
+    """The TLS context (None: plain HTTP) and the certificate's fingerprint."""
+    if insecure_http:
+        if tls_cert or tls_key:
+            raise Fail(
+                "--insecure-http cannot be combined with --tls-cert/--tls-key", ExitCode.USAGE
+            )
+        return None, None
+    if bool(tls_cert) != bool(tls_key):
+        raise Fail("--tls-cert and --tls-key go together", ExitCode.USAGE)
+    cert, key = (tls_cert, tls_key) if tls_cert and tls_key else _tls_paths(data)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as e:
+        raise Fail(f"cannot load TLS certificate {cert}: {e}") from e
+    return context, fingerprint_file(cert)
+
+
+def _access_logger(access_log: str) -> logging.Logger:
+    """The JSON access log ('-': stderr); aiohttp's own is turned off."""
+    logger = logging.getLogger("neostore_server.access")
+    logger.propagate = False
+    handler: logging.Handler = (
+        logging.StreamHandler(sys.stderr) if access_log == "-" else logging.FileHandler(access_log)
+    )
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logging.basicConfig(
+        level=logging.INFO, format="neostore-server: %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("aiohttp.access").disabled = True
+    return logger
+
+
 def _fast_event_loop() -> None:
     """uvloop where it is installed (not on Windows): its TLS and socket
     handling took 7-30 % less server CPU for uploads and range reads
@@ -222,6 +242,7 @@ def _fast_event_loop() -> None:
 
 
 @app.command()
+@command
 def fingerprint(data: DataOpt) -> None:
     """Print the fingerprint of the server's own certificate."""
     _initialised(data)
@@ -232,6 +253,7 @@ def fingerprint(data: DataOpt) -> None:
 
 
 @account_app.command("add")
+@command
 def account_add(name: str, data: DataOpt, as_json: JsonOpt = False) -> None:
     """Create an account (no grants yet) and print its token, once."""
     token = _initialised(data).add(name)
@@ -243,6 +265,7 @@ def account_add(name: str, data: DataOpt, as_json: JsonOpt = False) -> None:
 
 
 @account_app.command("grant")
+@command
 def account_grant(
     name: str,
     data: DataOpt,
@@ -263,6 +286,7 @@ def account_grant(
 
 
 @account_app.command("revoke")
+@command
 def account_revoke(
     name: str,
     data: DataOpt,
@@ -277,6 +301,7 @@ def account_revoke(
 
 
 @account_app.command("list")
+@command
 def account_list(data: DataOpt, as_json: JsonOpt = False) -> None:
     """List accounts and their grants (never tokens)."""
     accounts = _initialised(data).list()
@@ -288,6 +313,7 @@ def account_list(data: DataOpt, as_json: JsonOpt = False) -> None:
 
 
 @account_app.command("remove")
+@command
 def account_remove(name: str, data: DataOpt) -> None:
     """Delete an account; its token stops working at once."""
     _initialised(data).remove(name)
@@ -298,6 +324,7 @@ def account_remove(name: str, data: DataOpt) -> None:
 
 
 @repo_app.command("list")
+@command
 def repo_list(data: DataOpt, as_json: JsonOpt = False) -> None:
     """List repositories with their format and quota."""
     _initialised(data)
@@ -311,6 +338,7 @@ def repo_list(data: DataOpt, as_json: JsonOpt = False) -> None:
 
 
 @repo_app.command("quota")
+@command
 def repo_quota(
     name: str,
     data: DataOpt,
@@ -326,17 +354,7 @@ def repo_quota(
 
 
 def run() -> None:
-    try:
-        app()
-    except Fail as e:
-        print(f"neostore-server: {e}", file=sys.stderr)
-        sys.exit(e.code)
-    except (AccountError, GrantError, StorageError) as e:
-        print(f"neostore-server: {e}", file=sys.stderr)
-        sys.exit(EXIT_FATAL)
-    except OSError as e:
-        print(f"neostore-server: {e.filename or ''}: {e.strerror}", file=sys.stderr)
-        sys.exit(EXIT_FATAL)
+    app()
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ from pathlib import Path
 import blake3
 import pytest
 
-from neostore.backend import Backend, LocalBackend, MemoryBackend
-from neostore.backend.http import Credentials, HttpBackend
+from neostore.backend import Backend, BackendOptions, Credentials, LocalBackend, MemoryBackend
+from neostore.backend.http import HttpBackend
 from neostore.errors import NotFound, UsageError
 
 PACK = "ab" * 32
@@ -35,9 +35,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         server = request.getfixturevalue("neoserver")
         b = HttpBackend(
             server.url(f"conformance-{uuid.uuid4().hex[:12]}"),
-            Credentials("admin", server.admin_token),
-            ca_file=server.cert,
-            retries=0,
+            BackendOptions(
+                credentials=Credentials("admin", server.admin_token), server_ca=server.cert
+            ),
         )
     b.create_repository()
     yield b

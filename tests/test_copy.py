@@ -9,8 +9,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+from neostore.commandline import ExitCode as exitcodes
 from neostore.snapshots.catalog import find_snapshot, list_snapshots, save_snapshot
-from neostore_cli import exitcodes
 
 from conftest import Cli
 from treeutil import assert_same_tree

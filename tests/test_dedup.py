@@ -131,7 +131,8 @@ def test_read_ahead_walk_changes_nothing(repo: Cli, tmp_path: Path) -> None:
     import threading
 
     from neostore.backend import LocalBackend
-    from neostore.backup.archiver import Archiver, SnapshotOptions
+    from neostore.backup.archiver import Archiver
+    from neostore.backup.options import SnapshotOptions
     from neostore.backup.prewalk import Prewalk
     from neostore.core.repository import Repository
 
@@ -169,7 +170,8 @@ def test_index_files_follow_time_too(
     is INDEX_INTERVAL old, so a cut-off run on a slow link loses at most
     about a minute of uploads."""
     from neostore.backend import LocalBackend
-    from neostore.backup.archiver import Archiver, SnapshotOptions
+    from neostore.backup.archiver import Archiver
+    from neostore.backup.options import SnapshotOptions
     from neostore.core import packer
     from neostore.core.repository import Repository
 

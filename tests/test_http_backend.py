@@ -1,5 +1,6 @@
 """The HTTP backend's retry, refusal and fork behaviour, against a stub
-server that fails on purpose (the real server is tested in test_server.py)."""
+server that fails on purpose (the real server is tested in test_server.py).
+Retries come from the wrapper :func:`open_backend` puts around it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import blake3
 import pytest
 
+from neostore.backend import BackendOptions, open_backend
+from neostore.backend.base import Backend
 from neostore.backend.http import HttpBackend
 from neostore.errors import NotFound, PermanentBackendError, TransientBackendError
 
@@ -27,6 +30,7 @@ class Stub:
         self.failures = 0
         self.fail_status = 503
         self.requests: list[str] = []
+        self.dropped = 0
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,6 +47,7 @@ class Stub:
                 if stub.failures > 0:
                     stub.failures -= 1
                     if stub.fail_status == 0:
+                        stub.dropped += 1
                         self.close_connection = True
                         self.connection.shutdown(2)
                         return False
@@ -83,27 +88,32 @@ class Stub:
 
 @pytest.fixture
 def stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stub]:
-    monkeypatch.setattr("neostore.backend.http.time.sleep", lambda _s: None)
+    monkeypatch.setattr("neostore.backend.retry.time.sleep", lambda _s: None)
     s = Stub()
     yield s
     s.server.shutdown()
 
 
+def _retrying(url: str, retries: int, **options: object) -> Backend:
+    return open_backend(url, BackendOptions(retries=retries, **options))  # type: ignore[arg-type]
+
+
 def test_transient_failures_are_retried(stub: Stub) -> None:
-    backend = HttpBackend(stub.url, retries=3)
+    backend = _retrying(stub.url, 3)
     stub.failures = 2
     assert backend.load("data", NAME, 2) == BODY[2:]
     assert stub.requests == ["GET"] * 3
 
 
 def test_dropped_connections_are_retried(stub: Stub) -> None:
-    backend = HttpBackend(stub.url, retries=3)
+    backend = _retrying(stub.url, 3)
     stub.failures, stub.fail_status = 2, 0
     assert backend.load("data", NAME) == BODY
+    assert stub.dropped == 2 and stub.requests == ["GET"] * 3
 
 
 def test_retries_run_out(stub: Stub) -> None:
-    backend = HttpBackend(stub.url, retries=1)
+    backend = _retrying(stub.url, 1)
     stub.failures = 5
     with pytest.raises(TransientBackendError, match="503"):
         backend.load("data", NAME)
@@ -111,7 +121,7 @@ def test_retries_run_out(stub: Stub) -> None:
 
 
 def test_content_addressed_uploads_are_retried_create_only_ones_are_not(stub: Stub) -> None:
-    backend = HttpBackend(stub.url, retries=3)
+    backend = _retrying(stub.url, 3)
     stub.failures = 1
     backend.save("data", NAME, BODY)
     assert stub.requests == ["POST", "POST"]
@@ -123,7 +133,7 @@ def test_content_addressed_uploads_are_retried_create_only_ones_are_not(stub: St
 
 
 def test_refusals_are_clear_and_not_retried(stub: Stub) -> None:
-    backend = HttpBackend(stub.url, retries=3)
+    backend = _retrying(stub.url, 3)
     stub.failures, stub.fail_status = 1, 403
     with pytest.raises(PermanentBackendError, match="this account may not read data/"):
         backend.load("data", NAME)
@@ -133,7 +143,7 @@ def test_refusals_are_clear_and_not_retried(stub: Stub) -> None:
 
 
 def test_a_forked_child_opens_its_own_connections(stub: Stub) -> None:
-    backend = HttpBackend(stub.url, retries=0)
+    backend = HttpBackend(stub.url)
     assert backend.load("data", NAME) == BODY
     assert backend._pool is not None
     pid = os.fork()
@@ -151,7 +161,7 @@ def test_a_connection_cut_during_the_tls_handshake_is_transient(
 ) -> None:
     """A server killed mid-handshake is unreachable (retried), not a
     certificate problem (which would never be retried)."""
-    monkeypatch.setattr("neostore.backend.http.time.sleep", lambda _s: None)
+    monkeypatch.setattr("neostore.backend.retry.time.sleep", lambda _s: None)
     listener = socket.create_server(("127.0.0.1", 0))
     accepted: list[int] = []
 
@@ -167,8 +177,8 @@ def test_a_connection_cut_during_the_tls_handshake_is_transient(
 
     threading.Thread(target=hang_up, daemon=True).start()
     port = listener.getsockname()[1]
-    backend = HttpBackend(
-        f"https://127.0.0.1:{port}/repo", fingerprint="SHA256:" + "ab" * 32, retries=2
+    backend = _retrying(
+        f"https://127.0.0.1:{port}/repo", 2, server_fingerprint="SHA256:" + "ab" * 32
     )
     try:
         with pytest.raises(TransientBackendError, match="server unreachable"):

@@ -48,7 +48,7 @@ def test_passwd_keeps_the_key_and_changes_the_password(repo: Cli) -> None:
 
 def test_key_commands_refuse_what_they_cannot_do(repo: Cli, tmp_path: Path) -> None:
     writer = repo("key", "add", "--role", "writer", extra_env={"NEOSTORE_NEW_PASSWORD": "x"})
-    assert writer.code == 1 and "give --target" in writer.err
+    assert writer.code == 1 and "--target: a writer key is for one target" in writer.err
     bogus = repo(
         "key", "add", "--role", "admin", "--target", "t", extra_env={"NEOSTORE_NEW_PASSWORD": "x"}
     )

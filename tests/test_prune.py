@@ -164,7 +164,8 @@ def test_snapshot_that_reused_condemned_packs(
     manifest would leave things) the sweep finds the new reference and
     rescues the packs. Either way nothing is lost."""
     from neostore.backup import archiver
-    from neostore.backup.archiver import Archiver, SnapshotOptions
+    from neostore.backup.archiver import Archiver
+    from neostore.backup.options import SnapshotOptions
 
     src = tmp_path / "src"
     _files(src, 1)
@@ -347,7 +348,8 @@ def test_snapshot_that_outlives_a_whole_prune_cycle(
     snapshot that reused the packs runs: it must not save a manifest naming
     deleted data, and earlier snapshots stay intact (found by review)."""
     from neostore.backup import archiver
-    from neostore.backup.archiver import Archiver, SnapshotOptions
+    from neostore.backup.archiver import Archiver
+    from neostore.backup.options import SnapshotOptions
     from neostore.errors import NeostoreError
 
     src = tmp_path / "src"
@@ -383,7 +385,8 @@ def test_a_planted_claim_does_not_stop_a_rescue(
     false, and rescues (found by review: owner trust was kept per pack)."""
     from neostore.backend import LocalBackend
     from neostore.backup import archiver
-    from neostore.backup.archiver import Archiver, SnapshotOptions
+    from neostore.backup.archiver import Archiver
+    from neostore.backup.options import SnapshotOptions
     from neostore.core.repository import Repository
     from neostore.format.indexfile import PackRecord, encode_index
     from neostore.format.pack import PackEntry

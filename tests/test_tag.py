@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from neostore.commandline import ExitCode as exitcodes
 from neostore.snapshots.catalog import find_snapshot
-from neostore_cli import exitcodes
 
 from conftest import PASSWORD, Cli
 

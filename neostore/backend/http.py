@@ -7,26 +7,22 @@ its protocol, ``docs/server.md``).
 * One urllib3 pool per process, shared by threads; after ``fork`` a child
   starts with an empty pool (sockets and TLS state are never shared between
   processes).
-* Transient failures (connection errors, timeouts, 408/429/5xx other than
-  507) are retried with exponential backoff, but only for idempotent
-  requests: reads, listings, deletes, and uploads of content-addressed
-  objects (the server accepts the identical bytes again).
+* Failures worth retrying (connection errors, timeouts, 408/429/5xx other
+  than 507) are raised as TransientBackendError; :func:`.open_backend`
+  wraps this backend in a :class:`~.retry.RetryingBackend`, which retries
+  the requests that are safe to repeat.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import json
 import os
-import random
 import ssl
 import threading
-import time
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -41,6 +37,7 @@ from ..errors import (
 )
 from .base import BufferedStream, ObjectStream, Payload
 from .names import CONTENT_ADDRESSED, validate
+from .options import BackendOptions, Credentials
 
 V2 = "application/vnd.x.restic.rest.v2"
 _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
@@ -55,18 +52,6 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    user: str | None
-    token: str
-
-    def header(self) -> str:
-        if self.user is None:
-            return f"Bearer {self.token}"
-        raw = f"{self.user}:{self.token}".encode()
-        return "Basic " + base64.b64encode(raw).decode()
 
 
 def normalise_fingerprint(text: str) -> str:
@@ -109,25 +94,22 @@ def credentials_from_env(
 class HttpBackend:
     batch_reads = True  # a request costs ~1 ms even on localhost
 
-    def __init__(
-        self,
-        url: str,
-        credentials: Credentials | None = None,
-        fingerprint: str | None = None,
-        ca_file: str | None = None,
-        retries: int | None = None,
-        timeout: float = 60.0,
-        env_prefix: str = "NEOSTORE_SERVER",
-    ) -> None:
+    def __init__(self, url: str, options: BackendOptions | None = None) -> None:
+        options = options or BackendOptions()
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UsageError(f"invalid server URL {url!r}")
         repo_path = parts.path.strip("/")
         if not repo_path or "/" in repo_path:
             raise UsageError(f"{url}: expected https://HOST:PORT/REPOSITORY")
-        if credentials is None:
-            credentials = credentials_from_env(parts.username, parts.password, env_prefix)
-        self._env = env_prefix
+        credentials = options.credentials
+        if credentials is None and options.credentials_env:
+            credentials = credentials_from_env(
+                parts.username, parts.password, options.credentials_env
+            )
+        elif credentials is None and parts.password:
+            credentials = Credentials(parts.username, parts.password)
+        self._env = options.credentials_env or "NEOSTORE_SERVER"
         host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
         netloc = f"{host}:{parts.port}" if parts.port else host
         self._base = urlunsplit((parts.scheme, netloc, "/" + quote(repo_path) + "/", "", ""))
@@ -135,14 +117,12 @@ class HttpBackend:
         self._headers = {"Accept": V2, "User-Agent": "neostore"}
         if credentials is not None:
             self._headers["Authorization"] = credentials.header()
+        fingerprint = options.server_fingerprint
         self._fingerprint = normalise_fingerprint(fingerprint) if fingerprint else None
-        self._ca_file = ca_file
+        self._ca_file = options.server_ca
         self._https = parts.scheme == "https"
         self._address = (parts.hostname, parts.port or (443 if self._https else 80))
-        if retries is None:
-            retries = int(os.environ.get("NEOSTORE_HTTP_RETRIES", "5"))
-        self._retries = retries
-        self._timeout = urllib3.Timeout(connect=10.0, read=timeout)
+        self._timeout = urllib3.Timeout(connect=10.0, read=options.timeout)
         self._pool: urllib3.PoolManager | None = None
         self._pool_lock = threading.Lock()
         _live.add(self)
@@ -180,48 +160,40 @@ class HttpBackend:
         what: str,
         body: Payload | None = None,
         headers: dict[str, str] | None = None,
-        idempotent: bool = True,
         expect: tuple[int, ...] = (200,),
     ) -> urllib3.BaseHTTPResponse:
+        """One request. A failure worth retrying (a broken connection, a
+        timeout, 408/429/5xx) is a TransientBackendError: retrying is the
+        business of a :class:`~.retry.RetryingBackend` around this one."""
         all_headers = dict(self._headers)
         if headers:
             all_headers.update(headers)
         if isinstance(body, list):
             all_headers["Content-Length"] = str(sum(len(p) for p in body))
-        attempts = 1 + (self._retries if idempotent else 0)
-        delay = 0.25
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            try:
-                response = self._manager().request(
-                    method,
-                    url,
-                    body=_body(body),
-                    headers=all_headers,
-                    timeout=self._timeout,
-                    preload_content=True,
-                    redirect=False,
-                )
-            except SSLError as e:
-                if _is_verification_failure(e):
-                    raise self._tls_error(e) from e
-                if last:  # the connection broke during or after the handshake
-                    raise TransientBackendError(
-                        f"{self.location}: {what}: server unreachable ({_reason(e)})"
-                    ) from e
-            except (HTTPError, OSError) as e:
-                if last:
-                    raise TransientBackendError(
-                        f"{self.location}: {what}: server unreachable ({_reason(e)})"
-                    ) from e
-            else:
-                if response.status in expect:
-                    return response
-                if response.status not in _RETRY_STATUS or last:
-                    raise self._status_error(method, response, what)
-            time.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 8.0)
-        raise AssertionError("unreachable")
+        try:
+            response = self._manager().request(
+                method,
+                url,
+                body=_body(body),
+                headers=all_headers,
+                timeout=self._timeout,
+                preload_content=True,
+                redirect=False,
+            )
+        except SSLError as e:
+            if _is_verification_failure(e):
+                raise self._tls_error(e) from e
+            # the connection broke during or after the handshake
+            raise TransientBackendError(
+                f"{self.location}: {what}: server unreachable ({_reason(e)})"
+            ) from e
+        except (HTTPError, OSError) as e:
+            raise TransientBackendError(
+                f"{self.location}: {what}: server unreachable ({_reason(e)})"
+            ) from e
+        if response.status not in expect:
+            raise self._status_error(method, response, what)
+        return response
 
     def _tls_error(self, e: SSLError) -> Exception:
         if self._fingerprint and "fingerprint" in str(e).lower():
@@ -235,7 +207,8 @@ class HttpBackend:
             )
         return PermanentBackendError(
             f"{self.location}: TLS verification failed ({_reason(e)}); for a self-signed "
-            "certificate pin it with --server-fingerprint"
+            "certificate pin its fingerprint",
+            option="server_fingerprint",
         )
 
     def _status_error(
@@ -279,7 +252,6 @@ class HttpBackend:
             self._url(otype, name),
             f"{otype}/{name}",
             body=data,
-            idempotent=otype in CONTENT_ADDRESSED,
         )
 
     def save_new(self, otype: str, name: str, data: Payload) -> bool:
@@ -289,7 +261,6 @@ class HttpBackend:
             f"{otype}/{name}",
             body=data,
             headers={"If-None-Match": "*"},
-            idempotent=False,
             expect=(200, 412),
         )
         return response.status == 200

@@ -22,8 +22,7 @@ import queue
 import stat
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from ..core.condemned import keep_condemned
 from ..core.localstate import cache_dir
@@ -32,9 +31,7 @@ from ..core.repository import Repository
 from ..errors import NeostoreError, UsageError
 from ..format import tree
 from ..format.blob import Ref
-from ..format.indexfile import PackRecord
 from ..format.manifest import Manifest
-from ..format.pack import decode_entries
 from ..format.targets import TREE, Domain
 from ..format.tree import Node
 from ..matcher import PathMatcher
@@ -42,53 +39,15 @@ from ..progress import Reporter
 from ..shares.publish import publish_or_warn
 from ..snapshots.catalog import chain_head, default_host_user, list_snapshots, save_snapshot
 from ..snapshots.info import SnapshotInfo
-from .contentworker import WorkerHandle, start_workers
 from .filescache import FilesCache
 from .fsmeta import node_from_stat
+from .options import SnapshotOptions, SnapshotResult, SnapshotStats
 from .prewalk import Prewalk, list_dir, normalise_paths
+from .workers import ContentWorkers
 
 #: a worker task carries up to this many files or bytes
 BATCH_FILES = 64
 BATCH_BYTES = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class SnapshotOptions:
-    paths: Sequence[str]
-    target: str = "default"
-    tags: Sequence[str] = ()
-    excludes: Sequence[str] = ()
-    one_file_system: bool = False
-    use_files_cache: bool = True
-    #: content worker processes: one per core, at most 8 (each holds ~50 MiB
-    #: at peak: its chunker's stream buffer, claims in flight, a pack's seal)
-    workers: int = min(8, max(2, os.cpu_count() or 2))
-
-
-@dataclass
-class SnapshotStats:
-    files_new: int = 0
-    files_changed: int = 0
-    files_unchanged: int = 0
-    dirs: int = 0
-    others: int = 0
-    bytes_read: int = 0
-    bytes_total: int = 0
-    bytes_added: int = 0
-    blobs_new: int = 0
-    #: copied out of packs a prune condemned while this run reused them
-    blobs_copied: int = 0
-    duration: float = 0.0
-
-
-@dataclass
-class SnapshotResult:
-    snapshot_id: bytes
-    target: str
-    stats: SnapshotStats
-    errors: list[tuple[bytes, str]] = field(default_factory=list)
-    #: capabilities sealed to the target's shares for this snapshot
-    shares_published: int = 0
 
 
 @dataclass
@@ -136,15 +95,12 @@ class Archiver:
         self._exclude = PathMatcher(options.excludes)
         self._ready: queue.SimpleQueue[_Dir] = queue.SimpleQueue()
         self._cancel = threading.Event()
-        self._job_slots = threading.BoundedSemaphore(options.workers * 3)
         self.cache: FilesCache | None = None
         self._batch: list[_FileJob] = []
         self._batch_bytes = 0
-        self._batch_number = 0
-        self._batches: dict[int, tuple[WorkerHandle, list[_FileJob]]] = {}
-        self._workers: list[WorkerHandle] = []
-        self._servers: list[threading.Thread] = []
-        self._worker_error: NeostoreError | None = None
+        self._workers: ContentWorkers[_FileJob] = ContentWorkers(
+            options.workers, self._batch_done, self._worker_failed
+        )
 
     # -- helpers -------------------------------------------------------------
 
@@ -188,49 +144,47 @@ class Archiver:
             gc.unfreeze()
 
     def _run(self, started: float, paths: list[bytes]) -> SnapshotResult:
-        # fork before any thread of ours exists
-        self._workers = start_workers(
-            max(1, self.options.workers), self.repo, self.record, self.domain, self.writer
-        )
+        self._workers.start(self.repo, self.record, self.domain, self.writer)  # fork first
         packer = Packer(self.repo, self.record, self.domain, self.writer)
         self.packer = packer
         try:
             if self.options.use_files_cache:
                 name = f"files-{self.domain.domain_id.hex()}-{self.domain.epoch}.sqlite"
                 self.cache = FilesCache(cache_dir() / self.repo.repo_id.hex() / name)
-            for handle in self._workers:
-                server = threading.Thread(
-                    target=self._serve_worker, args=(handle,), name="serve-worker", daemon=True
-                )
-                server.start()
-                self._servers.append(server)
+            self._workers.serve(packer)
             self.reporter.start("snapshot")
             root = self._walk_roots(paths)
             self._drain_until(root)
-            self._finish_workers()
+            self._workers.finish()
             packer.flush()
             assert root.node is not None
             self.stats.blobs_copied = keep_condemned(self.repo, root.node.subtree, packer)
         except BaseException:
             self._cancel.set()
-            self._stop_workers()
+            self._workers.stop()
             packer.abort()
+            raise
+        finally:
             if self.cache is not None:
                 self.cache.close()
-            raise
         packer.close()
-        if self.cache is not None:
-            self.cache.close()
-        assert root.node is not None
         self.stats.bytes_added = packer.stats.bytes_stored
         self.stats.blobs_new = packer.stats.blobs_new
+        snapshot_id = self._save(paths, root.node.subtree, started)
+        self.stats.duration = time.monotonic() - started
+        self.reporter.finish()
+        return SnapshotResult(
+            snapshot_id, self.record.name, self.stats, self.errors, self.shares_published
+        )
+
+    def _save(self, paths: list[bytes], root: list[Ref], started: float) -> bytes:
+        """The manifest (after packs and index), then its share capabilities."""
         self.stats.duration = time.monotonic() - started
         host, user = default_host_user()
         # the target's snapshots are read once, as late as possible, so that
         # two runs of the same key rarely fork the chain (a fork is legal,
         # only untidy)
         existing = self._readable_snapshots()
-        parent = existing[-1].snapshot_id if existing else None
         prev_seq, prev_id = chain_head(self.repo, self.record, existing)
         manifest = Manifest(
             repo_id=self.repo.repo_id,
@@ -244,18 +198,14 @@ class Archiver:
             user=user,
             paths=paths,
             tags=list(self.options.tags),
-            parent=parent,
-            root=root.node.subtree,
+            parent=existing[-1].snapshot_id if existing else None,
+            root=root,
             stats=asdict(self.stats),
         )
         snapshot_id = save_snapshot(self.repo, self.record, manifest)
         info = SnapshotInfo(snapshot_id, self.record.name, manifest)
         self.shares_published = publish_or_warn(self.repo, self.record, self.writer, [info])
-        self.stats.duration = time.monotonic() - started
-        self.reporter.finish()
-        return SnapshotResult(
-            snapshot_id, self.record.name, self.stats, self.errors, self.shares_published
-        )
+        return snapshot_id
 
     def _readable_snapshots(self) -> list[SnapshotInfo]:
         if not self.repo.can_read(self.record):
@@ -399,70 +349,17 @@ class Archiver:
         if not self._batch:
             return
         batch, self._batch, self._batch_bytes = self._batch, [], 0
-        self._job_slots.acquire()
-        with self._stats_lock:
-            if self._worker_error is not None:
-                self._job_slots.release()
-                raise self._worker_error
-            handle = min(self._workers, key=lambda h: h.outstanding)
-            handle.outstanding += 1
-            number = self._batch_number = self._batch_number + 1
-            self._batches[number] = (handle, batch)
-        handle.send_work(["batch", number, [[job.path, job.st.st_ino] for job in batch]])
+        self._workers.submit(batch, [[job.path, job.st.st_ino] for job in batch])
 
-    # -- worker processes (one serving thread each) --------------------------
+    # -- what the workers report (serving threads) -------------------------------
 
-    def _serve_worker(self, handle: WorkerHandle) -> None:
-        try:
-            while True:
-                message = handle.recv()
-                kind = message[0]
-                if kind == "claim":
-                    granted = self.packer.claim(message[1])
-                    try:
-                        handle.answer(["claimed", granted])
-                    except OSError:
-                        # aborting: the worker sees EOF and reports its last
-                        # upload, which must still be read and indexed
-                        if not self._cancel.is_set():
-                            raise
-                elif kind == "pack":
-                    entries = decode_entries(message[3], "pack from a worker")
-                    self.packer.record_uploaded(PackRecord(message[1], message[2], entries))
-                elif kind == "done":
-                    self._batch_done(message[1], message[2])
-                elif kind == "finished":
-                    return
-                elif kind == "failed":
-                    raise NeostoreError(message[1])
-        except (EOFError, OSError):
-            if not self._cancel.is_set():
-                self._worker_failed(handle, NeostoreError("a content worker process died"))
-        except NeostoreError as e:
-            self._worker_failed(handle, e)
-        except Exception as e:  # a bug here must fail the run, not hang it
-            self._worker_failed(handle, NeostoreError(f"serving a worker: {e!r}"))
-
-    def _worker_failed(self, handle: WorkerHandle, error: NeostoreError) -> None:
-        """Fail the run: release the worker's batches (a walker waiting for a
-        batch slot goes on and raises at its next batch) and wake a walker
-        waiting for directories, also when this worker held no batch."""
-        with self._stats_lock:
-            if self._worker_error is None:
-                self._worker_error = error
-            lost = [n for n, (h, _) in self._batches.items() if h is handle]
-            batches = [self._batches.pop(n)[1] for n in lost]
-        for _ in batches:
-            self._job_slots.release()
+    def _worker_failed(self, error: NeostoreError) -> None:
+        """Wake a walker waiting for directories: :meth:`_finalise` raises."""
         failed = _Dir(None, None, 0)
         failed.error = error
-        self._ready.put(failed)  # _finalise raises it
+        self._ready.put(failed)
 
-    def _batch_done(self, number: int, results: list[list[object]]) -> None:
-        with self._stats_lock:
-            handle, batch = self._batches.pop(number)
-            handle.outstanding -= 1
-        self._job_slots.release()
+    def _batch_done(self, batch: list[_FileJob], results: list[list[object]]) -> None:
         for job, result in zip(batch, results, strict=True):
             job.parent.children[job.slot] = self._file_result(job, result)
             self._release(job.parent)
@@ -484,25 +381,6 @@ class Archiver:
         self._count_file(job.status, 0, node.size)
         self.reporter.advance(node.size, 1)
         return node
-
-    def _finish_workers(self) -> None:
-        for handle in self._workers:
-            handle.send_work(["finish"])
-        for server in self._servers:
-            server.join()
-        for handle in self._workers:
-            handle.reap()
-        if self._worker_error is not None:
-            raise self._worker_error
-
-    def _stop_workers(self) -> None:
-        """Abort: each worker finishes (and reports) an upload in progress."""
-        for handle in self._workers:
-            handle.abort()
-        for server in self._servers:
-            server.join()
-        for handle in self._workers:
-            handle.reap()
 
     def _drain_ready(self) -> None:
         while not self._ready.empty():

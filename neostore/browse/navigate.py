@@ -23,6 +23,12 @@ def normalise(path: str | bytes) -> bytes:
     return b"/" + b"/".join(p for p in os.fsencode(path).split(b"/") if p)
 
 
+def listing_key(refs: list[Ref]) -> tuple[bytes, ...]:
+    """What identifies a listing: its blob ids (listings are content-addressed,
+    so the same ids are the same subtree)."""
+    return tuple(r.blob_id for r in refs)
+
+
 def root_listing(repo: Repository, snapshot: SnapshotInfo) -> list[Node]:
     """The nodes at "/" of a snapshot (for a share: the shared folder)."""
     if snapshot.shared_root is not None:
@@ -73,7 +79,7 @@ def walk(repo: Repository, refs: list[Ref], prefix: bytes = b"") -> Iterator[tup
 
 
 def entries(
-    repo: Repository, snapshot: SnapshotInfo, path: bytes, recursive: bool = False
+    repo: Repository, snapshot: SnapshotInfo, path: str | bytes = b"/", recursive: bool = False
 ) -> list[tuple[bytes, Node]]:
     """What ``ls`` shows: the entries of the directory at ``path`` (and,
     ``recursive``, everything below), or the node itself for a file."""

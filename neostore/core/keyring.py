@@ -67,11 +67,11 @@ def add_key(
     owner = repo.require_owner("adding a key")
     if role == Role.OWNER:
         if target is not None:
-            raise UsageError("an owner key is for every target: leave out --target")
+            raise UsageError("an owner key is for every target: give none", option="target")
         material = replace(repo.material, key_id=os.urandom(16), writer_seed=os.urandom(32))
     elif role in TARGET_ROLES:
         if target is None:
-            raise UsageError(f"a {role} key is for one target: give --target")
+            raise UsageError(f"a {role} key is for one target: give it", option="target")
         assert repo.material.master is not None
         material = make_role_material(
             role=Role(role),

@@ -65,7 +65,9 @@ class Subset:
                     return cls(int(part), int(parts))
         except ValueError:
             pass
-        raise UsageError(f"--read-data-subset {spec!r}: give N/M (1 ≤ N ≤ M) or X% (0 < X ≤ 100)")
+        raise UsageError(
+            f"{spec!r}: give N/M (1 ≤ N ≤ M) or X% (0 < X ≤ 100)", option="read_data_subset"
+        )
 
     def select(self, names: list[str]) -> list[str]:
         if self.percent is not None:

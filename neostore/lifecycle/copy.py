@@ -23,10 +23,11 @@ holds a copy signed by this key or an owner key (docs/design.md, "Copy").
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +42,14 @@ from ..format.manifest import Manifest
 from ..format.targets import DATA, TREE
 from ..format.tree import DIR, FILE, encode_tree
 from ..shares.publish import publish_or_warn
-from ..snapshots.catalog import chain_head, list_snapshots, save_snapshot
+from ..snapshots.catalog import (
+    chain_head,
+    chain_order,
+    find_snapshot,
+    list_snapshots,
+    save_snapshot,
+)
+from ..snapshots.chains import list_verified
 from ..snapshots.info import SnapshotInfo
 
 #: files up to this size are cut in memory (pyfastcdc's stream cutter costs
@@ -295,3 +303,45 @@ class Copier:
         for data in self.source.blobs.stream(DATA, refs):
             self.stats.bytes_read += len(data)
             yield data
+
+
+@dataclass
+class CopyReport:
+    copied: list[Copied] = field(default_factory=list)
+    stats: CopyStats = field(default_factory=CopyStats)
+    #: what is wrong in the source's listing (reported, not copied around)
+    problems: list[str] = field(default_factory=list)
+
+
+def copy_snapshots(
+    source: Repository,
+    dest: Repository,
+    specs: list[str] | None = None,
+    *,
+    from_target: str | None = None,
+    target: str | None = None,
+    on_copied: Callable[[Copied], None] | None = None,
+) -> CopyReport:
+    """Copy the snapshots named by ``specs`` (default: every readable one,
+    of ``from_target``) into ``target`` (default: the source's target of
+    each), oldest first. A source listing whose chains do not verify is
+    reported in ``problems``; what does verify is copied all the same."""
+    report = CopyReport()
+    if specs:
+        chosen = [find_snapshot(source, spec, from_target) for spec in specs]
+    else:
+        listing = list_verified(source, from_target)
+        chosen = listing.snapshots
+        report.problems = listing.failures + listing.problems
+    by_dest: dict[str, list[SnapshotInfo]] = {}
+    for info in chain_order(chosen):
+        by_dest.setdefault(target or info.target, []).append(info)
+    for name, infos in by_dest.items():
+        copier = Copier(source, dest, name)
+        for done in copier.run(infos):
+            report.copied.append(done)
+            if on_copied is not None:
+                on_copied(done)
+        for key, value in dataclasses.asdict(copier.stats).items():
+            setattr(report.stats, key, getattr(report.stats, key) + value)
+    return report

@@ -18,7 +18,7 @@ from ..errors import NeostoreError, NotFound, UsageError
 from ..format.forget import Forgotten
 from ..format.targets import TargetRecord
 from ..shares.publish import withdraw
-from ..snapshots.catalog import list_snapshots
+from ..snapshots.catalog import by_target, list_snapshots
 from ..snapshots.forgotten import record_forgotten
 from ..snapshots.info import SnapshotInfo
 from .retention import Decision, Item, Policy, apply, local_time
@@ -91,7 +91,7 @@ def plan(
 ) -> list[GroupPlan]:
     """Apply ``policy`` to each group (by ``group_by``) of each target."""
     if any(f not in GROUP_FIELDS for f in group_by):
-        raise UsageError(f"--group-by {','.join(group_by)}: use host, paths and/or tags")
+        raise UsageError(f"{','.join(group_by)!r}: use host, paths and/or tags", option="group_by")
     plans = []
     for name in targets:
         groups: dict[tuple[tuple[str, ...], ...], list[SnapshotInfo]] = {}
@@ -110,6 +110,14 @@ def plan(
             }
             plans.append(GroupPlan(name, shown, apply(policy, items)))
     return plans
+
+
+def forget_snapshots(repo: Repository, snapshots: list[SnapshotInfo]) -> int:
+    """Forget snapshots named one by one: one record (and one pass over the
+    shares) per target. Returns how many went."""
+    return sum(
+        forget(repo, repo.target(name), infos) for name, infos in by_target(snapshots).items()
+    )
 
 
 def execute(repo: Repository, plans: list[GroupPlan]) -> int:

@@ -21,6 +21,7 @@ A run killed between any two steps leaves every snapshot restorable.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -272,10 +273,30 @@ def parse_max_unused(text: str) -> float | None:
     try:
         share = float(number)
     except ValueError:
-        raise UsageError(f"{text!r} is not a percentage or 'unlimited'") from None
+        raise UsageError(
+            f"{text!r} is not a percentage or 'unlimited'", option="max_unused"
+        ) from None
     if not 0 <= share <= 100:
-        raise UsageError(f"{text!r} is not between 0% and 100%")
+        raise UsageError(f"{text!r} is not between 0% and 100%", option="max_unused")
     return share
 
 
-__all__ = ["PruneOptions", "PruneRefused", "PruneStats", "Pruner", "parse_max_unused"]
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_grace(text: str) -> int:
+    """``90s``, ``15m``, ``1h``, ``2d`` or a combination (``1h30m``), in ns."""
+    parts = re.findall(r"(\d+)([smhd])", text.strip())
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        raise UsageError(f"{text!r}: use a duration such as 30s, 15m, 1h or 2d", option="grace")
+    return sum(int(n) * _SECONDS[u] for n, u in parts) * 1_000_000_000
+
+
+__all__ = [
+    "PruneOptions",
+    "PruneRefused",
+    "PruneStats",
+    "Pruner",
+    "parse_grace",
+    "parse_max_unused",
+]

@@ -33,42 +33,74 @@ class RepairStats:
     problems: list[str] = field(default_factory=list)
 
 
+#: (domain id, epoch, target id, written by an owner key) of a pack
+_Group = tuple[bytes, int, bytes, bool]
+
+
 def repair_index(repo: Repository, dry_run: bool = False) -> RepairStats:
     repo.require_owner("repairing the index")
     stats = RepairStats()
     old = list(repo.objects.list(ObjectType.INDEX))
-    marks: set[str] = set()
-    for name in old:
-        try:
-            decoded = repo.read_index_file(name)
-        except NeostoreError:
-            continue  # unreadable: replaced by the rebuild
-        if decoded is not None and condemned_by(decoded[0]):
-            marks.add(name)
+    marks = _marks(repo, old)
     stats.marks_kept = len(marks)
-    groups: dict[tuple[bytes, int, bytes, bool], list[PackRecord]] = defaultdict(list)
-    for name, size in repo.objects.list(ObjectType.DATA).items():
-        stats.packs += 1
-        if len(name) != 64 or name.strip("0123456789abcdef"):
-            stats.problems.append(f"data/{name}: not a pack name, ignored")
-            continue
-        try:
-            opened = repo.pack_header(name, size)
-        except (NeostoreError, ValueError) as e:
-            stats.problems.append(f"pack {name}: header unreadable, left out of the index: {e}")
-            continue
-        envelope, entries, _ = opened
-        target_id = envelope.body["target_id"]
-        assert isinstance(target_id, bytes)
-        key = (envelope.domain_id, envelope.epoch, target_id, envelope.by_owner)
-        groups[key].append(PackRecord(bytes.fromhex(name), size, entries))
-        stats.packs_indexed += 1
+    groups = _read_headers(repo, stats)
     if dry_run:  # what a real run would write and remove
         stats.index_files_written = sum(
             -(-len(records) // PACKS_PER_FILE) for records in groups.values()
         )
         stats.index_files_removed = len(set(old) - marks)
         return stats
+    written = _write(repo, groups, stats)
+    for name in old:
+        if name in marks or name in written:
+            continue
+        try:
+            repo.objects.remove(objects.index_file(name))
+            stats.index_files_removed += 1
+        except NeostoreError as e:
+            stats.problems.append(f"index file {name}: not removed: {e}")
+    return stats
+
+
+def _marks(repo: Repository, names: list[str]) -> set[str]:
+    """The index files that hold prune's marks (kept as they are)."""
+    marks: set[str] = set()
+    for name in names:
+        try:
+            decoded = repo.read_index_file(name)
+        except NeostoreError:
+            continue  # unreadable: replaced by the rebuild
+        if decoded is not None and condemned_by(decoded[0]):
+            marks.add(name)
+    return marks
+
+
+def _read_headers(repo: Repository, stats: RepairStats) -> dict[_Group, list[PackRecord]]:
+    """Every pack whose signed header verifies, grouped by where it belongs."""
+    groups: dict[_Group, list[PackRecord]] = defaultdict(list)
+    for name, size in repo.objects.list(ObjectType.DATA).items():
+        stats.packs += 1
+        if len(name) != 64 or name.strip("0123456789abcdef"):
+            stats.problems.append(f"data/{name}: not a pack name, ignored")
+            continue
+        try:
+            envelope, entries, _ = repo.pack_header(name, size)
+        except (NeostoreError, ValueError) as e:
+            stats.problems.append(f"pack {name}: header unreadable, left out of the index: {e}")
+            continue
+        target_id = envelope.body["target_id"]
+        assert isinstance(target_id, bytes)
+        key = (envelope.domain_id, envelope.epoch, target_id, envelope.by_owner)
+        groups[key].append(PackRecord(bytes.fromhex(name), size, entries))
+        stats.packs_indexed += 1
+    return groups
+
+
+def _write(
+    repo: Repository, groups: dict[_Group, list[PackRecord]], stats: RepairStats
+) -> set[str]:
+    """New index files for the groups (a delegated writer's packs as
+    untrusted); returns their names."""
     written: set[str] = set()
     for (domain_id, epoch, target_id, by_owner), records in groups.items():
         domain = repo.domain_for(domain_id, epoch)
@@ -85,12 +117,4 @@ def repair_index(repo: Repository, dry_run: bool = False) -> RepairStats:
             repo.objects.save(objects.index_file(index_id), data)
             written.add(index_id.hex())
             stats.index_files_written += 1
-    for name in old:
-        if name in marks or name in written:
-            continue
-        try:
-            repo.objects.remove(objects.index_file(name))
-            stats.index_files_removed += 1
-        except NeostoreError as e:
-            stats.problems.append(f"index file {name}: not removed: {e}")
-    return stats
+    return written

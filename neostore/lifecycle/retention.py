@@ -59,7 +59,9 @@ def parse_duration(text: str) -> Duration:
     """``1y5m7d2h`` (any of the parts, in that order)."""
     match = _DURATION.fullmatch(text.strip())
     if not text.strip() or match is None:
-        raise UsageError(f"invalid duration {text!r}: use e.g. 2y, 6m, 14d, 36h or 1y6m")
+        raise UsageError(
+            f"invalid duration {text!r}: use e.g. 2y, 6m, 14d, 36h or 1y6m", option="keep_within"
+        )
     y, m, d, h = (int(x) if x else 0 for x in match.groups())
     return Duration(y, m, d, h)
 

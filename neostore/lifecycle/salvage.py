@@ -37,6 +37,7 @@ from ..errors import IntegrityError, NeostoreError
 from ..format.blob import Ref
 from ..format.targets import DATA, TREE
 from ..format.tree import DIR, FILE, Node, encode_tree
+from ..snapshots.catalog import by_target
 from ..snapshots.info import SnapshotInfo
 from .rewrite import Rewritten, rewrite
 
@@ -212,3 +213,29 @@ def repair_snapshots(
         salvager.abort()
         raise
     return outcomes, [p.hex() for p in salvager.missing_packs]
+
+
+def repair_targets(
+    repo: Repository,
+    snapshots: list[SnapshotInfo],
+    *,
+    forget_originals: bool = False,
+    read_data: bool = False,
+    dry_run: bool = False,
+) -> list[tuple[str, list[Outcome], list[str]]]:
+    """:func:`repair_snapshots` for each target the snapshots belong to:
+    (target, outcomes, packs the index names that are gone)."""
+    return [
+        (
+            name,
+            *repair_snapshots(
+                repo,
+                name,
+                infos,
+                forget_originals=forget_originals,
+                read_data=read_data,
+                dry_run=dry_run,
+            ),
+        )
+        for name, infos in by_target(snapshots).items()
+    ]

@@ -115,11 +115,15 @@ def create_share(
     shared = normalise_share_path(path)
     name = name or os.fsdecode(shared.rsplit(b"/", 1)[-1])
     if not is_valid_segment(name):
-        raise UsageError(f"invalid share name {name!r} (use A-Z, a-z, 0-9, '.', '_', '-')")
+        raise UsageError(
+            f"invalid share name {name!r} (use A-Z, a-z, 0-9, '.', '_', '-')", option="name"
+        )
     record = repo.ensure_target(target)
     taken = {s.name for t in repo.target_names() for s in _lists(repo, t).shares}
     if name in taken:
-        raise UsageError(f"a share named {name!r} exists (or existed) already; pick --name")
+        raise UsageError(
+            f"a share named {name!r} exists (or existed) already; pick another name", option="name"
+        )
     current = current_sharelist(repo, record)
     secret = os.urandom(32)
     share = Share(

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 from ..core import localstate, objects
 from ..core.repository import Repository
+from ..format.keyfile import Role
 from ..format.targets import TargetRecord
+from . import shared
+from .catalog import chain_order, list_snapshots
 from .forgotten import forgotten
 from .info import SnapshotInfo
 
@@ -71,3 +75,33 @@ def _saved_since(repo: Repository, record: TargetRecord, snapshot_id: bytes) -> 
     another process of this machine after the listing was taken (it then
     recorded its chain head), not hidden."""
     return repo.objects.exists(objects.snapshot(record.name, snapshot_id))
+
+
+@dataclass
+class Listing:
+    """Snapshots as ``snapshots`` shows them, with what their check found."""
+
+    snapshots: list[SnapshotInfo]
+    #: tampering: snapshots hidden, rolled back or claiming a future time
+    problems: list[str] = field(default_factory=list)
+    #: snapshots that could not be read or did not verify (left out)
+    failures: list[str] = field(default_factory=list)
+
+
+def list_verified(repo: Repository, target: str | None = None) -> Listing:
+    """The snapshots of one or every readable target, oldest first, each
+    target's chains verified (a share key: its share checked for a
+    rollback instead, since a share sees some snapshots, not chains)."""
+    listing = Listing([])
+    for name in [target] if target else repo.target_names():
+        record = repo.target(name)
+        infos = list_snapshots(repo, name, on_error=lambda e: listing.failures.append(str(e)))
+        if repo.role == Role.SHARE:
+            problem = shared.rollback(repo, infos)
+            listing.problems.extend([problem] if problem is not None else [])
+        else:
+            listing.problems.extend(verify_chains(repo, record, infos))
+        listing.snapshots.extend(infos)
+    if repo.role != Role.SHARE:
+        listing.snapshots = chain_order(listing.snapshots)
+    return listing

@@ -1,0 +1,94 @@
+"""``restore``: recreate a snapshot (or part of it) under a directory."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from neostore.commandline import ExitCode
+
+from .. import context, render
+from ..options import (
+    ExcludeOpt,
+    IncludeOpt,
+    JsonOpt,
+    OverwriteOpt,
+    PasswordFileOpt,
+    RepoOpt,
+    TargetOpt,
+)
+
+if TYPE_CHECKING:
+    from neostore.restore.options import RestoreStats
+
+
+def restore(
+    snapshot_spec: Annotated[str, typer.Argument(metavar="SNAPSHOT[:SUBPATH]")],
+    to: Annotated[str, typer.Option("--to", "--target-dir", help="Destination directory.")],
+    repo: RepoOpt = None,
+    password_file: PasswordFileOpt = None,
+    target: TargetOpt = None,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
+    overwrite: OverwriteOpt = "always",
+    delete: Annotated[
+        bool, typer.Option("--delete", help="Remove what the snapshot does not hold.")
+    ] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Restore a snapshot (or a sub-path of it) under a directory.
+
+    Into a directory that already holds a copy, existing files are cut into
+    chunks as the repository would and only the chunks that differ are
+    downloaded."""
+    from neostore.errors import UsageError
+    from neostore.restore.options import RestoreOptions
+
+    snap, sep, sub = snapshot_spec.partition(":")
+    options = RestoreOptions(
+        destination=to,
+        subpath=os.fsencode(sub) if sep else b"/",
+        includes=include or [],
+        excludes=exclude or [],
+        overwrite=overwrite,
+        delete=delete,
+    )
+    try:
+        options.policy()
+    except UsageError as e:
+        raise context.usage(e) from None
+    repository = context.open_repo(repo, password_file)
+    from neostore.restore.restorer import Restorer
+    from neostore.snapshots.catalog import find_snapshot
+
+    info = find_snapshot(repository, snap, target)
+    started = time.monotonic()
+    stats = Restorer(repository, options, context.reporter(json_output)).run(info)
+    if json_output:
+        render.emit(_stats_json(info.hex_id, stats, time.monotonic() - started))
+    elif sys.stderr.isatty():
+        print(f"restored {stats.files} files, {stats.dirs} directories to {to}", file=sys.stderr)
+    if stats.errors:
+        print(f"error: {len(stats.errors)} item(s) could not be restored", file=sys.stderr)
+        raise typer.Exit(ExitCode.FATAL)
+
+
+def _stats_json(snapshot_id: str, stats: RestoreStats, duration: float) -> dict[str, Any]:
+    return {
+        "snapshot": snapshot_id,
+        "files": stats.files,
+        "dirs": stats.dirs,
+        "others": stats.others,
+        "bytes_written": stats.bytes_written,
+        "files_skipped": stats.files_skipped,
+        "files_unchanged": stats.files_unchanged,
+        "bytes_downloaded": stats.bytes_downloaded,
+        "bytes_reused": stats.bytes_reused,
+        "removed": stats.removed,
+        "duration": round(duration, 3),
+        "errors": [{"path": render.show(p), "message": m} for p, m in stats.errors],
+    }

@@ -1,0 +1,209 @@
+"""What every command needs around the library: the global options,
+passwords, opening the repository, progress, and turning library errors
+into one line and an exit code (with the flag an error is about).
+
+Library modules are imported inside the functions, so that ``--help`` and
+commands that fail early load no crypto (tests/test_startup.py).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import click
+
+from neostore.commandline import ExitCode, Fail, Translate, guarded
+
+if TYPE_CHECKING:
+    from neostore.backend import Backend, BackendOptions
+    from neostore.core.repository import Repository
+    from neostore.errors import NeostoreError
+
+    from .progress import BarReporter
+
+#: the command-line flag of each library parameter an error can be about
+FLAGS = {
+    "repository": "-r/--repo",
+    "server_fingerprint": "--server-fingerprint",
+    "target": "--target",
+    "name": "--name",
+    "overwrite": "--overwrite",
+    "read_data_subset": "--read-data-subset",
+    "max_unused": "--max-unused",
+    "grace": "--grace",
+    "group_by": "--group-by",
+    "keep_within": "--keep-within",
+}
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How to reach a repository on neostore-server (the global options,
+    or ``copy``'s own for its source)."""
+
+    fingerprint: str | None = None
+    ca: str | None = None
+    #: environment variables with the account: <prefix>_TOKEN etc.
+    credentials_env: str = "NEOSTORE_SERVER"
+
+
+def global_server() -> ServerOptions:
+    """The global ``--server-fingerprint``/``--server-ca`` of this command."""
+    ctx = click.get_current_context(silent=True)
+    found = ctx.find_root().obj if ctx is not None else None
+    return found if isinstance(found, ServerOptions) else ServerOptions()
+
+
+def read_password(
+    password_file: str | None,
+    confirm: bool = False,
+    env_var: str = "NEOSTORE_PASSWORD",
+    what: str = "password",
+    options: str = "NEOSTORE_PASSWORD_FILE or --password-file",
+) -> bytes:
+    """A password from ``env_var``, a file, or the terminal (twice with ``confirm``)."""
+    env = os.environ.get(env_var)
+    if env is not None:
+        return env.encode()
+    if password_file:
+        try:
+            with open(password_file, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise Fail(f"cannot read password file {password_file}: {e.strerror}") from e
+        return data.rstrip(b"\r\n")
+    if not sys.stdin.isatty():
+        raise Fail(f"no {what} given: set {env_var}, {options}")
+    first = getpass.getpass(f"enter {what} for repository: ")
+    if confirm and getpass.getpass(f"enter {what} again: ") != first:
+        raise Fail("passwords do not match")
+    return first.encode()
+
+
+def new_password(path: str | None) -> bytes:
+    return read_password(
+        path,
+        confirm=True,
+        env_var="NEOSTORE_NEW_PASSWORD",
+        what="new password",
+        options="NEOSTORE_NEW_PASSWORD_FILE or --new-password-file",
+    )
+
+
+def backend_options(server: ServerOptions) -> BackendOptions:
+    from neostore.backend import BackendOptions
+
+    retries = os.environ.get("NEOSTORE_HTTP_RETRIES")
+    return BackendOptions(
+        server_fingerprint=server.fingerprint,
+        server_ca=server.ca,
+        credentials_env=server.credentials_env,
+        retries=int(retries) if retries and retries.isdigit() else 5,
+    )
+
+
+def open_backend(location: str | None, server: ServerOptions | None = None) -> Backend:
+    from neostore.backend import open_backend as opened
+
+    return opened(location or "", backend_options(server or global_server()))
+
+
+def open_repository(
+    location: str | None,
+    password: Callable[[], bytes],
+    *,
+    server: ServerOptions | None = None,
+    meanwhile: Callable[[threading.Event], None] | None = None,
+) -> Repository:
+    """Open the repository at ``location`` with the password ``password()``
+    gives. ``meanwhile(done)`` runs in this thread while the key is derived
+    in another (Argon2id runs without the GIL) and must return soon after
+    ``done`` is set."""
+    backend = open_backend(location, server)
+    if not backend.exists_repository():
+        from neostore.errors import RepositoryNotFound
+
+        raise RepositoryNotFound(f"{backend.location}: no repository there (run `neostore init`)")
+    from neostore.core.repository import Repository
+
+    secret = password()
+    if meanwhile is None:
+        repository = Repository.open(backend, secret)
+    else:
+        outcome: list[Repository | BaseException] = []
+        done = threading.Event()
+
+        def derive() -> None:
+            try:
+                outcome.append(Repository.open(backend, secret))
+            except BaseException as e:
+                outcome.append(e)
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=derive, name="open-repository", daemon=True)
+        worker.start()
+        meanwhile(done)
+        worker.join()
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        repository = outcome[0]
+    repository.on_problem = warn
+    return repository
+
+
+def open_repo(
+    repo: str | None,
+    password_file: str | None,
+    meanwhile: Callable[[threading.Event], None] | None = None,
+) -> Repository:
+    """The repository of ``-r/--repo``, opened with ``--password-file`` (etc.)."""
+    return open_repository(repo, lambda: read_password(password_file), meanwhile=meanwhile)
+
+
+def warn(error: Exception) -> None:
+    print(f"warning: {error}", file=sys.stderr)
+
+
+def reporter(json_output: bool) -> BarReporter:
+    from .progress import BarReporter
+
+    return BarReporter(show=sys.stderr.isatty() and not json_output)
+
+
+def describe(error: NeostoreError) -> str:
+    """The message, preceded by the flag it is about."""
+    flag = FLAGS.get(error.option or "")
+    return f"{flag}: {error}" if flag else str(error)
+
+
+def usage(error: NeostoreError) -> Fail:
+    """A malformed option value: exit 2."""
+    return Fail(describe(error), ExitCode.USAGE)
+
+
+def _translate(error: BaseException) -> tuple[str, int] | None:
+    from neostore import errors
+
+    if not isinstance(error, errors.NeostoreError):
+        return None
+    table: list[tuple[type[BaseException], int]] = [
+        (errors.RepositoryNotFound, ExitCode.NO_REPOSITORY),
+        (errors.RepositoryLocked, ExitCode.LOCKED),
+        (errors.WrongPassword, ExitCode.WRONG_PASSWORD),
+        (errors.PermissionDenied, ExitCode.PERMISSION),
+    ]
+    code = next((c for cls, c in table if isinstance(error, cls)), ExitCode.FATAL)
+    return describe(error), code
+
+
+translate: Translate = _translate
+
+#: wraps every ``neostore`` command: library errors become one line and an exit code
+command = guarded("neostore", translate, "interrupted; nothing half-done was recorded")

@@ -1,0 +1,100 @@
+"""Options many commands take, declared once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+RepoOpt = Annotated[
+    str | None,
+    typer.Option(
+        "-r",
+        "--repo",
+        envvar="NEOSTORE_REPO",
+        help="Repository: a directory, file:// URL or https://HOST:PORT/REPO on neostore-server.",
+    ),
+]
+PasswordFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--password-file", envvar="NEOSTORE_PASSWORD_FILE", help="Read the password from FILE."
+    ),
+]
+NewPasswordOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--new-password-file",
+        envvar="NEOSTORE_NEW_PASSWORD_FILE",
+        help="Read the new password from FILE (or set NEOSTORE_NEW_PASSWORD).",
+    ),
+]
+TargetOpt = Annotated[str | None, typer.Option("--target", "-t", help="Target name.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Only show.")]
+SnapshotArg = Annotated[
+    str, typer.Argument(metavar="SNAPSHOT", help="Id, unique prefix or 'latest'.")
+]
+SnapshotsArg = Annotated[
+    list[str] | None, typer.Argument(metavar="[SNAPSHOT]...", help="Default: all.")
+]
+MaxUnusedOpt = Annotated[
+    str,
+    typer.Option(
+        "--max-unused", help="Unused space tolerated, in % of the repository, or 'unlimited'."
+    ),
+]
+GraceOpt = Annotated[
+    str,
+    typer.Option(
+        "--grace", help="How long condemned packs wait before deletion (30s, 15m, 1h, 2d)."
+    ),
+]
+ExcludeOpt = Annotated[
+    list[str] | None,
+    typer.Option("--exclude", "-e", help="Skip paths matching a glob (repeatable)."),
+]
+IncludeOpt = Annotated[
+    list[str] | None, typer.Option("--include", "-i", help="Restore only matches (repeatable).")
+]
+OverwriteOpt = Annotated[
+    str,
+    typer.Option(
+        "--overwrite",
+        help="Existing files: always (only changed chunks are fetched), if-changed "
+        "(size or mtime differ), if-newer, never.",
+    ),
+]
+
+# -- the source repository of `copy` (its own options, never the global ones) --
+
+FromRepoOpt = Annotated[
+    str, typer.Option("--from-repo", envvar="NEOSTORE_FROM_REPO", help="Source repository.")
+]
+FromPasswordFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--from-password-file",
+        envvar="NEOSTORE_FROM_PASSWORD_FILE",
+        help="Source password file (or NEOSTORE_FROM_PASSWORD).",
+    ),
+]
+FromTargetOpt = Annotated[
+    str | None, typer.Option("--from-target", help="Source target (default: every one).")
+]
+FromServerFingerprintOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--from-server-fingerprint",
+        envvar="NEOSTORE_FROM_SERVER_FINGERPRINT",
+        help="Pin the source server's TLS certificate (SHA256:...).",
+    ),
+]
+FromServerCaOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--from-server-ca",
+        envvar="NEOSTORE_FROM_SERVER_CA",
+        help="Trust this CA file for the source server.",
+    ),
+]

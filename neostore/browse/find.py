@@ -1,0 +1,50 @@
+"""``find``: which snapshots hold a path matching a pattern.
+
+Work is skipped by blob ids: a subtree whose listing has the same blob ids
+in two snapshots is the same subtree (listings are content-addressed), so a
+directory that many snapshots share is searched once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..core.repository import Repository
+from ..format.tree import DIR, Node
+from ..matcher import PathMatcher
+from ..snapshots.info import SnapshotInfo
+from .navigate import listing_key, root_listing
+
+
+def find(
+    repo: Repository, snapshots: list[SnapshotInfo], patterns: list[str]
+) -> Iterator[tuple[SnapshotInfo, list[tuple[bytes, Node]]]]:
+    """For each snapshot, the (path, node) pairs whose path matches one of
+    ``patterns`` (globs as for --exclude: without "/", a name; with "/",
+    the whole path)."""
+    matcher = PathMatcher(patterns)
+    # results per (listing, prefix); the prefix matters only to whole-path patterns
+    memo: dict[tuple[tuple[bytes, ...], bytes], list[tuple[bytes, Node]]] = {}
+
+    def search(nodes: list[Node], prefix: bytes) -> list[tuple[bytes, Node]]:
+        found = []
+        for node in nodes:
+            path = prefix + b"/" + node.name
+            if matcher.matches(path):
+                found.append((path, node))
+            if node.type == DIR:
+                found.extend(search_dir(node, path))
+        return found
+
+    def search_dir(node: Node, path: bytes) -> list[tuple[bytes, Node]]:
+        key = (listing_key(node.subtree), path if matcher.full else b"")
+        cached = memo.get(key)
+        if cached is None:
+            cached = [
+                (p[len(path) :], n) for p, n in search(repo.blobs.load_tree(node.subtree), path)
+            ]
+            memo[key] = cached
+        return [(path + p, n) for p, n in cached]
+
+    for info in snapshots:
+        yield info, search(root_listing(repo, info), b"")

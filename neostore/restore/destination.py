@@ -1,0 +1,230 @@
+"""The destination directory of a restore: creating directories and files,
+writing content with holes, removing what is in the way, and applying
+metadata, every call relative to an open directory fd with O_NOFOLLOW so
+a hostile tree (or a symlink swapped in meanwhile) cannot send a write
+outside the destination.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import grp
+import os
+import pwd
+import stat
+import threading
+from collections.abc import Callable
+
+from ..format.tree import Node
+from ..fsutil import pwrite_all
+
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+
+_HOLE_BLOCK = 4096
+_ZEROS = bytes(_HOLE_BLOCK)
+
+
+class Dest:
+    """A destination directory, created on first use (so an include
+    pattern does not leave empty directories behind)."""
+
+    def __init__(
+        self, parent: Dest | None, name: bytes, node: Node | None, fd: int | None = None
+    ) -> None:
+        self.parent = parent
+        self.name = name
+        self.node = node
+        self._fd = fd
+        self.lock = threading.Lock()
+
+    def fd(self) -> int:
+        with self.lock:
+            if self._fd is None:
+                assert self.parent is not None
+                parent_fd = self.parent.fd()
+                try:
+                    os.mkdir(self.name, 0o700, dir_fd=parent_fd)
+                except FileExistsError:
+                    st = os.stat(self.name, dir_fd=parent_fd, follow_symlinks=False)
+                    if not stat.S_ISDIR(st.st_mode):
+                        os.unlink(self.name, dir_fd=parent_fd)
+                        os.mkdir(self.name, 0o700, dir_fd=parent_fd)
+                self._fd = os.open(self.name, DIR_FLAGS, dir_fd=parent_fd)
+            return self._fd
+
+    def components(self) -> list[bytes]:
+        """Names from the restore root down to this directory."""
+        names: list[bytes] = []
+        node: Dest | None = self
+        while node is not None and node.parent is not None:
+            names.append(node.name)
+            node = node.parent
+        return names[::-1]
+
+    @property
+    def created(self) -> bool:
+        return self._fd is not None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def open_below(root_fd: int, components: list[bytes]) -> int:
+    """Open a restored directory again, never following a symlink."""
+    fd = os.dup(root_fd)
+    try:
+        for name in components:
+            nxt = os.open(name, DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def create_file(dir_fd: int, name: bytes) -> int:
+    """A new, empty file, created exclusively as tar does: whatever is there
+    (a FIFO would block the open, a hard link would carry our writes
+    outside the destination, a symlink would redirect them) is removed
+    first."""
+    try:
+        return os.open(name, FILE_FLAGS | os.O_EXCL, 0o600, dir_fd=dir_fd)
+    except FileExistsError:
+        remove(dir_fd, name)
+    return os.open(name, FILE_FLAGS | os.O_EXCL, 0o600, dir_fd=dir_fd)
+
+
+def write_sparse(fd: int, data: bytes, offset: int) -> int:
+    """Write ``data`` at ``offset``, leaving whole zero blocks as holes;
+    returns where the last byte written ends (``offset`` if none was)."""
+    view = memoryview(data)
+    if data.find(_ZEROS) < 0:
+        pwrite_all(fd, view, offset)
+        return offset + len(data)
+    start = None  # start of the pending run of non-zero blocks
+    end = offset
+    for pos in range(0, len(data), _HOLE_BLOCK):
+        if view[pos : pos + _HOLE_BLOCK] == _ZEROS:
+            if start is not None:
+                pwrite_all(fd, view[start:pos], offset + start)
+                end = offset + pos
+                start = None
+        elif start is None:
+            start = pos
+    if start is not None:
+        pwrite_all(fd, view[start:], offset + start)
+        end = offset + len(data)
+    return end
+
+
+def lexists(dir_fd: int, name: bytes) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        return True
+    except OSError:
+        return False
+
+
+def is_zero_at(fd: int, offset: int, length: int) -> bool:
+    data = os.pread(fd, length, offset)
+    return len(data) == length and not any(data)
+
+
+def remove_tree(dir_fd: int, name: bytes) -> None:
+    """Remove ``name`` and everything below it, never following a symlink."""
+    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(name, dir_fd=dir_fd)
+        return
+    fd = os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+    try:
+        for child in os.listdir(fd):
+            remove_tree(fd, os.fsencode(child))
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=dir_fd)
+
+
+def remove(dir_fd: int, name: bytes) -> None:
+    """Remove whatever is at ``name`` (not a directory with content)."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        os.rmdir(name, dir_fd=dir_fd)
+    else:
+        os.unlink(name, dir_fd=dir_fd)
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_uid(name: str | None, fallback: int) -> int:
+    if name:
+        try:
+            return pwd.getpwnam(name).pw_uid
+        except KeyError:
+            pass
+    return fallback
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_gid(name: str | None, fallback: int) -> int:
+    if name:
+        try:
+            return grp.getgrnam(name).gr_gid
+        except KeyError:
+            pass
+    return fallback
+
+
+class Metadata:
+    """Applies a node's owner (as root: by user and group name when this
+    machine knows them), extended attributes, mode and times."""
+
+    def __init__(self, warn: Callable[[bytes, str], None]) -> None:
+        self._warn = warn
+        self._is_root = os.geteuid() == 0
+
+    def _owner(self, node: Node) -> tuple[int, int]:
+        return _local_uid(node.user, node.uid), _local_gid(node.group, node.gid)
+
+    def apply_fd(self, fd: int, node: Node, path: bytes) -> None:
+        """On an open file or directory."""
+        if self._is_root:
+            os.fchown(fd, *self._owner(node))
+        for key, value in node.xattrs.items():
+            try:
+                os.setxattr(fd, key, value)
+            except OSError as e:
+                self._warn(
+                    path, f"extended attribute {os.fsdecode(key)} not restored: {e.strerror}"
+                )
+        os.fchmod(fd, node.mode)  # after chown, which clears setuid/setgid
+        os.utime(fd, ns=(node.atime_ns, node.mtime_ns))
+
+    def apply_special(self, dir_fd: int, node: Node) -> None:
+        """On a FIFO or device node, which must not be opened for I/O: an
+        O_PATH handle pins the very inode we created (never a symlink
+        swapped in meanwhile), and /proc/self/fd lets chmod, chown and
+        utime act on it."""
+        fd = os.open(node.name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                raise OSError(errno.ELOOP, "replaced by a symlink during restore")
+            handle = f"/proc/self/fd/{fd}"
+            if self._is_root:
+                os.chown(handle, *self._owner(node))
+            os.chmod(handle, node.mode)
+            os.utime(handle, ns=(node.atime_ns, node.mtime_ns))
+        finally:
+            os.close(fd)
+
+    def apply_symlink(self, dir_fd: int, node: Node) -> None:
+        if self._is_root:
+            os.chown(node.name, *self._owner(node), dir_fd=dir_fd, follow_symlinks=False)
+        os.utime(node.name, ns=(node.atime_ns, node.mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
