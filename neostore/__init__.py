@@ -1,40 +1,154 @@
 """neostore: end-to-end encrypted, deduplicating backups.
 
-The public API is re-exported here; submodules are implementation detail.
-Importing this package stays cheap: heavy modules load on first use.
+The supported Python API is what ``__all__`` lists (docs/api.md); the
+modules below it are implementation detail. Importing this package stays
+cheap: a name loads its module on first use.
 """
 
 from __future__ import annotations
 
-from .errors import (
-    BackendError,
-    IntegrityError,
-    NeostoreError,
-    NotFound,
-    PermanentBackendError,
-    PermissionDenied,
-    RepositoryLocked,
-    RepositoryNotFound,
-    TransientBackendError,
-    UnsupportedFormat,
-    UsageError,
-    WrongPassword,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+#: public name -> the module that defines it
+_EXPORTS = {
+    # opening a repository
+    "open_repository": "neostore.api",
+    "init_repository": "neostore.api",
+    "Repository": "neostore.core.repository",
+    "BackendOptions": "neostore.backend.options",
+    "Credentials": "neostore.backend.options",
+    # snapshots and what is in them
+    "list_targets": "neostore.api",
+    "list_snapshots": "neostore.api",
+    "find_snapshot": "neostore.api",
+    "Listing": "neostore.snapshots.chains",
+    "SnapshotInfo": "neostore.snapshots.info",
+    "Manifest": "neostore.format.manifest",
+    "Node": "neostore.format.tree",
+    "list_directory": "neostore.api",
+    "walk": "neostore.api",
+    "open_file": "neostore.api",
+    # backing up and restoring
+    "snapshot": "neostore.api",
+    "SnapshotOptions": "neostore.backup.options",
+    "SnapshotResult": "neostore.backup.options",
+    "SnapshotStats": "neostore.backup.options",
+    "restore": "neostore.api",
+    "RestoreOptions": "neostore.restorer.options",
+    "RestoreStats": "neostore.restorer.options",
+    "Overwrite": "neostore.restorer.options",
+    "Reporter": "neostore.progress",
+    "Role": "neostore.format.keyfile",
+    # errors
+    "NeostoreError": "neostore.errors",
+    "RepositoryNotFound": "neostore.errors",
+    "WrongPassword": "neostore.errors",
+    "TamperedKeyFile": "neostore.errors",
+    "RepositoryLocked": "neostore.errors",
+    "UnsupportedFormat": "neostore.errors",
+    "IntegrityError": "neostore.errors",
+    "NotFound": "neostore.errors",
+    "PermissionDenied": "neostore.errors",
+    "UsageError": "neostore.errors",
+    "BackendError": "neostore.errors",
+    "TransientBackendError": "neostore.errors",
+    "PermanentBackendError": "neostore.errors",
+}
+
 __all__ = [
     "BackendError",
+    "BackendOptions",
+    "Credentials",
     "IntegrityError",
+    "Listing",
+    "Manifest",
     "NeostoreError",
+    "Node",
     "NotFound",
+    "Overwrite",
     "PermanentBackendError",
     "PermissionDenied",
+    "Reporter",
+    "Repository",
     "RepositoryLocked",
     "RepositoryNotFound",
+    "RestoreOptions",
+    "RestoreStats",
+    "Role",
+    "SnapshotInfo",
+    "SnapshotOptions",
+    "SnapshotResult",
+    "SnapshotStats",
+    "TamperedKeyFile",
     "TransientBackendError",
     "UnsupportedFormat",
     "UsageError",
     "WrongPassword",
     "__version__",
+    "find_snapshot",
+    "init_repository",
+    "list_directory",
+    "list_snapshots",
+    "list_targets",
+    "open_file",
+    "open_repository",
+    "restore",
+    "snapshot",
+    "walk",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'neostore' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:
+    from .api import (
+        find_snapshot,
+        init_repository,
+        list_directory,
+        list_snapshots,
+        list_targets,
+        open_file,
+        open_repository,
+        restore,
+        snapshot,
+        walk,
+    )
+    from .backend.options import BackendOptions, Credentials
+    from .backup.options import SnapshotOptions, SnapshotResult, SnapshotStats
+    from .core.repository import Repository
+    from .errors import (
+        BackendError,
+        IntegrityError,
+        NeostoreError,
+        NotFound,
+        PermanentBackendError,
+        PermissionDenied,
+        RepositoryLocked,
+        RepositoryNotFound,
+        TamperedKeyFile,
+        TransientBackendError,
+        UnsupportedFormat,
+        UsageError,
+        WrongPassword,
+    )
+    from .format.keyfile import Role
+    from .format.manifest import Manifest
+    from .format.tree import Node
+    from .progress import Reporter
+    from .restorer.options import Overwrite, RestoreOptions, RestoreStats
+    from .snapshots.chains import Listing
+    from .snapshots.info import SnapshotInfo

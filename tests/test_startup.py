@@ -19,7 +19,7 @@ HEAVY = [
     "tqdm",
     "neostore.core.repository",
     "neostore.backup.archiver",
-    "neostore.restore.restorer",
+    "neostore.restorer.walk",
     "neostore.lifecycle.check",
 ]
 

@@ -23,7 +23,7 @@ from ..options import (
 )
 
 if TYPE_CHECKING:
-    from neostore.restore.options import RestoreStats
+    from neostore.restorer.options import RestoreStats
 
 
 def restore(
@@ -46,7 +46,7 @@ def restore(
     chunks as the repository would and only the chunks that differ are
     downloaded."""
     from neostore.errors import UsageError
-    from neostore.restore.options import RestoreOptions
+    from neostore.restorer.options import RestoreOptions
 
     snap, sep, sub = snapshot_spec.partition(":")
     options = RestoreOptions(
@@ -62,7 +62,7 @@ def restore(
     except UsageError as e:
         raise context.usage(e) from None
     repository = context.open_repo(repo, password_file)
-    from neostore.restore.restorer import Restorer
+    from neostore.restorer.walk import Restorer
     from neostore.snapshots.catalog import find_snapshot
 
     info = find_snapshot(repository, snap, target)

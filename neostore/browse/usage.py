@@ -44,10 +44,9 @@ def stats(repo: Repository, snapshots: list[SnapshotInfo]) -> Stats:
         for ref in refs:
             if ref.blob_id not in seen:
                 seen.add(ref.blob_id)
-                location = repo.index.lookup(ref.blob_id)
                 out.blobs += 1
                 out.plain_bytes += ref.length
-                out.stored_bytes += location.length if location is not None else 0
+                out.stored_bytes += repo.blobs.stored_size(ref)
 
     def walk(nodes: list[Node]) -> tuple[int, int, int, int]:
         files = dirs = others = size = 0

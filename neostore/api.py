@@ -1,0 +1,135 @@
+"""The supported Python API: open a repository, list and browse snapshots,
+read files, back up and restore. ``neostore`` re-exports it (its
+``__all__``); docs/api.md shows it at work.
+
+Paths in snapshots are the absolute paths backed up, as bytes or str
+(``/home/me/notes.txt``). Long operations report progress and problems to
+a :class:`~neostore.progress.Reporter`. Every error is a
+:class:`~neostore.errors.NeostoreError`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from io import BufferedReader
+
+from .backend import BackendOptions, open_backend
+from .backup.archiver import Archiver
+from .backup.options import SnapshotOptions, SnapshotResult
+from .browse import files, navigate
+from .core.repository import Repository
+from .errors import UsageError
+from .format.tree import DIR, Node
+from .progress import Reporter
+from .restorer.options import RestoreOptions, RestoreStats
+from .restorer.walk import Restorer
+from .snapshots import catalog, chains
+from .snapshots.chains import Listing
+from .snapshots.info import SnapshotInfo
+
+
+def _secret(password: bytes | str | None, password_file: str | os.PathLike[str] | None) -> bytes:
+    if (password is None) == (password_file is None):
+        raise UsageError("give a password or a password file (one of them)", option="password")
+    if password_file is not None:
+        with open(password_file, "rb") as f:
+            return f.read().rstrip(b"\r\n")
+    assert password is not None
+    return password.encode() if isinstance(password, str) else password
+
+
+def open_repository(
+    location: str | os.PathLike[str],
+    password: bytes | str | None = None,
+    *,
+    password_file: str | os.PathLike[str] | None = None,
+    options: BackendOptions | None = None,
+) -> Repository:
+    """Open the repository at ``location`` (a directory, ``file://`` or
+    ``https://HOST:PORT/REPO`` URL) with the key file that ``password`` (or
+    the first line of ``password_file``) opens. Raises
+    :class:`~neostore.errors.RepositoryNotFound`,
+    :class:`~neostore.errors.WrongPassword`, …"""
+    secret = _secret(password, password_file)
+    return Repository.open(open_backend(os.fspath(location), options), secret)
+
+
+def init_repository(
+    location: str | os.PathLike[str],
+    password: bytes | str | None = None,
+    *,
+    password_file: str | os.PathLike[str] | None = None,
+    options: BackendOptions | None = None,
+    chunk_sizes: tuple[int, int, int] | None = None,
+    pack_size: int | None = None,
+) -> Repository:
+    """Create a repository and its owner key (opened by ``password``)."""
+    secret = _secret(password, password_file)
+    backend = open_backend(os.fspath(location), options)
+    return Repository.init(backend, secret, chunk_sizes=chunk_sizes, pack_size=pack_size)
+
+
+def list_targets(repo: Repository) -> list[str]:
+    """The targets this key can use: every one for an owner key, its own else."""
+    return repo.target_names()
+
+
+def list_snapshots(repo: Repository, target: str | None = None) -> Listing:
+    """The snapshots of one or every readable target, oldest first, with
+    what verifying their chains found (``problems``: snapshots hidden,
+    rolled back or dated in the future; ``failures``: snapshots that do not
+    verify, left out)."""
+    return chains.list_verified(repo, target)
+
+
+def find_snapshot(repo: Repository, spec: str, target: str | None = None) -> SnapshotInfo:
+    """``latest`` (of ``target``, default the key's own), a full snapshot id
+    or a unique prefix of at least 4 hex digits."""
+    return catalog.find_snapshot(repo, spec, target)
+
+
+def list_directory(
+    repo: Repository, snapshot: SnapshotInfo, path: str | bytes = "/"
+) -> list[tuple[bytes, Node]]:
+    """(path, node) of each entry of the directory at ``path`` (or of the
+    file itself)."""
+    repo.load_index()
+    return navigate.entries(repo, snapshot, path)
+
+
+def walk(
+    repo: Repository, snapshot: SnapshotInfo, path: str | bytes = "/"
+) -> Iterator[tuple[bytes, Node]]:
+    """(path, node) of everything below ``path``, depth first."""
+    repo.load_index()
+    for child_path, child in navigate.entries(repo, snapshot, path):
+        yield child_path, child
+        if child.type == DIR:
+            yield from navigate.walk(repo, child.subtree, child_path)
+
+
+def open_file(repo: Repository, snapshot: SnapshotInfo, path: str | bytes) -> BufferedReader:
+    """The regular file at ``path``, as a read-only binary stream that
+    fetches (and verifies) only the chunks it reads."""
+    repo.load_index()
+    return files.open_file(repo, snapshot, path)
+
+
+def snapshot(
+    repo: Repository, options: SnapshotOptions, reporter: Reporter | None = None
+) -> SnapshotResult:
+    """Back up ``options.paths`` into a new snapshot of ``options.target``."""
+    return Archiver(repo, options, reporter).run()
+
+
+def restore(
+    repo: Repository,
+    snapshot: SnapshotInfo,
+    options: RestoreOptions,
+    reporter: Reporter | None = None,
+) -> RestoreStats:
+    """Restore a snapshot (``options.subpath`` of it) under
+    ``options.destination``; files that could not be restored are listed
+    in the result's ``errors``."""
+    return Restorer(repo, options, reporter).run(snapshot)

@@ -1,0 +1,102 @@
+"""The public Python API: what ``neostore`` exports is pinned here (a change
+to it is deliberate: update this list, docs/api.md and the closing note),
+importing it stays cheap, and the examples in docs/api.md run."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import neostore
+
+API = [
+    "BackendError",
+    "BackendOptions",
+    "Credentials",
+    "IntegrityError",
+    "Listing",
+    "Manifest",
+    "NeostoreError",
+    "Node",
+    "NotFound",
+    "Overwrite",
+    "PermanentBackendError",
+    "PermissionDenied",
+    "Reporter",
+    "Repository",
+    "RepositoryLocked",
+    "RepositoryNotFound",
+    "RestoreOptions",
+    "RestoreStats",
+    "Role",
+    "SnapshotInfo",
+    "SnapshotOptions",
+    "SnapshotResult",
+    "SnapshotStats",
+    "TamperedKeyFile",
+    "TransientBackendError",
+    "UnsupportedFormat",
+    "UsageError",
+    "WrongPassword",
+    "__version__",
+    "find_snapshot",
+    "init_repository",
+    "list_directory",
+    "list_snapshots",
+    "list_targets",
+    "open_file",
+    "open_repository",
+    "restore",
+    "snapshot",
+    "walk",
+]
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "api.md"
+
+
+def test_the_public_api_is_what_it_was() -> None:
+    assert neostore.__all__ == API
+    for name in API:
+        assert getattr(neostore, name) is not None, name
+    errors = [getattr(neostore, n) for n in API if n.endswith("Error") or n == "WrongPassword"]
+    assert all(issubclass(e, neostore.NeostoreError) for e in errors)
+
+
+def test_unknown_names_are_refused() -> None:
+    with pytest.raises(AttributeError):
+        neostore.no_such_thing  # noqa: B018
+
+
+def test_importing_the_package_loads_no_crypto() -> None:
+    probe = (
+        "import json, sys, neostore; neostore.NeostoreError; "
+        "print(json.dumps([m for m in ('nacl', 'blake3', 'neostore.core.repository') "
+        "if m in sys.modules]))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert json.loads(done.stdout) == []
+
+
+def _examples() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", DOCS.read_text(), re.S)
+
+
+def test_the_documented_examples_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The code blocks of docs/api.md, in order, in one namespace (they build
+    on each other), in a temporary directory."""
+    blocks = _examples()
+    assert len(blocks) >= 6
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    namespace: dict[str, object] = {"__name__": "api_example"}
+    for number, block in enumerate(blocks, 1):
+        exec(compile(block, f"docs/api.md example {number}", "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert "refused: wrong password" in printed
+    assert re.search(r"snapshot [0-9a-f]{8} new files: 2", printed)
