@@ -76,19 +76,38 @@ def test_one_mib_change_in_100_mib_file_adds_about_one_chunk(repo: Cli, tmp_path
     before = _stored(repo.repo)
     blobs_before = data_blob_count(repo.repo)
     assert before > 100 * MiB
+    old = big.read_bytes()
 
     with open(big, "r+b") as f:
         f.seek(50 * MiB + 12345)
         f.write(rng.randbytes(MiB))
     result = repo.ok("snapshot", src, "--json").json()
     assert result["files_changed"] == 1
-    # the 1 MiB edit touches 1-3 chunks (~1 MiB on average, ≤ 8 MiB each with
-    # this repository's random chunker seed), not the 100 MiB file
+    # exactly the chunks of the new version that the old one lacks are stored,
+    # as this repository's keyed chunker cuts them: the few around the 1 MiB
+    # edit (≤ 8 MiB each), not the 100 MiB file
     growth = _stored(repo.repo) - before
     assert result["bytes_added"] == growth
     assert growth < 16 * MiB, growth
     new_chunks = data_blob_count(repo.repo) - blobs_before
-    assert 1 <= new_chunks <= 4, new_chunks
+    assert new_chunks == _chunks_only_in(repo.repo, big.read_bytes(), old)
+    assert 1 <= new_chunks <= 6, new_chunks
+
+
+def _chunks_only_in(repo_path: Path, data: bytes, other: bytes) -> int:
+    """How many distinct chunks of ``data`` ``other`` does not have, cut with
+    the repository's keyed chunker."""
+    from neostore.backend import LocalBackend
+    from neostore.core.repository import Repository
+    from neostore.format.chunker import Chunker
+    from neostore.format.crypto import content_hash
+
+    repository = Repository.open(LocalBackend(str(repo_path)), PASSWORD.encode())
+    chunker = Chunker(
+        repository.config, repository.domain(repository.target("default")).chunker_seed
+    )
+    known = {content_hash(c) for c in chunker.cut_buffer(other)}
+    return len({content_hash(c) for c in chunker.cut_buffer(data)} - known)
 
 
 def test_identical_files_stored_once(repo: Cli, tmp_path: Path) -> None:

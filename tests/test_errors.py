@@ -246,9 +246,19 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open (its /proc fd links)."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(fd) == str(path):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def test_store_refusing_packs_fails_the_snapshot_cleanly(repo: Cli, tmp_path: Path) -> None:
@@ -282,15 +292,16 @@ def test_killed_worker_fails_the_snapshot_and_loses_nothing(repo: Cli, tmp_path:
     proc = repo.popen("snapshot", src)
     deadline = time.monotonic() + 60
     workers: list[int] = []
-    while len(workers) < 2:
+    busy: list[int] = []
+    while len(workers) < 2 or not busy:  # until a worker has the sparse file open
         assert proc.poll() is None and time.monotonic() < deadline
         workers = _children(proc.pid)
-        time.sleep(0.05)
-    time.sleep(1.0)
-    # the hard case: kill a worker holding no batch (the one that has used the
-    # least CPU; the other is reading the sparse file), which no batch result
-    # will ever report: the run must still end, not wait for the busy one
-    idle = min(workers, key=_cpu_ticks)
+        busy = [pid for pid in workers if _has_open(pid, src / "sparse.img")]
+        time.sleep(0.02)
+    # the hard case: kill a worker holding no batch (the other is reading the
+    # sparse file), which no batch result will ever report: the run must
+    # still end, not wait for the busy one
+    idle = next(pid for pid in workers if pid not in busy)
     os.kill(idle, signal.SIGKILL)
     try:
         _out, err = proc.communicate(timeout=120)
