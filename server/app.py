@@ -25,6 +25,8 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
+from neostore.fsutil import fsync_dir, pread_all
+
 from .accounts import Account, AccountStore
 from .grants import SHARED_TYPES, allowed, repo_wide
 from .storage import ObjectRef, Storage, StorageError, Upload, is_disk_full
@@ -197,11 +199,7 @@ class Server:
             os.unlink(ref.path)
         except FileNotFoundError as e:
             raise StorageError(404, f"{ref.otype}/{ref.name} does not exist") from e
-        fd = os.open(os.path.dirname(ref.path), os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(os.path.dirname(ref.path))
 
     async def _read(self, request: web.Request, ref: ObjectRef) -> StreamResponse:
         try:
@@ -358,15 +356,7 @@ def parse_range(spec: str, size: int) -> tuple[int, int] | None:
 def _pread(path: str, offset: int, length: int) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        parts = []
-        while length > 0:
-            block = os.pread(fd, length, offset)
-            if not block:
-                break
-            parts.append(block)
-            offset += len(block)
-            length -= len(block)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return pread_all(fd, offset, length)
     finally:
         os.close(fd)
 

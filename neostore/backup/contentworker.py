@@ -132,12 +132,10 @@ class ContentWorker:
         # the pack being filled goes straight to a store stream, so a worker
         # holds no pack in memory; a full one is sealed in the background
         self.packs = PackWriter(
-            repo.objects,
-            repo_id=repo.repo_id,
+            repo,
             domain=domain,
             target_id=record.target_id,
             writer=writer,
-            pack_size=repo.config.pack_size,
             on_sealed=self._report_pack,
             seal_with=self._seal_in_background,
         )

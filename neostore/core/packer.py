@@ -75,12 +75,10 @@ class Packer:
         self._to_seal: list[Callable[[], None]] = []
         self._packs = {
             btype: PackWriter(
-                repo.objects,
-                repo_id=repo.repo_id,
+                repo,
                 domain=domain,
                 target_id=record.target_id,
                 writer=writer,
-                pack_size=repo.config.pack_size,
                 on_sealed=self._uploaded,
                 seal_with=self._to_seal.append,
             )

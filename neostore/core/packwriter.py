@@ -20,7 +20,7 @@ from ..format.indexfile import PackRecord
 from ..format.pack import PackBuilder
 from ..format.targets import Domain
 from ..format.writer import WriterIdentity
-from .objects import ObjectStore
+from .repository import Repository
 
 #: runs a pack's sealing: at once, or handed to a thread (the caller's choice)
 Sealer = Callable[[Callable[[], None]], None]
@@ -37,22 +37,20 @@ class PackWriter:
 
     def __init__(
         self,
-        store: ObjectStore,
+        repo: Repository,
         *,
-        repo_id: bytes,
         domain: Domain,
         target_id: bytes,
         writer: WriterIdentity,
-        pack_size: int,
         on_sealed: Callable[[PackRecord], None],
         seal_with: Sealer = _at_once,
     ) -> None:
-        self._store = store
-        self._repo_id = repo_id
+        self._store = repo.objects
+        self._repo_id = repo.repo_id
         self._domain = domain
         self._target_id = target_id
         self._writer = writer
-        self._pack_size = pack_size
+        self._pack_size = repo.config.pack_size
         self._on_sealed = on_sealed
         self._seal_with = seal_with
         self._builder: PackBuilder | None = None

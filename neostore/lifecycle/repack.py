@@ -161,12 +161,10 @@ class Repacker:
                 self.stats.bytes_repacked += record.size
 
             writer = self._writers[(where, btype)] = PackWriter(
-                self.repo.objects,
-                repo_id=self.repo.repo_id,
+                self.repo,
                 domain=domain_of(self.repo, domain_id, epoch),
                 target_id=target_id,
                 writer=self.repo.writer,
-                pack_size=self.repo.config.pack_size,
                 on_sealed=sealed,
             )
         return writer
