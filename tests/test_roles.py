@@ -122,43 +122,201 @@ MATRIX = [
 def _command(s: Setup, name: str, role: str, tmp: Path) -> list[str | os.PathLike[str]]:
     shared_file = "/presentations/deck.txt" if role == SHARE else f"{s.shared}/deck.txt"
     return {
-        "snapshot": ["snapshot", s.docs, "--target", "documents"],
-        "snapshot-work": ["snapshot", s.work, "--target", "work"],
+        "snapshot": ["snapshot", s.docs, "--target", "documents", "--json"],
+        "snapshot-work": ["snapshot", s.work, "--target", "work", "--json"],
         "snapshots": ["snapshots", "--json"],
-        "snapshots-work": ["snapshots", "--target", "work"],
+        "snapshots-work": ["snapshots", "--target", "work", "--json"],
         "ls": ["ls", "latest", "-R", "--json", "-t", "documents"],
         "dump": ["dump", "latest", shared_file, "-t", "documents"],
         "restore": ["restore", "latest", "--to", tmp / f"restore-{role}", "-t", "documents"],
         "check": ["check"],
-        "key-add": ["key", "add", "--role", "reader", "--target", "documents"],
+        "key-add": ["key", "add", "--role", "reader", "--target", "documents", "--json"],
         "key-list": ["key", "list", "--json"],
         "share-create": ["share", "create", "-t", "documents", "--path", s.shared, "--name", role],
         "share-list": ["share", "list", "--json"],
-        "share-sync": ["share", "sync", "--target", "documents"],
+        "share-sync": ["share", "sync", "--target", "documents", "--json"],
         "key-remove": ["key", "remove", s.key_ids["spare"][:8]],
         "key-passwd": ["key", "passwd"],
     }[name]  # fmt: skip
 
 
+#: commands that must not write to the repository even when they succeed
+READ_ONLY = {"snapshots", "snapshots-work", "ls", "dump", "restore", "check", "key-list"}
+READ_ONLY |= {"share-list"}
+
+
+def _stored(s: Setup) -> dict[str, tuple[int, int]]:
+    """The repository's files: size and mtime by path (a refused command
+    must leave every one as it was)."""
+    root = str(s.repo.repo)
+    found = {}
+    for directory, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(directory, name)
+            st = os.lstat(path)
+            found[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+@dataclass
+class Expected:
+    """What the repository holds, as the matrix's commands change it."""
+
+    writers: dict[str, str]  # snapshot id -> key id of its writer
+    targets: dict[str, str]  # snapshot id -> target
+    shared: set[str]  # ids of the snapshots published to the share "presentations"
+    keys: dict[str, tuple[str, str | None]]  # key id -> (role, target)
+    shares: list[str]  # share names, in order of creation
+
+    def ids(self, target: str) -> set[str]:
+        return {i for i, t in self.targets.items() if t == target}
+
+
+def _key_id(s: Setup, owner: str, role: str) -> str:
+    return owner if role == OWNER else s.key_ids[role]
+
+
+def _verify(
+    s: Setup, exp: Expected, owner: str, name: str, role: str, result: Result, tmp: Path
+) -> None:
+    """Check what an allowed command did (and update ``exp`` with it)."""
+    docs_rel = s.docs.relative_to("/")
+    if name in ("snapshot", "snapshot-work"):
+        made = result.json()
+        target = "documents" if name == "snapshot" else "work"
+        assert made["target"] == target and made["id"] not in exp.targets
+        exp.targets[made["id"]] = target
+        exp.writers[made["id"]] = _key_id(s, owner, role)
+        if target == "documents":  # a writer publishes to the share too
+            assert made["shares_published"] == 1, made
+            exp.shared.add(made["id"])
+    elif name == "snapshots":
+        listed = result.json()
+        seen = {x["id"]: x for x in listed}
+        assert len(seen) == len(listed)
+        if role == OWNER:
+            assert {i: x["target"] for i, x in seen.items()} == exp.targets
+            assert {i: x["writer"] for i, x in seen.items()} == exp.writers
+        elif role == SHARE:
+            assert set(seen) == exp.shared
+            assert all(x["paths"] == [s.shared] for x in listed)
+        else:  # a reader of documents sees all of its snapshots, whoever wrote them
+            assert set(seen) == exp.ids("documents")
+            assert all(x["paths"] == [str(s.docs)] for x in listed)
+    elif name == "snapshots-work":
+        assert {x["id"] for x in result.json()} == exp.ids("work")
+    elif name == "ls":
+        listed = {e["path"]: e for e in result.json()}
+        if role == SHARE:
+            files = {"/presentations/deck.txt": 20, "/presentations/2026/big.bin": 300_000}
+            dirs = {"/presentations", "/presentations/2026"}
+        else:
+            files = {str(p): p.stat().st_size for p in s.docs.rglob("*") if p.is_file()}
+            dirs = {str(p) for p in s.docs.rglob("*") if p.is_dir()} | {str(s.docs)}
+            dirs |= {str(p) for p in s.docs.parents if p != Path("/")}
+        assert set(listed) == set(files) | dirs
+        assert {p: e["size"] for p, e in listed.items() if e["type"] == "file"} == files
+    elif name == "dump":
+        assert result.stdout_bytes == b"quarterly slides v1\n"
+    elif name == "restore":
+        out = tmp / f"restore-{role}"
+        if role == SHARE:
+            assert [p.name for p in out.iterdir()] == ["presentations"]
+            assert_same_tree(s.docs / "presentations", out / "presentations")
+        else:
+            assert_same_tree(s.docs, out / docs_rel)
+    elif name == "check":
+        assert result.out.startswith("no errors") and f"({len(exp.targets)} snapshots" in result.out
+    elif name == "key-add":
+        added = result.json()
+        assert (added["role"], added["target"]) == ("reader", "documents")
+        assert added["key_id"] not in exp.keys
+        exp.keys[added["key_id"]] = ("reader", "documents")
+    elif name == "key-list":
+        listed = result.json()
+        assert {k["id"]: (k["role"], k["target"]) for k in listed} == exp.keys
+        assert [k["id"] for k in listed if k["current"]] == [_key_id(s, owner, role)]
+    elif name == "share-create":
+        key_id = result.out.strip()  # the new share's key
+        assert len(key_id) == 32 and key_id not in exp.keys
+        exp.keys[key_id] = ("share", "documents")
+        exp.shares.append(role)
+    elif name == "share-list":
+        listed = result.json()
+        assert [x["name"] for x in listed] == exp.shares
+        assert all(x["path"] == s.shared and x["revoked"] is None for x in listed)
+    elif name == "share-sync":
+        # the owner's run publishes what the share "presentations" lacked
+        # and every snapshot to the share the matrix created; then nothing is left
+        docs = exp.ids("documents")
+        wanted = len(docs - exp.shared) + len(docs) if role == OWNER else 0
+        assert result.json() == {"target": "documents", "published": wanted}
+        exp.shared = docs
+        seen = s.run(SHARE, "snapshots", "--json").json()
+        assert {x["id"] for x in seen} == docs
+    elif name == "key-remove":
+        assert result.out.strip() == f"removed key {s.key_ids['spare']}"
+        assert not (s.repo.repo / "keys" / s.key_ids["spare"]).exists()
+        del exp.keys[s.key_ids["spare"]]
+    elif name == "key-passwd":
+        assert result.out.strip() == f"password changed for key {_key_id(s, owner, role)}"
+    else:
+        raise AssertionError(f"no check for {name}")
+
+
 def test_role_command_matrix(setup: Setup, tmp_path: Path) -> None:
-    """Every role, every command: allowed ones succeed, the others exit 13
-    naming what they would need."""
+    """Every role, every command: allowed ones succeed and do what they
+    should (checked cell by cell), the others exit 13 naming what they would
+    need, and change nothing in the repository."""
     s = setup
-    s.repo.ok("snapshot", s.docs, "--target", "documents")  # published to the share
-    s.key_ids["spare"] = _add_key(s.repo, READER, "documents")
+    preamble = s.repo.ok("snapshot", s.docs, "--target", "documents", "--json").json()
+    # a reader key of its own password (with the reader's, either key could
+    # open under it, and "current" would name one at random)
+    spare = ["key", "add", "--role", "reader", "--target", "documents", "--json"]
+    new_password = {"NEOSTORE_NEW_PASSWORD": "spare pw"}
+    s.key_ids["spare"] = s.repo.ok(*spare, extra_env=new_password).json()["key_id"]
+    before = s.repo.ok("snapshots", "--json").json()
+    keys = s.repo.ok("key", "list", "--json").json()
+    (owner,) = [k["id"] for k in keys if k["current"]]
+    exp = Expected(
+        writers={x["id"]: x["writer"] for x in before},
+        targets={x["id"]: x["target"] for x in before},
+        shared={preamble["id"]},  # the first snapshot predates the share
+        keys={k["id"]: (k["role"], k["target"]) for k in keys},
+        shares=["presentations"],
+    )
+    assert set(exp.writers.values()) == {owner} and len(exp.ids("documents")) == 2
+    assert len(exp.keys) == 6
     failures = []
     for name, row in MATRIX:
         for role, outcome in zip(ROLES, row.split(), strict=True):
             args = _command(s, name, role, tmp_path)
+            stored = _stored(s) if outcome != "ok" or name in READ_ONLY else {}
             result = s.run(role, *args, extra_env={"NEOSTORE_NEW_PASSWORD": f"new {role}"})
-            ok = result.code == 0 if outcome == "ok" else _denied(result, outcome)
-            if not ok:
-                failures.append(f"{role} {name}: exit {result.code}: {result.err.strip()}")
+            cell = f"{role} {name}: exit {result.code}: {result.err.strip()}"
+            if outcome != "ok":
+                if not _denied(result, outcome):
+                    failures.append(cell)
+                elif _stored(s) != stored:
+                    failures.append(f"{role} {name}: refused, but changed the repository")
+                elif name == "restore" and (tmp_path / f"restore-{role}").exists():
+                    failures.append(f"{role} {name}: refused, but restored something")
+                continue
+            if result.code != 0:
+                failures.append(cell)
+                continue
+            try:
+                _verify(s, exp, owner, name, role, result, tmp_path)
+                if name in READ_ONLY:
+                    assert _stored(s) == stored, "a reading command changed the repository"
+            except AssertionError as e:
+                failures.append(f"{role} {name}: {e}\n{result.out[:2000]}")
     assert not failures, "\n".join(failures)
     for role in ROLES:  # key passwd re-wrapped each key under its new password
         assert s.repo("key", "list", password=f"new {role}").code == 0
         assert s.run(role, "key", "list").code == 12
     remaining = s.repo.ok("key", "list", "--json", password=f"new {OWNER}").json()
+    assert {k["id"]: (k["role"], k["target"]) for k in remaining} == exp.keys
     assert s.key_ids["spare"] not in {k["id"] for k in remaining} and len(remaining) == 7
 
 

@@ -36,7 +36,7 @@ from ..errors import (
     UsageError,
 )
 from .base import BufferedStream, ObjectStream, Payload
-from .names import CONTENT_ADDRESSED, validate
+from .names import CONTENT_ADDRESSED, validate, validate_type
 from .options import BackendOptions, Credentials
 
 V2 = "application/vnd.x.restic.rest.v2"
@@ -149,6 +149,7 @@ class HttpBackend:
         if otype == "config":
             return self._base + "config"
         if name is None:
+            validate_type(otype)
             return f"{self._base}{otype}/"
         validate(otype, name)
         return f"{self._base}{otype}/{name}"

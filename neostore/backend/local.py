@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from ..errors import NotFound, PermanentBackendError, TransientBackendError
 from ..fsutil import TEMP_MARK, DurableFile, atomic_write, fsync_dir, pread_all
 from .base import ObjectStream, Payload
-from .names import OBJECT_TYPES, relative_path
+from .names import OBJECT_TYPES, relative_path, validate_type
 
 _TRANSIENT = {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT}
 
@@ -159,7 +159,7 @@ class LocalBackend:
             raise _wrap(e, f"{otype}/{name}") from e
 
     def list(self, otype: str) -> Iterator[tuple[str, int]]:
-        segments = OBJECT_TYPES[otype]
+        segments = validate_type(otype)
         base = os.path.join(self.root, otype)
         if otype == "config":
             if self.exists_repository():

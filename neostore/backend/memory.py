@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from ..errors import NotFound, PermanentBackendError
 from .base import BufferedStream, ObjectStream, Payload, joined
-from .names import validate
+from .names import validate, validate_type
 
 
 class MemoryBackend:
@@ -67,6 +67,7 @@ class MemoryBackend:
                 raise NotFound(f"{otype}/{name} does not exist")
 
     def list(self, otype: str) -> Iterator[tuple[str, int]]:
+        validate_type(otype)
         with self._lock:
             items = [(n, len(d)) for (t, n), d in self._objects.items() if t == otype]
         yield from items

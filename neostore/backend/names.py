@@ -50,11 +50,17 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX_SECOND = frozenset({"snapshots", "sharelists", "shares", "heads", "forget"})
 
 
-def validate(otype: str, name: str) -> None:
-    """Raise UsageError unless (otype, name) is a well-formed object address."""
+def validate_type(otype: str) -> int:
+    """The number of name segments of ``otype``; UsageError for no type of ours."""
     segments = OBJECT_TYPES.get(otype)
     if segments is None:
         raise UsageError(f"unknown object type {otype!r}")
+    return segments
+
+
+def validate(otype: str, name: str) -> None:
+    """Raise UsageError unless (otype, name) is a well-formed object address."""
+    segments = validate_type(otype)
     parts = name.split("/")
     if len(parts) != segments or not all(_SEGMENT.fullmatch(p) for p in parts):
         raise UsageError(f"invalid object name {otype}/{name!r}")
