@@ -118,3 +118,24 @@ def test_snapshot_ids_prefixes_and_targets(repo: Cli, tmp_path: Path) -> None:
     assert repo("ls", "abc", str(src)).code == 1
     bad_target = repo("snapshot", src, "--target", "Bad/Name")
     assert bad_target.code == 1 and "invalid target name" in bad_target.err
+
+
+def test_smoke_in_real_processes(cli: Cli, tmp_path: Path) -> None:
+    """The other tests run the command line in the test process; this one
+    runs the installed entry point as separate processes, as a user does:
+    init, snapshot, list, browse, restore, check, with their exit codes."""
+    src = tmp_path / "src"
+    build_fidelity_tree(src)
+    assert cli("init", process=True).code == 0
+    made = cli.ok("snapshot", src, "--json", process=True).json()
+    assert made["files_new"] >= 15 and made["errors"] == []
+    listed = cli.ok("snapshots", "--json", process=True).json()
+    assert [s["id"] for s in listed] == [made["id"]]
+    assert cli.ok("dump", "latest", src / "small.txt", process=True).out == "hello neostore\n" * 100
+    out = tmp_path / "out"
+    cli.ok("restore", made["id"][:8], "--to", out, process=True)
+    assert describe(out / str(src).lstrip("/")) == describe(src)
+    assert cli.ok("check", "--read-data", process=True).out.startswith("no errors")
+    assert cli("snapshots", password="wrong", process=True).code == 12
+    assert cli("ls", "latest", "/no/such/path", process=True).code == 1
+    assert cli("restore", "latest", process=True).code == 2  # --to is missing
