@@ -195,7 +195,3 @@ class ObjectStore:
             for name, size in self._backend.list(otype)
             if name.startswith(prefix)
         }
-
-    def in_group(self, otype: ObjectType, group: str, leaf: str) -> Address:
-        """The address of ``leaf`` in ``group`` (as :meth:`list_group` names it)."""
-        return _GROUPED[otype](group, leaf)
