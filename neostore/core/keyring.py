@@ -2,9 +2,10 @@
 
 A new owner key file copies the owner's secrets but gets its own key id and
 its own writer key, so each key file keeps its own snapshot chain
-(docs/design.md, departure 2). Keys of the per-target roles (writer, reader,
-read-write) carry only what their role needs (:mod:`.roles`); share keys
-are made by :mod:`.shares`.
+(docs/design.md, departure 2). Keys of the per-target roles (writer,
+reader, read-write) carry only what their role needs
+(:mod:`neostore.format.roles`); share keys are made by
+:mod:`neostore.shares.lists`.
 """
 
 from __future__ import annotations

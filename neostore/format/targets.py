@@ -3,7 +3,7 @@
 A target record ``targets/<name>`` is owner-signed and public: target id,
 sealing public key, dedup domain id and epoch. Secrets are not stored: the
 owner derives them from its master secret (see docs/design.md), and
-role keys carry copies of the ones they need (:mod:`.roles`).
+role keys carry copies of the ones they need (:mod:`neostore.format.roles`).
 """
 
 from __future__ import annotations
