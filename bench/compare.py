@@ -61,8 +61,8 @@ What it does:
 * prints medians per step with one neostore/peer ratio column per peer and saves every
   raw measurement as JSON under ``bench/results/quick-<date>.json``.
 
-neostore runs with its production Argon2id parameters (``NEOSTORE_TEST_KDF`` is removed
-from the environment).
+neostore runs with its production Argon2id parameters (``NEOSTORE_TEST_KDF``, a test
+knob of commits before issue 15, is removed from the environment).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from neostore.backend import Backend, BackendOptions
     from neostore.core.repository import Repository
     from neostore.errors import NeostoreError
+    from neostore.format.keyfile import KdfParams
 
     from .progress import BarReporter
 
@@ -39,6 +40,7 @@ FLAGS = {
     "grace": "--grace",
     "group_by": "--group-by",
     "keep_within": "--keep-within",
+    "kdf": "--kdf",
 }
 
 
@@ -86,14 +88,41 @@ def read_password(
     return first.encode()
 
 
+def kdf(name: str) -> KdfParams:
+    """The key-derivation profile ``--kdf`` names (exit 2 for another)."""
+    from neostore.errors import UsageError
+    from neostore.format.keyfile import kdf_profile
+
+    try:
+        return kdf_profile(name)
+    except UsageError as e:
+        raise usage(e) from None
+
+
 def new_password(path: str | None) -> bytes:
-    return read_password(
+    password = read_password(
         path,
         confirm=True,
         env_var="NEOSTORE_NEW_PASSWORD",
         what="new password",
         options="NEOSTORE_NEW_PASSWORD_FILE or --new-password-file",
     )
+    warn_if_weak(password)
+    return password
+
+
+def warn_if_weak(password: bytes) -> None:
+    """A new key file is guessable offline by whoever gets a copy of it:
+    say so when its password is clearly weak (the key file is made anyway)."""
+    from neostore.format.keyfile import WEAK_BELOW_BITS, password_bits
+
+    bits = password_bits(password)
+    if bits < WEAK_BELOW_BITS:
+        print(
+            f"warning: weak password (about {bits:.0f} bits; use {WEAK_BELOW_BITS} or more, "
+            "e.g. five random words): whoever copies a key file can try passwords offline",
+            file=sys.stderr,
+        )
 
 
 def backend_options(server: ServerOptions) -> BackendOptions:

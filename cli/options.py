@@ -31,6 +31,14 @@ NewPasswordOpt = Annotated[
 ]
 TargetOpt = Annotated[str | None, typer.Option("--target", "-t", help="Target name.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+KdfOpt = Annotated[
+    str,
+    typer.Option(
+        "--kdf",
+        help="Key derivation of the new key file: default (Argon2id, 64 MiB, 3 passes) "
+        "or strong (256 MiB).",
+    ),
+]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Only show.")]
 SnapshotArg = Annotated[
     str, typer.Argument(metavar="SNAPSHOT", help="Id, unique prefix or 'latest'.")

@@ -20,6 +20,7 @@ from .backup.options import SnapshotOptions, SnapshotResult
 from .browse import files, navigate
 from .core.repository import Repository
 from .errors import UsageError
+from .format.keyfile import kdf_profile
 from .format.tree import DIR, Node
 from .progress import Reporter
 from .restorer.options import RestoreOptions, RestoreStats
@@ -63,11 +64,15 @@ def init_repository(
     options: BackendOptions | None = None,
     chunk_sizes: tuple[int, int, int] | None = None,
     pack_size: int | None = None,
+    kdf: str = "default",
 ) -> Repository:
-    """Create a repository and its owner key (opened by ``password``)."""
+    """Create a repository and its owner key (opened by ``password``; its
+    key derivation ``kdf``: ``default``, Argon2id 64 MiB, or ``strong``)."""
     secret = _secret(password, password_file)
     backend = open_backend(os.fspath(location), options)
-    return Repository.init(backend, secret, chunk_sizes=chunk_sizes, pack_size=pack_size)
+    return Repository.init(
+        backend, secret, chunk_sizes=chunk_sizes, pack_size=pack_size, kdf=kdf_profile(kdf)
+    )
 
 
 def list_targets(repo: Repository) -> list[str]:

@@ -152,7 +152,6 @@ def neoserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def env(tmp_path: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("NEOSTORE_")}
     base.update(
-        NEOSTORE_TEST_KDF="floor",
         NEOSTORE_STATE_DIR=str(tmp_path / "state"),
         NEOSTORE_CACHE_DIR=str(tmp_path / "cache"),
     )
@@ -171,7 +170,7 @@ def _template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     not know of each other)."""
     base = tmp_path_factory.mktemp("template")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEOSTORE_")}
-    env.update(NEOSTORE_TEST_KDF="floor", NEOSTORE_STATE_DIR=str(base / "state"))
+    env.update(NEOSTORE_STATE_DIR=str(base / "state"))
     Cli(env, base / "repo").ok("init")
     return base / "repo"
 
@@ -192,9 +191,8 @@ def _memoized_kdf() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _cheap_kdf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _isolated_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Library-level tests get the same isolation as CLI tests."""
-    monkeypatch.setenv("NEOSTORE_TEST_KDF", "floor")
     monkeypatch.setenv("NEOSTORE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("NEOSTORE_CACHE_DIR", str(tmp_path / "cache"))
 

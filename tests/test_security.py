@@ -40,9 +40,33 @@ def test_key_file_below_floor_refused() -> None:
         keys.open_keyfile(weak, "k", b"pw")
 
 
-def test_default_kdf_is_strong(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("NEOSTORE_TEST_KDF")
-    assert keys.kdf_for_new_keys() == keys.KdfParams(ops=3, mem=256 * 1024 * 1024)
+def _kdf_of(path: Path) -> tuple[int, int]:
+    header, _ = keys.decode_keyfile_header(path.read_bytes(), path.name)
+    return header.params.ops, header.params.mem
+
+
+def test_key_derivation_default_and_strong(cli: Cli, tmp_path: Path) -> None:
+    """New key files: Argon2id 64 MiB, 3 passes (RFC 9106's second option),
+    or 256 MiB when asked (--kdf strong); existing files open with their own
+    parameters; a password change uses what it is given, never the old file's."""
+    mib = 1024 * 1024
+    cli.ok("init")
+    (owner,) = (cli.repo / "keys").iterdir()
+    assert _kdf_of(owner) == (3, 64 * mib)
+    strong = cli.ok(
+        "key", "add", "--kdf", "strong", "--json", extra_env={"NEOSTORE_NEW_PASSWORD": "second"}
+    ).json()["key_id"]
+    assert _kdf_of(cli.repo / "keys" / strong) == (3, 256 * mib)
+    assert cli.ok("snapshots", password="second").code == 0  # opens with its stored cost
+    cli.ok("key", "passwd", extra_env={"NEOSTORE_NEW_PASSWORD": "third"}, password="second")
+    assert _kdf_of(cli.repo / "keys" / strong) == (3, 64 * mib)
+    refused = cli("key", "add", "--kdf", "paranoid", extra_env={"NEOSTORE_NEW_PASSWORD": "x"})
+    assert refused.code == 2 and "--kdf" in refused.err
+    assert len(list((cli.repo / "keys").iterdir())) == 2
+    other = Cli(cli.env, tmp_path / "strong-repo")
+    other.ok("init", "--kdf", "strong")
+    (only,) = (other.repo / "keys").iterdir()
+    assert _kdf_of(only) == (3, 256 * mib)
 
 
 def test_tampered_key_file_header_is_wrong_password(repo: Cli) -> None:
@@ -170,3 +194,13 @@ def test_future_timestamp_cannot_become_latest(repo: Cli, tmp_path: Path) -> Non
     assert repo.ok("dump", "latest", str(src / "f")).out == "3"
     checked = repo("check")
     assert checked.code == 1 and "time in the future" in checked.err
+
+
+def test_weak_passwords_are_warned_about(cli: Cli, tmp_path: Path) -> None:
+    made = cli("init", password="x")
+    assert made.code == 0 and "warning: weak password (about 5 bits" in made.err
+    cli.ok("snapshots", password="x")  # the repository was made all the same
+    strong = Cli(cli.env, tmp_path / "other")
+    assert "weak password" not in strong.ok("init").err  # conftest's four words
+    added = cli("key", "add", password="x", extra_env={"NEOSTORE_NEW_PASSWORD": "password123"})
+    assert added.code == 0 and "weak password (about 57 bits" in added.err

@@ -65,7 +65,6 @@ def test_real_commands_do_load_them(tmp_path: object) -> None:
         stdin=subprocess.DEVNULL,
         env={
             "NEOSTORE_PASSWORD": "x",
-            "NEOSTORE_TEST_KDF": "floor",
             "NEOSTORE_STATE_DIR": f"{tmp_path}/s",
             "PATH": "/usr/bin:/bin",
         },

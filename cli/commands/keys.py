@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .. import context, render
-from ..options import JsonOpt, NewPasswordOpt, PasswordFileOpt, RepoOpt
+from ..options import JsonOpt, KdfOpt, NewPasswordOpt, PasswordFileOpt, RepoOpt
 
 
 def key_add(
@@ -21,14 +21,17 @@ def key_add(
     target: Annotated[
         str | None, typer.Option("--target", "-t", help="The target of a per-target role.")
     ] = None,
+    kdf: KdfOpt = "default",
     json_output: JsonOpt = False,
 ) -> None:
     """Add a key file opened by a new password; prints its id."""
     from neostore.core import keyring
 
+    params = context.kdf(kdf)
     repository = context.open_repo(repo, password_file)
     repository.require_owner("adding a key")
-    key_id = keyring.add_key(repository, context.new_password(new_password_file), role, target)
+    password = context.new_password(new_password_file)
+    key_id = keyring.add_key(repository, password, role, target, params)
     if json_output:
         render.emit({"key_id": key_id, "role": role, "target": target})
     else:
@@ -83,10 +86,13 @@ def key_passwd(
     repo: RepoOpt = None,
     password_file: PasswordFileOpt = None,
     new_password_file: NewPasswordOpt = None,
+    kdf: KdfOpt = "default",
 ) -> None:
-    """Change the password of the key in use (same key id, current KDF settings)."""
+    """Change the password of the key in use (same key id; --kdf, never the old file's)."""
     from neostore.core import keyring
 
+    params = context.kdf(kdf)
     repository = context.open_repo(repo, password_file)
-    key_id = keyring.change_password(repository, context.new_password(new_password_file))
+    password = context.new_password(new_password_file)
+    key_id = keyring.change_password(repository, password, params)
     print(f"password changed for key {key_id}")

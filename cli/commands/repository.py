@@ -9,7 +9,7 @@ import typer
 from neostore.commandline import ExitCode, Fail
 
 from .. import context, render
-from ..options import JsonOpt, PasswordFileOpt, RepoOpt
+from ..options import JsonOpt, KdfOpt, PasswordFileOpt, RepoOpt
 
 
 def init(
@@ -19,16 +19,19 @@ def init(
     chunk_avg: Annotated[int | None, typer.Option(help="Average chunk size in bytes.")] = None,
     chunk_max: Annotated[int | None, typer.Option(help="Maximum chunk size in bytes.")] = None,
     pack_size: Annotated[int | None, typer.Option(help="Target pack size in bytes.")] = None,
+    kdf: KdfOpt = "default",
     json_output: JsonOpt = False,
 ) -> None:
     """Create a repository and its owner key; prints the repository id."""
     from neostore.core.repository import Repository
     from neostore.format import config as cfg
 
+    params = context.kdf(kdf)
     backend = context.open_backend(repo)
     if backend.exists_repository():
         raise Fail(f"{backend.location}: a repository already exists there")
     password = context.read_password(password_file, confirm=True)
+    context.warn_if_weak(password)
     sizes = None
     if chunk_min or chunk_avg or chunk_max:
         sizes = (
@@ -36,7 +39,7 @@ def init(
             chunk_avg or cfg.DEFAULT_CHUNK_AVG,
             chunk_max or cfg.DEFAULT_CHUNK_MAX,
         )
-    created = Repository.init(backend, password, chunk_sizes=sizes, pack_size=pack_size)
+    created = Repository.init(backend, password, chunk_sizes=sizes, pack_size=pack_size, kdf=params)
     if json_output:
         render.emit({"repository_id": created.repo_id.hex(), "location": backend.location})
     else:

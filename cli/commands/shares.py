@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .. import context, render
-from ..options import JsonOpt, NewPasswordOpt, PasswordFileOpt, RepoOpt, TargetOpt
+from ..options import JsonOpt, KdfOpt, NewPasswordOpt, PasswordFileOpt, RepoOpt, TargetOpt
 
 
 def share_create(
@@ -19,6 +19,7 @@ def share_create(
     repo: RepoOpt = None,
     password_file: PasswordFileOpt = None,
     new_password_file: NewPasswordOpt = None,
+    kdf: KdfOpt = "default",
     json_output: JsonOpt = False,
 ) -> None:
     """Create a share and the key (a new password) that opens it; prints the key id.
@@ -28,10 +29,11 @@ def share_create(
     """
     from neostore.shares.lists import create_share
 
+    params = context.kdf(kdf)
     repository = context.open_repo(repo, password_file)
     repository.require_owner("creating a share")
     password = context.new_password(new_password_file)
-    key_id, share = create_share(repository, target, path, name, password)
+    key_id, share = create_share(repository, target, path, name, password, params)
     if json_output:
         render.emit({"key_id": key_id, **render.share_json(target, share)})
     else:

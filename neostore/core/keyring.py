@@ -61,7 +61,11 @@ def list_keys(repo: Repository) -> list[KeyInfo]:
 
 
 def add_key(
-    repo: Repository, password: bytes, role: Role | str = Role.OWNER, target: str | None = None
+    repo: Repository,
+    password: bytes,
+    role: Role | str = Role.OWNER,
+    target: str | None = None,
+    kdf: keys.KdfParams | None = None,
 ) -> str:
     """A new key file of ``role`` (for ``target``) opened by ``password``;
     returns its id."""
@@ -88,7 +92,8 @@ def add_key(
             "(share keys: `neostore share create`)"
         )
     key_id = material.key_id.hex()
-    if not repo.objects.save_new(objects.key_file(key_id), keys.encode_keyfile(material, password)):
+    keyfile = keys.encode_keyfile(material, password, kdf)
+    if not repo.objects.save_new(objects.key_file(key_id), keyfile):
         raise IntegrityError(f"key file {key_id} exists already")
     return key_id
 
@@ -121,10 +126,12 @@ def remove_key(repo: Repository, prefix: str) -> str:
     return key.key_id
 
 
-def change_password(repo: Repository, password: bytes) -> str:
-    """Re-wrap the key in use under a new password, with the current KDF
-    defaults (never the old file's), replacing its key file atomically. The
-    key id, and with it the writer identity and chain, stay the same."""
+def change_password(repo: Repository, password: bytes, kdf: keys.KdfParams | None = None) -> str:
+    """Re-wrap the key in use under a new password, with ``kdf`` or the
+    current defaults (never the old file's), replacing its key file
+    atomically. The key id, and with it the writer identity and chain, stay
+    the same."""
     key_id = repo.material.key_id.hex()
-    repo.objects.save(objects.key_file(key_id), keys.encode_keyfile(repo.material, password))
+    keyfile = keys.encode_keyfile(repo.material, password, kdf)
+    repo.objects.save(objects.key_file(key_id), keyfile)
     return key_id

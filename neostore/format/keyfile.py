@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import hmac
+import math
 import os
 import socket
 import time
@@ -50,19 +51,51 @@ class KdfParams:
     mem: int  # bytes
 
 
-DEFAULT_KDF = KdfParams(ops=3, mem=256 * 1024 * 1024)
-#: The floor: files below it are refused. Tests use exactly this.
+#: new key files: RFC 9106's second recommended option (64 MiB, 3 passes;
+#: borg 2 and kopia use 64 MiB), so every command fits small machines
+DEFAULT_KDF = KdfParams(ops=3, mem=64 * 1024 * 1024)
+#: the stronger choice a user can make (``--kdf strong``)
+STRONG_KDF = KdfParams(ops=3, mem=256 * 1024 * 1024)
+#: the choices by name
+KDF_PROFILES = {"default": DEFAULT_KDF, "strong": STRONG_KDF}
+#: The floor: files below it are refused.
 FLOOR_KDF = KdfParams(ops=2, mem=64 * 1024 * 1024)
 MAX_KDF_MEM = 4 * 1024 * 1024 * 1024
 #: a planted key file must not be able to stall the client
 MAX_KDF_OPS = 16
 
 
-def kdf_for_new_keys() -> KdfParams:
-    """Current defaults; ``NEOSTORE_TEST_KDF=floor`` selects the floor (tests only)."""
-    if os.environ.get("NEOSTORE_TEST_KDF") == "floor":
-        return FLOOR_KDF
-    return DEFAULT_KDF
+#: passwords estimated below this many bits are called weak (``init`` warns)
+WEAK_BELOW_BITS = 60
+
+
+def password_bits(password: bytes) -> float:
+    """A rough strength estimate: length × log2 of the alphabet its
+    character classes span (lower, upper, digits, the rest). Generous to
+    repeated or dictionary text, so it only tells a clearly weak password,
+    never a strong one."""
+    text = password.decode("utf-8", "replace")
+    if not text:
+        return 0.0
+    alphabet = sum(
+        size
+        for size, present in (
+            (26, any(c.islower() for c in text)),
+            (26, any(c.isupper() for c in text)),
+            (10, any(c.isdigit() for c in text)),
+            (33, any(not c.isalnum() for c in text)),
+        )
+        if present
+    )
+    return len(text) * math.log2(max(alphabet, 2))
+
+
+def kdf_profile(name: str) -> KdfParams:
+    """``default`` or ``strong``."""
+    found = KDF_PROFILES.get(name)
+    if found is None:
+        raise UsageError(f"{name!r}: use {' or '.join(KDF_PROFILES)}", option="kdf")
+    return found
 
 
 @dataclass(frozen=True)
@@ -126,7 +159,7 @@ def _password_check(wrapping: bytes) -> bytes:
 def encode_keyfile(
     material: KeyMaterial, password: bytes, params: KdfParams | None = None
 ) -> bytes:
-    params = params or kdf_for_new_keys()
+    params = params or DEFAULT_KDF
     if not password:
         raise UsageError("empty password")
     salt = os.urandom(pwhash.argon2id.SALTBYTES)

@@ -107,7 +107,12 @@ def normalise_share_path(path: str | bytes) -> bytes:
 
 
 def create_share(
-    repo: Repository, target: str, path: str | bytes, name: str | None, password: bytes
+    repo: Repository,
+    target: str,
+    path: str | bytes,
+    name: str | None,
+    password: bytes,
+    kdf: keys.KdfParams | None = None,
 ) -> tuple[str, Share]:
     """A new share of ``path`` in ``target`` and the key file that opens
     it; returns (key id, share). Snapshots made from now on publish to it."""
@@ -145,7 +150,8 @@ def create_share(
         path=shared,
     )
     key_id = material.key_id.hex()
-    if not repo.objects.save_new(objects.key_file(key_id), keys.encode_keyfile(material, password)):
+    keyfile = keys.encode_keyfile(material, password, kdf)
+    if not repo.objects.save_new(objects.key_file(key_id), keyfile):
         raise IntegrityError(f"key file {key_id} exists already")
     updated = ShareList(current.version + 1, time.time_ns(), (*current.shares, share))
     _save_list(repo, record, updated)
