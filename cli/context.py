@@ -163,14 +163,14 @@ def open_repository(
 
     secret = password()
     if meanwhile is None:
-        repository = Repository.open(backend, secret)
+        repository = Repository.open(backend, secret, warn)
     else:
         outcome: list[Repository | BaseException] = []
         done = threading.Event()
 
         def derive() -> None:
             try:
-                outcome.append(Repository.open(backend, secret))
+                outcome.append(Repository.open(backend, secret, warn))
             except BaseException as e:
                 outcome.append(e)
             finally:
@@ -183,7 +183,6 @@ def open_repository(
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
         repository = outcome[0]
-    repository.on_problem = warn
     return repository
 
 

@@ -18,9 +18,8 @@ overlong byte string, an extra field or element).
 The property: the decoder returns a value or raises IntegrityError; never
 TypeError, KeyError, struct.error, a msgpack or nacl error, ... The few
 documented other outcomes (a newer format version, a wrong password) are
-allowed where they are designed. Known decoder bugs are tolerated only for
-the inputs that trigger them (an ``Allowed`` rule naming the bug), each
-with a strict xfail test at the end that shows the exact input.
+allowed where they are designed. The inputs that made decoders crash
+before issue 15 fixed them are kept at the end, each as it was found.
 """
 
 from __future__ import annotations
@@ -335,11 +334,10 @@ _MALFORMED = object()
 @dataclass(frozen=True)
 class Allowed:
     """An outcome other than IntegrityError that is allowed for the inputs
-    ``applies`` accepts: a designed error, or a known bug (``bug`` names it)."""
+    ``applies`` accepts: a designed error."""
 
     raises: tuple[type[BaseException], ...]
     applies: Callable[[Sample, bytes], bool]
-    bug: str | None = None
 
 
 def _always(sample: Sample, stored: bytes) -> bool:
@@ -380,7 +378,7 @@ def _outcome(case: Case, sample: Sample, stored: bytes) -> str:
     except Exception as e:
         for rule in case.allowed:
             if isinstance(e, rule.raises) and rule.applies(sample, stored):
-                return "known bug" if rule.bug else "allowed"
+                return "allowed"
         raise
     return "decoded"
 
@@ -558,35 +556,6 @@ def _header_of(stored: bytes) -> Any:
         return None
 
 
-def _salt_not_16_bytes(sample: Sample, stored: bytes) -> bool:
-    opened = _header_of(stored)
-    return opened is not None and len(opened[0].salt) != 16
-
-
-def _material_not_a_map(sample: Sample, stored: bytes) -> bool:
-    opened = _header_of(stored)
-    if opened is None:
-        return False
-    header, sealed = opened
-    wrapping = keyfile._wrapping_key(PASSWORD, header.salt, header.params)
-    try:
-        plain = crypto.aead_decrypt(wrapping, sealed, crypto.AD_KEYFILE + header.raw, "k")
-    except IntegrityError:
-        return False
-    return not isinstance(_loads(plain), dict)
-
-
-BUG_KEYFILE_SALT = (
-    "open_keyfile does not check the salt's length: a key file whose header has a salt "
-    "that is not 16 bytes makes PyNaCl's argon2id.kdf raise nacl.exceptions.ValueError "
-    "(no password needed: the header is plaintext)"
-)
-BUG_KEY_MATERIAL = (
-    "KeyMaterial.from_bytes calls body.get() without checking that the decrypted key "
-    "material is a map: AttributeError for a key file (made with the password) whose "
-    "material is a msgpack list, string, integer ..."
-)
-
 # -- targets, share lists, capabilities, withdrawals, forget records --------------------
 
 
@@ -608,18 +577,6 @@ def target_records(draw: st.DrawFn) -> Sample:
 
     return Sample(record, stored, (Level("stored", stored), Level("body", body, signed)))
 
-
-def _outer_parts_not_bytes(sample: Sample, stored: bytes) -> bool:
-    outer = _loads(stored)
-    return isinstance(outer, list) and len(outer) == 2 and not all(type(p) is bytes for p in outer)
-
-
-BUG_TARGET_OUTER = (
-    "decode_target does not check that a record's [body, signature] are byte strings: "
-    "crypto.verify calls bytes() on them, so a text value raises TypeError, an integer "
-    ">= 2**63 OverflowError, and an integer n allocates n zero bytes (a 72-byte record "
-    "[10**9, 64-byte signature] took 2 s and 1.9 GB here)"
-)
 
 SHARES = st.builds(
     Share,
@@ -655,18 +612,6 @@ def sharelists(draw: st.DrawFn) -> Sample:
     )
     return Sample(shares, stored, levels)
 
-
-def _sealed_part_not_bytes(sample: Sample, stored: bytes) -> bool:
-    outer = _loads(stored)
-    return isinstance(outer, list) and len(outer) == 2 and type(outer[1]) is not bytes
-
-
-BUG_SHARELIST_OUTER = (
-    "decode_sharelist does not check that the sealed part of [1, sealed] is a byte "
-    "string: crypto.aead_decrypt calls bytes() on it (TypeError for text or None, "
-    "OverflowError for an integer >= 2**63, ValueError for a list of integers > 255; "
-    "an integer n allocates n bytes)"
-)
 
 REFS = st.lists(st.builds(Ref, B32, B32, B32, st.integers(0, 2**40)), max_size=3)
 NAMES = st.binary(min_size=1, max_size=10).filter(valid_name)
@@ -711,13 +656,6 @@ def _refs_not_iterable(raw: Any) -> bool:
     ntype = raw.get("t")
     key = "c" if ntype == FILE else "st" if ntype == DIR else None
     return key in raw and not isinstance(raw[key], list | tuple | dict | str | bytes)
-
-
-BUG_NODE_REFS = (
-    'decode_node iterates over a file\'s "c" or a directory\'s "st" without checking '
-    "that it is a list: TypeError ('int' object is not iterable) for an integer, None, "
-    "a float or a msgpack timestamp"
-)
 
 
 @st.composite
@@ -797,15 +735,6 @@ def open_share_object(sample: Sample | None, stored: bytes) -> Capability | With
         share_id=SHARE.share_id,
         share_path=SHARE.path,
     )
-
-
-def _cap_node_refs_not_iterable(sample: Sample, stored: bytes) -> bool:
-    try:
-        parts = unseal_share_object(SHARE_SK, stored, "share object")
-    except IntegrityError:
-        return False
-    body = _loads(parts[0])
-    return isinstance(body, dict) and _refs_not_iterable(body.get("node"))
 
 
 @st.composite
@@ -902,13 +831,6 @@ def _envelope_sealed_not_bytes(header: bytes) -> bool:
     )
 
 
-BUG_ENVELOPE_SEALED = (
-    "open_envelope (pack headers, index files) checks the types of domain id, epoch "
-    "and writer id but not of the sealed part: crypto.aead_decrypt calls bytes() on it "
-    "(TypeError for text or None, OverflowError for an integer >= 2**63; an integer n "
-    "allocates n bytes)"
-)
-
 ENTRIES = st.lists(
     st.builds(
         PackEntry,
@@ -980,21 +902,6 @@ def _header_in(stored: bytes) -> bytes | None:
     return stored[-4 - length : -4]
 
 
-def _pack_envelope_sealed_not_bytes(sample: Sample, stored: bytes) -> bool:
-    header = _header_in(stored)
-    return header is not None and _envelope_sealed_not_bytes(header)
-
-
-def _pack_shorter_than_its_trailer(sample: Sample, stored: bytes) -> bool:
-    return len(stored) < 4
-
-
-BUG_SHORT_PACK = (
-    "header_length does not check the trailer's length: a pack shorter than 4 bytes "
-    "(check --read-data passes data[-4:]) raises struct.error"
-)
-
-
 @st.composite
 def index_files(draw: st.DrawFn) -> Sample:
     writer = draw(WRITERS)
@@ -1020,10 +927,6 @@ def open_index(sample: Sample | None, stored: bytes) -> Any:
         stored, what="index", repo_id=REPO_ID, owner_vk=OWNER.verify_key, domain_for=domain_for
     )
     return None if opened is None else (opened[1], condemned_by(opened[0]))
-
-
-def _index_envelope_sealed_not_bytes(sample: Sample, stored: bytes) -> bool:
-    return _envelope_sealed_not_bytes(stored)
 
 
 # -- manifests, blobs, trees ---------------------------------------------------------------
@@ -1148,19 +1051,8 @@ def tree_nodes(draw: st.DrawFn) -> Sample:
     return Sample(node, encoded, (Level("node", encoded),))
 
 
-def _tree_refs_not_iterable(sample: Sample, stored: bytes) -> bool:
-    tree = _loads(stored)
-    listing = tree.get("nodes") if isinstance(tree, dict) else None
-    return isinstance(listing, list) and any(_refs_not_iterable(n) for n in listing)
-
-
-def _node_refs_not_iterable(sample: Sample, stored: bytes) -> bool:
-    return _refs_not_iterable(_loads(stored))
-
-
 # -- the cases ----------------------------------------------------------------------------
 
-BYTES_OF_A_NON_BYTES_VALUE = (TypeError, OverflowError, ValueError)
 
 CASES = [
     Case(
@@ -1188,8 +1080,6 @@ CASES = [
         lambda s, b: open_keyfile(b, "k", PASSWORD),
         allowed=(
             Allowed((WrongPassword,), _always),  # and TamperedKeyFile, by design
-            Allowed((ValueError,), _salt_not_16_bytes, BUG_KEYFILE_SALT),
-            Allowed((AttributeError,), _material_not_a_map, BUG_KEY_MATERIAL),
         ),
         examples=25,
         admit=_floor_cost,
@@ -1198,7 +1088,6 @@ CASES = [
         "targets.decode_target",
         target_records(),
         lambda s, b: decode_target(b, s.value.name, REPO_ID, OWNER.verify_key),
-        allowed=(Allowed(BYTES_OF_A_NON_BYTES_VALUE, _outer_parts_not_bytes, BUG_TARGET_OUTER),),
     ),
     Case(
         "shares.decode_sharelist",
@@ -1211,13 +1100,11 @@ CASES = [
             target_id=TARGET_ID,
             owner_vk=OWNER.verify_key,
         ),
-        allowed=(Allowed(BYTES_OF_A_NON_BYTES_VALUE, _sealed_part_not_bytes, BUG_SHARELIST_OUTER),),
     ),
     Case(
         "shares.unseal_share_object+open_cap",
         capabilities(),
         open_share_object,
-        allowed=(Allowed((TypeError,), _cap_node_refs_not_iterable, BUG_NODE_REFS),),
     ),
     Case("shares.unseal_share_object+open_withdrawal", withdrawals(), open_share_object),
     Case(
@@ -1236,23 +1123,12 @@ CASES = [
         "pack.header_length+open_header",
         packs(),
         open_pack,
-        allowed=(
-            Allowed((struct.error,), _pack_shorter_than_its_trailer, BUG_SHORT_PACK),
-            Allowed(
-                BYTES_OF_A_NON_BYTES_VALUE, _pack_envelope_sealed_not_bytes, BUG_ENVELOPE_SEALED
-            ),
-        ),
     ),
     Case("pack.decode_entries", entry_lists(), lambda s, b: decode_entries(unpack(b, "e"), "e")),
     Case(
         "indexfile.decode_index",
         index_files(),
         open_index,
-        allowed=(
-            Allowed(
-                BYTES_OF_A_NON_BYTES_VALUE, _index_envelope_sealed_not_bytes, BUG_ENVELOPE_SEALED
-            ),
-        ),
     ),
     Case(
         "signed.open_envelope",
@@ -1265,11 +1141,6 @@ CASES = [
             domain_for=domain_for,
             ad_prefix=crypto.AD_INDEX,
             sig_prefix=crypto.SIG_INDEX,
-        ),
-        allowed=(
-            Allowed(
-                BYTES_OF_A_NON_BYTES_VALUE, _index_envelope_sealed_not_bytes, BUG_ENVELOPE_SEALED
-            ),
         ),
     ),
     Case("manifest.Manifest.decode", manifest_bodies(), lambda s, b: Manifest.decode(b, "m")),
@@ -1291,13 +1162,11 @@ CASES = [
         "tree.decode_tree",
         trees(),
         lambda s, b: decode_tree(b, "tree"),
-        allowed=(Allowed((TypeError,), _tree_refs_not_iterable, BUG_NODE_REFS),),
     ),
     Case(
         "tree.decode_node",
         tree_nodes(),
         lambda s, b: decode_node(unpack(b, "node"), "node"),
-        allowed=(Allowed((TypeError,), _node_refs_not_iterable, BUG_NODE_REFS),),
     ),
 ]
 
@@ -1307,21 +1176,18 @@ def test_decoder_fails_only_with_integrity_errors(case: Case) -> None:
     outcomes = _fuzz(case)
     # a fuzz test whose mutants all died at a signature or seal would prove
     # nothing about the parser: enough of them must get past it
-    past_the_crypto = outcomes["decoded"] + outcomes["parsed"] + outcomes["known bug"]
+    past_the_crypto = outcomes["decoded"] + outcomes["parsed"]
     checked = sum(outcomes.values()) - outcomes["not admitted"]
     assert past_the_crypto >= max(2, checked // 5), outcomes
 
 
-# -- known decoder bugs, with the exact inputs that trigger them ------------------------
+# -- inputs that crashed decoders (found by the cases above, fixed in issue 15) --------
 #
-# Each case below expects IntegrityError and is a strict xfail naming the bug
-# (and the exception it raises today). When a bug is fixed, its case passes,
-# the strict xfail fails: remove the mark and the ``Allowed`` rule above that
-# tolerates the bug in the fuzz tests.
-
-
-def _xfail(reason: str, raises: type[BaseException]) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, raises=raises, reason=reason)
+# a non-bytes part taken to bytes() (TypeError, or an allocation as large as an
+# integer asks: 1.9 GB for one 72-byte target record), a pack under 4 bytes
+# (struct.error), a node whose content or subtree is not a list (TypeError), a
+# key file's salt that is not 16 bytes (nacl's ValueError, for any password),
+# key material that is not a map (AttributeError)
 
 
 #: a file node whose content list is an integer, and a directory whose subtree is nil
@@ -1359,16 +1225,14 @@ def _keyfile_with_material(material: bytes) -> bytes:
     return pack([header, crypto.aead_encrypt(wrapping, material, crypto.AD_KEYFILE + header)])
 
 
-KNOWN_BUGS = [
+CRASHED_BEFORE = [
     pytest.param(
         lambda: decode_target(pack([b"body", "signature"]), "docs", REPO_ID, OWNER.verify_key),
         id="decode_target-text-signature",
-        marks=_xfail(BUG_TARGET_OUTER, TypeError),
     ),
     pytest.param(
         lambda: decode_target(pack([2**64 - 1, b"sig"]), "docs", REPO_ID, OWNER.verify_key),
         id="decode_target-integer-body",
-        marks=_xfail(BUG_TARGET_OUTER, OverflowError),
     ),
     pytest.param(
         lambda: decode_sharelist(
@@ -1380,7 +1244,6 @@ KNOWN_BUGS = [
             owner_vk=OWNER.verify_key,
         ),
         id="decode_sharelist-text-sealed",
-        marks=_xfail(BUG_SHARELIST_OUTER, TypeError),
     ),
     pytest.param(
         lambda: open_envelope(
@@ -1393,52 +1256,43 @@ KNOWN_BUGS = [
             sig_prefix=crypto.SIG_INDEX,
         ),
         id="open_envelope-text-sealed",
-        marks=_xfail(BUG_ENVELOPE_SEALED, TypeError),
     ),
     pytest.param(
         lambda: open_pack(None, PACK_TEXT_SEALED),
         id="open_header-text-sealed",
-        marks=_xfail(BUG_ENVELOPE_SEALED, TypeError),
     ),
     pytest.param(
         lambda: open_index(None, ENVELOPE_TEXT_SEALED),
         id="decode_index-text-sealed",
-        marks=_xfail(BUG_ENVELOPE_SEALED, TypeError),
     ),
     pytest.param(
         lambda: open_pack(None, b"\0\0"),
         id="header_length-2-byte-pack",
-        marks=_xfail(BUG_SHORT_PACK, struct.error),
     ),
     pytest.param(
         lambda: decode_tree(pack({"v": 1, "nodes": [FILE_NODE_C_INT]}), "tree"),
         id="decode_tree-file-content-int",
-        marks=_xfail(BUG_NODE_REFS, TypeError),
     ),
     pytest.param(
         lambda: decode_tree(pack({"v": 1, "nodes": [DIR_NODE_ST_NIL]}), "tree"),
         id="decode_tree-dir-subtree-nil",
-        marks=_xfail(BUG_NODE_REFS, TypeError),
     ),
     pytest.param(
         lambda: open_share_object(None, _cap_with_node(FILE_NODE_C_INT)),
         id="open_cap-file-content-int",
-        marks=_xfail(BUG_NODE_REFS, TypeError),
     ),
     pytest.param(
         lambda: open_keyfile(_keyfile_with_salt(b"s" * 15), "k", b"any password"),
         id="open_keyfile-15-byte-salt",
-        marks=_xfail(BUG_KEYFILE_SALT, ValueError),
     ),
     pytest.param(
         lambda: open_keyfile(_keyfile_with_material(pack(["not", "a map"])), "k", PASSWORD),
         id="open_keyfile-material-not-a-map",
-        marks=_xfail(BUG_KEY_MATERIAL, AttributeError),
     ),
 ]
 
 
-@pytest.mark.parametrize("decode", KNOWN_BUGS)
-def test_known_decoder_bug(decode: Callable[[], object]) -> None:
+@pytest.mark.parametrize("decode", CRASHED_BEFORE)
+def test_inputs_that_crashed_decoders(decode: Callable[[], object]) -> None:
     with pytest.raises(IntegrityError):
         decode()

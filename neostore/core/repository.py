@@ -120,7 +120,15 @@ class Repository:
         return repo
 
     @classmethod
-    def open(cls, backend: Backend, password: bytes) -> Repository:
+    def open(
+        cls,
+        backend: Backend,
+        password: bytes,
+        on_problem: Callable[[NeostoreError], None] | None = None,
+    ) -> Repository:
+        """Open with the key file ``password`` opens; malformed key files on
+        the way are skipped and reported to ``on_problem`` (which becomes
+        the repository's :attr:`on_problem`)."""
         store = ObjectStore(backend)
         if not store.exists_repository():
             raise RepositoryNotFound(f"{store.location}: no repository there")
@@ -129,7 +137,7 @@ class Repository:
         # the key file this machine opened last is tried first: one KDF, not one per key file
         # (the claimed repo id only orders the attempts; everything is verified below)
         hint = localstate.key_hint(claimed.repo_id)
-        material = open_with_password(store, password, first=hint)
+        material = open_with_password(store, password, first=hint, on_problem=on_problem)
         config = verify_config(raw_config, material.owner_vk)
         if config.repo_id != material.repo_id:
             raise IntegrityError("config: repository id does not match the key file")
@@ -137,7 +145,10 @@ class Repository:
         localstate.check_config_pin(config.repo_id, config.owner_vk, config.config_version)
         if hint != material.key_id.hex():
             localstate.record_key_hint(config.repo_id, material.key_id.hex())
-        return cls(store, config, material)
+        repo = cls(store, config, material)
+        if on_problem is not None:
+            repo.on_problem = on_problem
+        return repo
 
     # -- roles -----------------------------------------------------------------
 

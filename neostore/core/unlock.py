@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..backend.names import ObjectType
-from ..errors import IntegrityError, TamperedKeyFile, WrongPassword
+from ..errors import IntegrityError, NeostoreError, TamperedKeyFile, WrongPassword
 from ..format import keyfile as keys
 from . import objects
 from .objects import ObjectStore
 
 
 def open_with_password(
-    store: ObjectStore, password: bytes, first: str | None = None
+    store: ObjectStore,
+    password: bytes,
+    first: str | None = None,
+    on_problem: Callable[[NeostoreError], None] | None = None,
 ) -> keys.KeyMaterial:
     """The key material of the first key file the password opens (each try
     costs one Argon2id run); key file ``first`` is tried before the others.
-    A key file that is malformed is skipped (named in the error if no other
-    opens); one whose contents were altered after the password sealed them
-    is refused with :class:`TamperedKeyFile`."""
+    A key file that is malformed (planted, corrupt) is skipped and reported
+    to ``on_problem``, so it cannot lock anyone out; one whose contents were
+    altered after the password sealed them is refused with
+    :class:`TamperedKeyFile`."""
     names = sorted(store.list(ObjectType.KEYS))
     if first in names:
         names.remove(first)
@@ -33,8 +39,10 @@ def open_with_password(
             continue
         except WrongPassword:
             continue
-        except IntegrityError:
+        except IntegrityError as e:
             malformed.append(name[:8])
+            if on_problem is not None:
+                on_problem(IntegrityError(f"skipped: {e}"))
             continue
         if material.key_id.hex() != name:
             tampered = tampered or TamperedKeyFile(

@@ -83,8 +83,16 @@ def aead_encrypt(key: bytes, plaintext: bytes | memoryview, ad: bytes) -> bytes:
     return nonce + xchacha.encrypt(key, nonce, plaintext, ad)
 
 
+def _octets(value: object, what: str) -> bytes:
+    """Bytes from a decoded object, or IntegrityError (never ``bytes(n)``:
+    an integer there would allocate n bytes)."""
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise IntegrityError(f"{what}: malformed (bytes expected)")
+    return bytes(value)
+
+
 def aead_decrypt(key: bytes, stored: bytes | memoryview, ad: bytes, what: str) -> bytes:
-    stored = bytes(stored)
+    stored = _octets(stored, what)
     if len(stored) < NONCE_LEN + TAG_LEN:
         raise IntegrityError(f"{what}: too short to be an encrypted object")
     try:
@@ -112,8 +120,9 @@ class SigningKey:
 
 
 def verify(verify_key: bytes, prefix: bytes, message: bytes, signature: bytes, what: str) -> None:
+    signed = _octets(signature, what) + prefix + _octets(message, what)
     try:
-        sodium.crypto_sign_open(bytes(signature) + prefix + bytes(message), bytes(verify_key))
+        sodium.crypto_sign_open(signed, _octets(verify_key, what))
     except (nacl_exceptions.BadSignatureError, nacl_exceptions.CryptoError, ValueError) as e:
         raise IntegrityError(f"{what}: signature does not verify") from e
 
@@ -129,7 +138,7 @@ def seal(public_key: bytes, plaintext: bytes) -> bytes:
 def unseal(private_key: bytes, sealed: bytes, what: str) -> bytes:
     public_key = box_public_key(private_key)
     try:
-        return sodium.crypto_box_seal_open(sealed, public_key, private_key)
+        return sodium.crypto_box_seal_open(_octets(sealed, what), public_key, private_key)
     except (nacl_exceptions.CryptoError, ValueError) as e:
         raise IntegrityError(f"{what}: cannot be opened with this target's key") from e
 

@@ -130,16 +130,29 @@ class KeyMaterial:
     def from_bytes(cls, key_id: bytes, data: bytes) -> KeyMaterial:
         what = "key material"
         body = unpack(data, what)
+        if not isinstance(body, dict):
+            raise IntegrityError(f"{what}: malformed")
+        target = body.get("target")
+        extra = body.get("extra") or {}
+        if not (target is None or isinstance(target, str)) or not isinstance(extra, dict):
+            raise IntegrityError(f"{what}: malformed")
+
+        def secret(name: str) -> bytes | None:
+            value = body.get(name)
+            if value is not None and not (isinstance(value, bytes) and len(value) == 32):
+                raise IntegrityError(f"{what}: malformed {name}")
+            return value
+
         return cls(
             key_id=key_id,
             role=_role(body.get("role"), what),
             repo_id=get_field(body, "repo_id", bytes, what),
             owner_vk=get_field(body, "owner_vk", bytes, what),
-            target=body.get("target"),
-            owner_seed=body.get("owner_seed"),
-            master=body.get("master"),
-            writer_seed=body.get("writer_seed"),
-            extra=body.get("extra") or {},
+            target=target,
+            owner_seed=secret("owner_seed"),
+            master=secret("master"),
+            writer_seed=secret("writer_seed"),
+            extra=extra,
         )
 
 
@@ -213,6 +226,9 @@ def decode_keyfile_header(data: bytes, name: str) -> tuple[KeyFileHeader, bytes]
     if get_field(header, "v", int, what) != KEYFILE_VERSION or header.get("alg") != ALG:
         raise IntegrityError(f"{what}: unsupported key file version or algorithm")
     params = KdfParams(get_field(header, "ops", int, what), get_field(header, "mem", int, what))
+    salt = get_field(header, "salt", bytes, what)
+    if len(salt) != pwhash.argon2id.SALTBYTES:
+        raise IntegrityError(f"{what}: malformed salt")
     if not (
         FLOOR_KDF.ops <= params.ops <= MAX_KDF_OPS and FLOOR_KDF.mem <= params.mem <= MAX_KDF_MEM
     ):
@@ -223,7 +239,7 @@ def decode_keyfile_header(data: bytes, name: str) -> tuple[KeyFileHeader, bytes]
             role=_role(header.get("role"), what),
             target=header.get("target"),
             params=params,
-            salt=get_field(header, "salt", bytes, what),
+            salt=salt,
             created_ns=get_field(header, "created", int, what),
             host=str(header.get("host", "")),
             user=str(header.get("user", "")),

@@ -121,6 +121,8 @@ class PackBuilder:
 
 
 def header_length(trailer: bytes, pack_size: int, what: str) -> int:
+    if len(trailer) != _TRAILER.size or pack_size < _TRAILER.size:
+        raise IntegrityError(f"{what}: too short to be a pack")
     length: int = _TRAILER.unpack(trailer)[0]
     if length > MAX_HEADER or length + _TRAILER.size > pack_size:
         raise IntegrityError(f"{what}: header length out of range")

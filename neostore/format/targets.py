@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import IntegrityError
 from . import crypto
-from .codec import field, pack, unpack
+from .codec import field, pack, unpack, unpack_parts
 
 DATA = 0
 TREE = 1
@@ -52,10 +52,7 @@ def encode_target(record: TargetRecord, repo_id: bytes, owner: crypto.SigningKey
 
 def decode_target(data: bytes, name: str, repo_id: bytes, owner_vk: bytes) -> TargetRecord:
     what = f"target record {name}"
-    outer = unpack(data, what)
-    if not (isinstance(outer, list) and len(outer) == 2):
-        raise IntegrityError(f"{what}: malformed")
-    body_bytes, signature = outer
+    body_bytes, signature = unpack_parts(data, 2, what)
     crypto.verify(owner_vk, crypto.SIG_TARGET + repo_id, body_bytes, signature, what)
     body = unpack(body_bytes, what)
     record = TargetRecord(

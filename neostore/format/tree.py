@@ -92,6 +92,13 @@ def _int(raw: dict[str, Any], key: str, what: str, default: int | None = None) -
     return value
 
 
+def _refs(raw: dict[str, Any], key: str, what: str) -> list[object]:
+    value = raw.get(key, [])
+    if not isinstance(value, list):
+        raise IntegrityError(f"{what}: malformed reference list {key!r}")
+    return value
+
+
 def decode_node(raw: Any, what: str) -> Node:
     if not isinstance(raw, dict):
         raise IntegrityError(f"{what}: malformed node")
@@ -118,11 +125,11 @@ def decode_node(raw: Any, what: str) -> Node:
     )
     if ntype == FILE:
         node.size = _int(raw, "sz", what)
-        node.content = [Ref.decode(r, what) for r in raw.get("c", [])]
+        node.content = [Ref.decode(r, what) for r in _refs(raw, "c", what)]
         if sum(r.length for r in node.content) != node.size:
             raise IntegrityError(f"{what}: content of {name!r} does not add up to its size")
     elif ntype == DIR:
-        node.subtree = [Ref.decode(r, what) for r in raw.get("st", [])]
+        node.subtree = [Ref.decode(r, what) for r in _refs(raw, "st", what)]
     elif ntype == SYMLINK:
         target = raw.get("lt")
         if not isinstance(target, bytes):
