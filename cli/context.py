@@ -8,13 +8,14 @@ commands that fail early load no crypto (tests/test_startup.py).
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -195,8 +196,26 @@ def open_repo(
     return open_repository(repo, lambda: read_password(password_file), meanwhile=meanwhile)
 
 
+#: tampering reported during the running command: it then exits 14
+_tampering: list[str] = []
+
+
 def warn(error: Exception) -> None:
-    print(f"warning: {error}", file=sys.stderr)
+    """A problem the library reported and went on after."""
+    from neostore.errors import TamperingDetected
+
+    if isinstance(error, TamperingDetected):
+        tampering([str(error)])
+    else:
+        print(f"warning: {error}", file=sys.stderr)
+
+
+def tampering(findings: list[str]) -> None:
+    """Report tampering; the command goes on with what is still safe and
+    exits 14 when it ends."""
+    for finding in findings:
+        print(f"tampering: {finding}", file=sys.stderr)
+    _tampering.extend(findings)
 
 
 def reporter(json_output: bool) -> BarReporter:
@@ -222,6 +241,7 @@ def _translate(error: BaseException) -> tuple[str, int] | None:
     if not isinstance(error, errors.NeostoreError):
         return None
     table: list[tuple[type[BaseException], int]] = [
+        (errors.TamperingDetected, ExitCode.TAMPERED),
         (errors.RepositoryNotFound, ExitCode.NO_REPOSITORY),
         (errors.RepositoryLocked, ExitCode.LOCKED),
         (errors.WrongPassword, ExitCode.WRONG_PASSWORD),
@@ -233,5 +253,25 @@ def _translate(error: BaseException) -> tuple[str, int] | None:
 
 translate: Translate = _translate
 
-#: wraps every ``neostore`` command: library errors become one line and an exit code
-command = guarded("neostore", translate, "interrupted; nothing half-done was recorded")
+_guard = guarded("neostore", translate, "interrupted; nothing half-done was recorded")
+
+
+def command(func: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a ``neostore`` command: library errors become one line and an
+    exit code; a command that reported tampering and finished exits 14
+    (over 1 and 3: what it found matters more than what it could not do)."""
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> None:
+        _tampering.clear()
+        try:
+            func(*args, **kwargs)
+        except click.exceptions.Exit as e:
+            if not _tampering or e.exit_code not in (0, ExitCode.FATAL, ExitCode.PARTIAL):
+                raise
+        if _tampering:
+            raise Fail(
+                f"tampering detected ({len(_tampering)} finding(s) above)", ExitCode.TAMPERED
+            )
+
+    return _guard(run)

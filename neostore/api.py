@@ -25,7 +25,7 @@ from .format.tree import DIR, Node
 from .progress import Reporter
 from .restorer.options import RestoreOptions, RestoreStats
 from .restorer.walk import Restorer
-from .snapshots import catalog, chains
+from .snapshots import chains, lookup
 from .snapshots.chains import Listing
 from .snapshots.info import SnapshotInfo
 
@@ -82,16 +82,17 @@ def list_targets(repo: Repository) -> list[str]:
 
 def list_snapshots(repo: Repository, target: str | None = None) -> Listing:
     """The snapshots of one or every readable target, oldest first, with
-    what verifying their chains found (``problems``: snapshots hidden,
-    rolled back or dated in the future; ``failures``: snapshots that do not
-    verify, left out)."""
+    what verifying their chains found (``tampering``: snapshots hidden,
+    rolled back or put back after being forgotten; ``warnings``: claimed
+    times in the future, leftovers of an interrupted forget; ``failures``:
+    snapshots that do not verify, left out)."""
     return chains.list_verified(repo, target)
 
 
 def find_snapshot(repo: Repository, spec: str, target: str | None = None) -> SnapshotInfo:
     """``latest`` (of ``target``, default the key's own), a full snapshot id
     or a unique prefix of at least 4 hex digits."""
-    return catalog.find_snapshot(repo, spec, target)
+    return lookup.find_snapshot(repo, spec, target)
 
 
 def list_directory(

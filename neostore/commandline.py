@@ -34,6 +34,8 @@ class ExitCode(IntEnum):
     WRONG_PASSWORD = 12
     #: the key in use lacks the role for this command
     PERMISSION = 13
+    #: tampering detected (the command did what was still safe first)
+    TAMPERED = 14
     INTERRUPTED = 130
 
 

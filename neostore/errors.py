@@ -7,6 +7,7 @@
     ├── RepositoryLocked       another process holds an exclusive lock
     ├── UnsupportedFormat      written by a newer neostore
     ├── IntegrityError         tampering or corruption (names the object)
+    │   └── TamperingDetected  evidence only a hostile store or key holder leaves
     ├── NotFound               an object, snapshot or path does not exist
     ├── PermissionDenied       the key in use lacks the role for this
     ├── UsageError             the caller asked for something malformed
@@ -54,6 +55,13 @@ class UnsupportedFormat(NeostoreError):
 
 class IntegrityError(NeostoreError):
     """Data failed authentication or a hash check: corruption or tampering."""
+
+
+class TamperingDetected(IntegrityError):
+    """The repository's history was changed behind its owner's back:
+    snapshots hidden, rolled back or put back after being forgotten, a
+    replayed config, a replaced target record. Unlike a damaged object,
+    none of these can come from a failing disk."""
 
 
 class NotFound(NeostoreError):

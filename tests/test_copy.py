@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from neostore.commandline import ExitCode as exitcodes
-from neostore.snapshots.catalog import find_snapshot, list_snapshots, save_snapshot
+from neostore.snapshots.catalog import list_snapshots, save_snapshot
+from neostore.snapshots.lookup import find_snapshot
 
 from conftest import Cli
 from treeutil import assert_same_tree

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from neostore.snapshots.catalog import find_snapshot
+from neostore.snapshots.lookup import find_snapshot
 
 from conftest import PASSWORD, Cli, data_blob_count
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from neostore.snapshots.catalog import find_snapshot
+from neostore.commandline import ExitCode
+from neostore.snapshots.lookup import find_snapshot
 
 from conftest import Cli
 
@@ -91,10 +92,12 @@ def test_removal_without_a_valid_record_is_reported(repo: Cli, tmp_path: Path) -
     )
     backend.save("forget", f"default/{crypto.object_hash(stored).hex()}", stored)
     backend.remove("snapshots", f"default/{ids[1]}")
-    listed = repo.ok("snapshots")
+    listed = repo("snapshots")
+    assert listed.code == ExitCode.TAMPERED
     assert "ignored: forget record" in listed.err and "missing from the repository" in listed.err
     checked = repo("check", "--json")
-    assert checked.code == 1 and any("missing" in e for e in checked.json()["errors"])
+    assert checked.code == ExitCode.TAMPERED
+    assert any("missing" in e for e in checked.json()["tampering"])
 
 
 def test_forget_refusals(repo: Cli, tmp_path: Path) -> None:
@@ -142,16 +145,16 @@ def test_a_store_cannot_hide_kept_snapshots_behind_forgotten_ones(
     stash.mkdir()
     for hidden in (ids[0], ids[2]):
         (repo.repo / "snapshots" / "default" / hidden).rename(stash / hidden)
-    listed = repo.ok("snapshots", "--json")
-    assert [s["id"] for s in listed.json()] == [ids[4]]
+    listed = repo("snapshots", "--json")
+    assert listed.code == ExitCode.TAMPERED and [s["id"] for s in listed.json()] == [ids[4]]
     assert listed.err.count("follows a snapshot that is missing") == 2
-    assert repo("check").code == 1
+    assert repo("check").code == ExitCode.TAMPERED
     for hidden in (ids[0], ids[2]):
         (stash / hidden).rename(repo.repo / "snapshots" / "default" / hidden)
     # the newest seen was forgotten: the one kept before it must still be there
     repo.ok("forget", ids[4][:12])
     (repo.repo / "snapshots" / "default" / ids[2]).rename(stash / ids[2])
     stale = repo("dump", "latest", str(src / "counter.txt"))
-    assert stale.code == 1 and "rolled back or hidden" in stale.err
+    assert stale.code == ExitCode.TAMPERED and "rolled back or hidden" in stale.err
     (stash / ids[2]).rename(repo.repo / "snapshots" / "default" / ids[2])
     assert repo.ok("dump", "latest", str(src / "counter.txt")).out == "version 2\n"

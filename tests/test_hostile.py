@@ -10,6 +10,7 @@ import pytest
 
 from neostore.backend import LocalBackend
 from neostore.backup.contentworker import open_for_backup
+from neostore.commandline import ExitCode
 from neostore.core.repository import Repository
 from neostore.format.blob import Ref
 
@@ -114,7 +115,7 @@ def test_hidden_target_record_is_tampering(repo: Cli, tmp_path: Path) -> None:
     repo.ok("snapshot", src, "--target", "docs")
     (repo.repo / "targets" / "docs").unlink()
     result = repo("snapshot", src, "--target", "docs")
-    assert result.code == 1 and "deleted or hidden" in result.err
+    assert result.code == ExitCode.TAMPERED and "deleted or hidden" in result.err
 
 
 def test_latest_refuses_a_rolled_back_target(repo: Cli, tmp_path: Path) -> None:
@@ -126,7 +127,7 @@ def test_latest_refuses_a_rolled_back_target(repo: Cli, tmp_path: Path) -> None:
     newest = repo.ok("snapshot", src).out.strip()
     (repo.repo / "snapshots" / "default" / newest).rename(tmp_path / "hidden")
     result = repo("dump", "latest", str(src / "f"))
-    assert result.code == 1 and "rolled back or hidden" in result.err
+    assert result.code == ExitCode.TAMPERED and "rolled back or hidden" in result.err
 
 
 def test_reference_longer_than_any_chunk_is_refused(repo: Cli) -> None:

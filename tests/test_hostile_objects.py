@@ -15,7 +15,7 @@ from neostore.core.repository import Repository
 from neostore.format.codec import pack
 from neostore.format.manifest import Manifest
 from neostore.format.targets import TREE
-from neostore.snapshots.catalog import save_snapshot
+from neostore.snapshots.catalog import chain_head, list_snapshots, save_snapshot
 
 from conftest import PASSWORD, Cli, Result
 
@@ -84,13 +84,14 @@ def test_a_writer_signed_listing_with_a_broken_node(repo: Cli, tmp_path: Path) -
     root = packer.store_buffer(TREE, pack({"v": 1, "nodes": [node]}))
     packer.flush()
     packer.close()
+    seq, prev = chain_head(writer, record, list_snapshots(writer, "default"))
     manifest = Manifest(
         repo_id=writer.repo_id,
         target_id=record.target_id,
         writer_id=writer.writer.writer_id,
         epoch=domain.epoch,
-        seq=2,
-        prev=None,
+        seq=seq + 1,
+        prev=prev,
         time_ns=1,
         host="h",
         user="u",

@@ -6,7 +6,8 @@ import random
 from pathlib import Path
 from typing import Any
 
-from neostore.snapshots.catalog import find_snapshot, list_snapshots
+from neostore.snapshots.catalog import list_snapshots
+from neostore.snapshots.lookup import find_snapshot
 
 from conftest import PASSWORD, Cli
 from treeutil import assert_same_tree

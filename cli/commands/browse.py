@@ -24,7 +24,8 @@ def snapshots(
     from neostore.snapshots.chains import list_verified
 
     listing = list_verified(repository, target)
-    render.problems("warning", listing.problems)
+    context.tampering(listing.tampering)
+    render.problems("warning", listing.warnings)
     render.problems("error", listing.failures)
     if json_output:
         render.emit([render.snapshot_json(i) for i in listing.snapshots])
@@ -49,7 +50,7 @@ def ls(
     """List files in a snapshot."""
     repository = context.open_repo(repo, password_file)
     from neostore.browse.navigate import entries
-    from neostore.snapshots.catalog import find_snapshot
+    from neostore.snapshots.lookup import find_snapshot
 
     info = find_snapshot(repository, snapshot_id, target)
     repository.load_index()
@@ -71,7 +72,7 @@ def dump(
     """Write one file's content to stdout."""
     repository = context.open_repo(repo, password_file)
     from neostore.browse.files import read_file
-    from neostore.snapshots.catalog import find_snapshot
+    from neostore.snapshots.lookup import find_snapshot
 
     info = find_snapshot(repository, snapshot_id, target)
     repository.load_index()
@@ -93,7 +94,7 @@ def find(
 ) -> None:
     """Which snapshots hold a matching path (a pattern without "/" matches names)."""
     from neostore.browse.find import find as find_paths
-    from neostore.snapshots.catalog import select
+    from neostore.snapshots.lookup import select
 
     repository = context.open_repo(repo, password_file)
     chosen = select(repository, snapshot_specs, target)
@@ -131,7 +132,7 @@ def diff(
     """What changed from SNAPSHOT_A to SNAPSHOT_B: + added, - removed, M modified, U metadata."""
     from neostore.browse.diff import diff_at
     from neostore.errors import NotFound
-    from neostore.snapshots.catalog import find_snapshot
+    from neostore.snapshots.lookup import find_snapshot
 
     repository = context.open_repo(repo, password_file)
     a = find_snapshot(repository, first, target)
@@ -171,7 +172,7 @@ def stats(
 ) -> None:
     """Sizes: what restoring the snapshots writes, and the distinct data behind them."""
     from neostore.browse.usage import stats as collect
-    from neostore.snapshots.catalog import select
+    from neostore.snapshots.lookup import select
 
     if mode not in ("restore-size", "raw-data"):
         raise Fail(f"--mode {mode!r}: use restore-size or raw-data", ExitCode.USAGE)

@@ -68,7 +68,14 @@ def copy(
     totals = asdict(report.stats)
     if json_output:
         rows = [_copied_json(done) for done in report.copied]
-        render.emit({"snapshots": rows, "stats": totals, "problems": report.problems})
+        render.emit(
+            {
+                "snapshots": rows,
+                "stats": totals,
+                "problems": report.problems,
+                "tampering": report.tampering,
+            }
+        )
     else:
         print(
             f"{totals['snapshots_copied']} copied, {totals['snapshots_skipped']} skipped; "
@@ -77,6 +84,7 @@ def copy(
         )
     for problem in report.problems:
         print(f"error: source: {problem}", file=sys.stderr)
+    context.tampering([f"source: {finding}" for finding in report.tampering])
     if report.problems:
         raise typer.Exit(ExitCode.FATAL)
 
@@ -92,7 +100,7 @@ def _open_source(
             password_file,
             env_var="NEOSTORE_FROM_PASSWORD",
             what="source password",
-            options="NEOSTORE_FROM_PASSWORD or --from-password-file",
+            options="NEOSTORE_FROM_PASSWORD_FILE or --from-password-file",
         ),
         server=context.ServerOptions(fingerprint, ca, credentials_env="NEOSTORE_FROM_SERVER"),
     )

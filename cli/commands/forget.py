@@ -123,7 +123,7 @@ def _forget_ids(
     repository: Repository, specs: list[str], target: str | None, dry_run: bool, quiet: bool
 ) -> list[dict[str, Any]]:
     from neostore.lifecycle.forget import forget_snapshots
-    from neostore.snapshots.catalog import find_snapshot
+    from neostore.snapshots.lookup import find_snapshot
 
     chosen = [find_snapshot(repository, spec, target) for spec in specs]
     if not dry_run:
@@ -223,5 +223,10 @@ def _prune(
             f"earlier, deleted by a prune after the grace period; "
             f"{stats.packs_young} unused packs too young to condemn"
         )
+        if stats.forgotten_removed:
+            print(
+                f"{verb}remove {stats.forgotten_removed} forgotten snapshot(s) still in the "
+                "store (an interrupted forget, or put back)"
+            )
     render.problems("warning", stats.problems)
     return out

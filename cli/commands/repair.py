@@ -65,7 +65,7 @@ def repair_snapshots(
     `repaired` and lists what was lost. Run `repair index` first when check
     reports index problems."""
     from neostore.lifecycle.salvage import repair_targets
-    from neostore.snapshots.catalog import select
+    from neostore.snapshots.lookup import select
 
     repository = context.open_repo(repo, password_file)
     chosen = select(repository, snapshot_ids, target)

@@ -76,6 +76,7 @@ def check(
         render.emit(
             {
                 "ok": result.ok,
+                "tampering": result.tampering,
                 "errors": result.errors,
                 "warnings": result.warnings,
                 "snapshots": result.snapshots,
@@ -91,6 +92,10 @@ def check(
         summary = f"{result.snapshots} snapshots, {result.trees} trees, {result.packs} packs"
         if read_data or subset is not None:
             summary += f", {result.packs_read} packs read, {result.blobs_checked} blobs verified"
-        print(f"{'no errors' if result.ok else f'{len(result.errors)} error(s)'} ({summary})")
+        verdict = f"{len(result.errors)} error(s)" if result.errors else "no errors"
+        if result.tampering:
+            verdict += f", {len(result.tampering)} sign(s) of tampering"
+        print(f"{verdict} ({summary})")
+    context.tampering(result.tampering)
     if not result.ok:
         raise typer.Exit(ExitCode.FATAL)

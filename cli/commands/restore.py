@@ -63,7 +63,7 @@ def restore(
         raise context.usage(e) from None
     repository = context.open_repo(repo, password_file)
     from neostore.restorer.walk import Restorer
-    from neostore.snapshots.catalog import find_snapshot
+    from neostore.snapshots.lookup import find_snapshot
 
     info = find_snapshot(repository, snap, target)
     started = time.monotonic()

@@ -41,7 +41,7 @@ def tag(
     Each changed snapshot gets a new id: a new manifest is saved with the old
     one's time and content, and the old one is forgotten."""
     from neostore.lifecycle.rewrite import tag as retag
-    from neostore.snapshots.catalog import find_snapshot
+    from neostore.snapshots.lookup import find_snapshot
 
     if not (add or remove or set_tags is not None):
         raise Fail("give --add, --remove and/or --set", ExitCode.USAGE)

@@ -1,4 +1,5 @@
-"""Per-user local state: the config pin and snapshot chain heads.
+"""Per-user local state: the config pin, snapshot chain heads, the
+snapshots seen forgotten and the share lists and capabilities seen.
 
 Unlike the cache, this is *security* state and is not rebuildable from the
 repository: it is what lets a client notice a store that replays an old
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import IntegrityError
+from ..errors import IntegrityError, TamperingDetected
 
 
 def state_dir() -> Path:
@@ -74,11 +75,11 @@ def check_config_pin(repo_id: bytes, owner_vk: bytes, config_version: int) -> No
             state["config"] = {"owner_vk": owner_vk.hex(), "config_version": config_version}
             return
         if pinned.get("owner_vk") != owner_vk.hex():
-            raise IntegrityError(
+            raise TamperingDetected(
                 "config: the repository's owner key changed since this machine last saw it"
             )
         if config_version < int(pinned.get("config_version", 0)):
-            raise IntegrityError(
+            raise TamperingDetected(
                 "config: older than the one this machine last saw (replayed config)"
             )
         pinned["config_version"] = config_version
@@ -89,7 +90,7 @@ def pin_target(repo_id: bytes, name: str, target_id: bytes) -> None:
     with _state(repo_id) as state:
         pinned = state.setdefault("targets", {}).setdefault(name, target_id.hex())
     if pinned != target_id.hex():
-        raise IntegrityError(
+        raise TamperingDetected(
             f"target record {name}: replaced since this machine last saw it (different target id)"
         )
 
@@ -171,3 +172,52 @@ def seen_share_caps(repo_id: bytes, share_id: bytes) -> str | None:
 def record_share_cap(repo_id: bytes, share_id: bytes, name: str) -> None:
     with _state(repo_id) as state:
         state.setdefault("share_heads", {})[share_id.hex()] = name
+
+
+Remembered = tuple[bytes, int, bytes | None, bool]
+
+
+def forgotten_snapshots(repo_id: bytes, target_id: bytes) -> dict[bytes, Remembered]:
+    """Snapshots this machine saw named in the owner's forget records:
+    id -> (writer id, seq, prev, whether it was seen gone from the store)."""
+    with _state(repo_id) as state:
+        seen = state.get("forgotten", {}).get(target_id.hex(), {})
+    return {
+        bytes.fromhex(sid): (
+            bytes.fromhex(w),
+            int(seq),
+            bytes.fromhex(prev) if prev else None,
+            bool(gone),
+        )
+        for sid, (w, seq, prev, gone) in seen.items()
+    }
+
+
+def remember_forgotten(
+    repo_id: bytes, target_id: bytes, entries: dict[bytes, tuple[bytes, int, bytes | None]]
+) -> None:
+    with _state(repo_id) as state:
+        seen = state.setdefault("forgotten", {}).setdefault(target_id.hex(), {})
+        for sid, (writer_id, seq, prev) in entries.items():
+            seen.setdefault(sid.hex(), [writer_id.hex(), seq, prev.hex() if prev else None, 0])
+
+
+def confirm_forgotten(repo_id: bytes, target_id: bytes, snapshot_ids: list[bytes]) -> None:
+    """Mark remembered forgotten snapshots as seen gone from the store."""
+    with _state(repo_id) as state:
+        seen = state.get("forgotten", {}).get(target_id.hex(), {})
+        for sid in snapshot_ids:
+            if sid.hex() in seen:
+                seen[sid.hex()][3] = 1
+
+
+def withdrawn_caps(repo_id: bytes, share_id: bytes) -> set[str]:
+    """Capabilities (object names) a share key saw withdrawn on this machine."""
+    with _state(repo_id) as state:
+        return set(state.get("share_withdrawn", {}).get(share_id.hex(), []))
+
+
+def remember_withdrawn(repo_id: bytes, share_id: bytes, names: set[str]) -> None:
+    with _state(repo_id) as state:
+        seen = state.setdefault("share_withdrawn", {}).setdefault(share_id.hex(), [])
+        seen.extend(sorted(set(names) - set(seen)))

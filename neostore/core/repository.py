@@ -24,6 +24,7 @@ from ..errors import (
     NotFound,
     PermissionDenied,
     RepositoryNotFound,
+    TamperingDetected,
     UsageError,
 )
 from ..format import crypto
@@ -220,7 +221,7 @@ class Repository:
                 raise NotFound(f"target {name!r} does not exist") from None
             record = decode_target(data, name, self.repo_id, self.material.owner_vk)
             if self.role != Role.OWNER and record.target_id != self._roles.target_id:
-                raise IntegrityError(
+                raise TamperingDetected(
                     f"target record {name}: not the target this key was made for (replaced?)"
                 )
             localstate.pin_target(self.repo_id, name, record.target_id)
@@ -245,7 +246,7 @@ class Repository:
             return self.target(name)
         except NotFound:
             if localstate.pinned_target(self.repo_id, name) is not None:
-                raise IntegrityError(
+                raise TamperingDetected(
                     f"target {name!r} existed when this machine last looked and is now gone "
                     "(deleted or hidden by the store)"
                 ) from None

@@ -1,6 +1,8 @@
 """``check``: verify the repository's structure and, optionally, its data.
 
-Reports every problem found rather than stopping at the first.
+Reports every problem found rather than stopping at the first. Tampering
+(snapshots hidden, rolled back or put back after being forgotten, a
+replaced record) is kept apart from damage in :attr:`CheckResult.tampering`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from ..backend.names import ObjectType
 from ..core import objects
 from ..core.repository import Repository
-from ..errors import IntegrityError, NeostoreError, UsageError
+from ..errors import IntegrityError, NeostoreError, NotFound, TamperingDetected, UsageError
 from ..format import crypto, pack
 from ..format.blob import Ref, decrypt_blob
 from ..format.targets import DATA, TREE
@@ -26,8 +28,11 @@ from ..snapshots.chains import verify_chains
 
 @dataclass
 class CheckResult:
+    #: damaged or missing objects and anything else that makes a snapshot unsafe to trust
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: evidence of tampering (some also in ``errors`` when a snapshot is affected)
+    tampering: list[str] = field(default_factory=list)
     snapshots: int = 0
     trees: int = 0
     packs: int = 0
@@ -36,7 +41,7 @@ class CheckResult:
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.errors and not self.tampering
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -94,14 +99,29 @@ class Checker:
         self.result.errors.append(message)
         self.reporter.error(None, message)
 
+    def _problem(self, error: NeostoreError) -> None:
+        """A problem met while listing: tampering, damage, or (neither,
+        e.g. a leftover of an interrupted forget) a warning."""
+        if isinstance(error, TamperingDetected):
+            self.result.tampering.append(str(error))
+            self.reporter.error(None, str(error))
+        elif isinstance(error, IntegrityError | NotFound):
+            self._error(str(error))
+        else:
+            self.result.warnings.append(str(error))
+
     def run(self, read_data: bool = False, subset: Subset | None = None) -> CheckResult:
         """``subset``: read only those packs (implies reading data)."""
         self.reporter.start("check")
-        self.repo.load_index(on_error=lambda e: self._error(str(e)))
-        self._check_packs_present()
-        self._check_snapshots()
-        if read_data or subset is not None:
-            self._read_data(subset or Subset())
+        on_problem, self.repo.on_problem = self.repo.on_problem, self._problem
+        try:
+            self.repo.load_index(on_error=lambda e: self._error(str(e)))
+            self._check_packs_present()
+            self._check_snapshots()
+            if read_data or subset is not None:
+                self._read_data(subset or Subset())
+        finally:
+            self.repo.on_problem = on_problem
         self.reporter.finish()
         return self.result
 
@@ -127,14 +147,12 @@ class Checker:
         for target in self.repo.target_names():
             try:
                 record = self.repo.target(target)
-                snapshots = list_snapshots(
-                    self.repo, target, on_error=lambda e: self._error(str(e))
-                )
+                snapshots = list_snapshots(self.repo, target, on_error=self._problem)
             except NeostoreError as e:
-                self._error(str(e))
+                self._problem(e)
                 continue
             for problem in verify_chains(self.repo, record, snapshots):
-                self._error(problem)
+                self._problem(problem)
             for info in snapshots:
                 self.result.snapshots += 1
                 where = f"snapshot {info.hex_id[:12]} ({target})"

@@ -45,12 +45,12 @@ from ..shares.publish import publish_or_warn
 from ..snapshots.catalog import (
     chain_head,
     chain_order,
-    find_snapshot,
     list_snapshots,
     save_snapshot,
 )
 from ..snapshots.chains import list_verified
 from ..snapshots.info import SnapshotInfo
+from ..snapshots.lookup import find_snapshot
 
 #: files up to this size are cut in memory (pyfastcdc's stream cutter costs
 #: several maximum-size buffers per call)
@@ -311,6 +311,8 @@ class CopyReport:
     stats: CopyStats = field(default_factory=CopyStats)
     #: what is wrong in the source's listing (reported, not copied around)
     problems: list[str] = field(default_factory=list)
+    #: tampering the source's listing shows (what verifies is copied all the same)
+    tampering: list[str] = field(default_factory=list)
 
 
 def copy_snapshots(
@@ -325,14 +327,16 @@ def copy_snapshots(
     """Copy the snapshots named by ``specs`` (default: every readable one,
     of ``from_target``) into ``target`` (default: the source's target of
     each), oldest first. A source listing whose chains do not verify is
-    reported in ``problems``; what does verify is copied all the same."""
+    reported in ``tampering``, snapshots that do not verify in ``problems``;
+    what does verify is copied all the same."""
     report = CopyReport()
     if specs:
         chosen = [find_snapshot(source, spec, from_target) for spec in specs]
     else:
         listing = list_verified(source, from_target)
         chosen = listing.snapshots
-        report.problems = listing.failures + listing.problems
+        report.problems = listing.failures
+        report.tampering = listing.tampering
     by_dest: dict[str, list[SnapshotInfo]] = {}
     for info in chain_order(chosen):
         by_dest.setdefault(target or info.target, []).append(info)

@@ -19,7 +19,7 @@ from ..format.forget import Forgotten
 from ..format.targets import TargetRecord
 from ..shares.publish import withdraw
 from ..snapshots.catalog import by_target, list_snapshots
-from ..snapshots.forgotten import record_forgotten
+from ..snapshots.forgotten import forgotten, record_forgotten, seen_gone
 from ..snapshots.info import SnapshotInfo
 from .retention import Decision, Item, Policy, apply, local_time
 
@@ -57,6 +57,8 @@ def forget(
             removed += 1
         except NotFound:
             pass  # removed already (an earlier, interrupted forget)
+    forgotten(repo, record)  # remembered on this machine: putting one back is tampering
+    seen_gone(repo, record, [i.snapshot_id for i in snapshots])
     return removed
 
 

@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from ..backend.names import ObjectType
 from ..core import objects
 from ..core.repository import Repository
-from ..errors import NeostoreError, UsageError
+from ..errors import NeostoreError, TamperingDetected, UsageError
 from ..format.indexfile import entries_trusted
 from .check import Checker
+from .leftovers import forgotten_leftovers, remove_forgotten_leftovers
 from .packview import PackView, PruneRefused
 from .repack import Repacker, write_index
 
@@ -70,6 +71,8 @@ class PruneStats:
     #: unreferenced packs too young to condemn (a snapshot may be running)
     packs_young: int = 0
     bytes_unused_left: int = 0
+    #: snapshot objects an owner's forget record names, still in the store
+    forgotten_removed: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -81,12 +84,18 @@ class Pruner:
         self.stats = PruneStats()
 
     def run(self) -> PruneStats:
+        leftovers = forgotten_leftovers(self.repo)
+        self.stats.forgotten_removed = sum(len(ids) for ids in leftovers.values())
+        if not self.options.dry_run:
+            remove_forgotten_leftovers(self.repo, leftovers)
         checker = Checker(self.repo)
         result = checker.run()
         if not result.ok:
-            raise PruneRefused(
-                f"check finds {len(result.errors)} problem(s), so prune changes nothing "
-                f"(first: {result.errors[0]}); run 'neostore check' and repair first"
+            found = result.tampering + result.errors
+            refused = TamperingDetected if result.tampering else PruneRefused
+            raise refused(
+                f"check finds {len(found)} problem(s), so prune changes nothing "
+                f"(first: {found[0]}); run 'neostore check' and repair first"
             )
         self.used = checker.referenced
         now = time.time_ns()

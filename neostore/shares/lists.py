@@ -17,7 +17,7 @@ from dataclasses import replace
 from ..backend.names import ObjectType, is_valid_segment
 from ..core import localstate, objects
 from ..core.repository import Repository
-from ..errors import IntegrityError, NotFound, UsageError
+from ..errors import IntegrityError, NotFound, TamperingDetected, UsageError
 from ..format import crypto
 from ..format import keyfile as keys
 from ..format.roles import make_share_material
@@ -61,7 +61,7 @@ def current_sharelist(repo: Repository, record: TargetRecord) -> ShareList:
             merged[share.share_id] = share
     pinned = localstate.sharelist_version(repo.repo_id, record.target_id)
     if version < pinned:
-        raise IntegrityError(
+        raise TamperingDetected(
             f"target {record.name}: share list #{pinned} was seen before and the newest now is "
             f"#{version} (rolled back or hidden by the store)"
         )

@@ -22,13 +22,14 @@ from ..format.shares import (
     Capability,
     Withdrawal,
     cap_name,
+    is_hex64,
     seal_cap,
     seal_withdrawal,
     withdrawal_name,
 )
 from ..format.targets import TargetRecord
 from ..format.writer import WriterIdentity
-from ..snapshots.catalog import list_snapshots
+from ..snapshots.catalog import list_snapshots, load_snapshot
 from ..snapshots.forgotten import forgotten
 from ..snapshots.info import SnapshotInfo
 from .lists import current_sharelist
@@ -144,26 +145,30 @@ def sync(repo: Repository, target: str, only: set[str] | None = None) -> int:
         )
     repo.require_reader(record)
     writer = repo.writer
-    snapshots = list_snapshots(repo, target, on_error=repo.on_problem)
+    live = list_snapshots(repo, target, on_error=repo.on_problem)
     gone = forgotten(repo, record)
-    live = [i for i in snapshots if i.snapshot_id not in gone]
     repo.load_index()
     published = publish(repo, record, writer, live, only)
     if repo.role == Role.OWNER and gone:  # capabilities a forget left behind
-        withdraw(repo, record, list(gone), _replacements(snapshots, live, set(gone)))
+        withdraw(repo, record, list(gone), _replacements(repo, record, live, set(gone)))
     return published
 
 
 def _replacements(
-    snapshots: list[SnapshotInfo], live: list[SnapshotInfo], gone: set[bytes]
+    repo: Repository, record: TargetRecord, live: list[SnapshotInfo], gone: set[bytes]
 ) -> dict[bytes, bytes]:
-    """For forgotten snapshots still listed (an interrupted tag or repair):
-    the newest live snapshot of the same line (same ``original``)."""
+    """For forgotten snapshots still in the store (an interrupted tag or
+    repair): the newest live snapshot of the same line (same ``original``)."""
     out: dict[bytes, bytes] = {}
-    for info in snapshots:
-        if info.snapshot_id in gone:
-            line = info.manifest.original or info.snapshot_id
-            for candidate in live:
-                if candidate.manifest.original == line:
-                    out[info.snapshot_id] = candidate.snapshot_id
+    for leaf in repo.objects.list_group(ObjectType.SNAPSHOTS, record.name):
+        if not is_hex64(leaf) or bytes.fromhex(leaf) not in gone:
+            continue
+        try:
+            info = load_snapshot(repo, record, leaf)
+        except NeostoreError:
+            continue  # unreadable: withdrawn without a replacement
+        line = info.manifest.original or info.snapshot_id
+        for candidate in live:
+            if candidate.manifest.original == line:
+                out[info.snapshot_id] = candidate.snapshot_id
     return out

@@ -1,9 +1,9 @@
 """A target's snapshots: listing, lookup, order, saving, and chain heads.
 
-Snapshots are listed oldest first in chain order (:func:`chain_order`);
-``latest`` is refused while the newest snapshot this machine has seen of a
-writer is missing and no owner-signed forget record explains it. A share
+Snapshots are listed oldest first in chain order (:func:`chain_order`),
+without those an owner's forget record names (:mod:`.forgotten`). A share
 key sees the snapshots published to its share instead (:mod:`.shared`).
+Naming one (``latest``, an id) is :mod:`.lookup`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import TypeVar
 from ..backend.names import ObjectType
 from ..core import localstate, objects
 from ..core.repository import Repository
-from ..errors import IntegrityError, NeostoreError, NotFound, UsageError
+from ..errors import IntegrityError, NeostoreError
 from ..format.keyfile import Role
 from ..format.manifest import Manifest, open_manifest, seal_manifest
 from ..format.targets import TargetRecord
 from . import heads, shared
-from .forgotten import forgotten
+from .forgotten import forgotten, resurrected, seen_gone
 from .info import SnapshotInfo
 
 OnError = Callable[[NeostoreError], None]
@@ -41,18 +41,34 @@ def list_snapshots(
         return shared.order(shared.shared_snapshots(repo, on_error))
     for record in records.values():
         repo.require_reader(record)
+    gone = {name: forgotten(repo, record) for name, record in records.items()}
+    present: dict[str, set[bytes]] = {name: set() for name in records}
     out: list[SnapshotInfo] = []
     for address, _ in repo.objects.addresses(ObjectType.SNAPSHOTS):
         tname, _, sid = address.name.partition("/")
         if tname not in records:
             continue
         try:
+            snapshot_id = _snapshot_id(address.what, sid)
+            present[tname].add(snapshot_id)
+            if snapshot_id in gone[tname]:
+                (on_error or repo.on_problem)(resurrected(repo, records[tname], snapshot_id))
+                continue
             out.append(load_snapshot(repo, records[tname], sid))
         except NeostoreError as e:
             if on_error is None:
                 raise
             on_error(e)
+    for name, record in records.items():
+        seen_gone(repo, record, [sid for sid in gone[name] if sid not in present[name]])
     return chain_order(out)
+
+
+def _snapshot_id(what: str, hex_id: str) -> bytes:
+    try:
+        return bytes.fromhex(hex_id)
+    except ValueError:
+        raise IntegrityError(f"{what}: not a snapshot id") from None
 
 
 def load_snapshot(repo: Repository, record: TargetRecord, hex_id: str) -> SnapshotInfo:
@@ -66,84 +82,6 @@ def load_snapshot(repo: Repository, record: TargetRecord, hex_id: str) -> Snapsh
         target_id=record.target_id,
     )
     return SnapshotInfo(bytes.fromhex(hex_id), record.name, manifest, by_owner=by_owner)
-
-
-def find_snapshot(repo: Repository, spec: str, target: str | None = None) -> SnapshotInfo:
-    """Resolve ``latest``, a full id or a unique prefix of at least 4 hex digits."""
-    if spec == "latest":
-        return _latest(repo, target or repo.default_target)
-    spec = spec.lower()
-    if len(spec) < 4 or any(c not in "0123456789abcdef" for c in spec):
-        raise UsageError(f"{spec!r}: give `latest`, a snapshot id or a prefix of ≥ 4 hex digits")
-    if target is not None:
-        repo.target(target)  # a target this key may not use: refused here
-    if repo.role == Role.SHARE:
-        return _unique(spec, [i for i in list_snapshots(repo) if i.hex_id.startswith(spec)])
-    wanted = {target} if target else set(repo.target_names())
-    matches = []
-    for address, _ in repo.objects.addresses(ObjectType.SNAPSHOTS):
-        tname, _, sid = address.name.partition("/")
-        if sid.startswith(spec) and tname in wanted:
-            matches.append((tname, sid))
-    tname, sid = _unique(spec, matches)
-    return load_snapshot(repo, repo.target(tname), sid)
-
-
-def _unique(spec: str, matches: list[T]) -> T:
-    if not matches:
-        raise NotFound(f"no snapshot matches {spec!r}")
-    if len(matches) > 1:
-        raise UsageError(f"{spec!r} matches {len(matches)} snapshots; give more digits")
-    return matches[0]
-
-
-def _latest(repo: Repository, name: str) -> SnapshotInfo:
-    snapshots = list_snapshots(repo, name, on_error=repo.on_problem)
-    if repo.role == Role.SHARE:
-        problem = shared.rollback(repo, snapshots)
-        if problem is not None:
-            raise IntegrityError(f"{problem}; name a snapshot id to proceed")
-    else:
-        refuse_rollback(repo, repo.target(name), snapshots)
-    if not snapshots:
-        raise NotFound(f"target {name!r} has no snapshots")
-    return snapshots[-1]
-
-
-def refuse_rollback(repo: Repository, record: TargetRecord, snapshots: list[SnapshotInfo]) -> None:
-    """``latest`` must not quietly fall back to an older snapshot when the
-    store hides the newest one this machine has seen."""
-    newest: dict[bytes, int] = {}
-    for info in snapshots:
-        m = info.manifest
-        newest[m.writer_id] = max(newest.get(m.writer_id, 0), m.seq)
-    present = {info.snapshot_id for info in snapshots}
-    gone = None
-    for writer_id, (seq, sid) in localstate.seen_heads(repo.repo_id, record.target_id).items():
-        if newest.get(writer_id, 0) >= seq:
-            continue
-        gone = forgotten(repo, record) if gone is None else gone
-        # the owner forgot it: the newest snapshot it kept before it must be here
-        kept: bytes | None = sid
-        for _ in range(len(gone) + 1):
-            if kept is None or kept not in gone:
-                break
-            kept = gone[kept].prev
-        if sid in gone and (kept is None or kept in present):
-            continue
-        raise IntegrityError(
-            f"target {record.name}: snapshot #{seq} of writer {writer_id.hex()[:8]} was "
-            "seen before and is missing now (rolled back or hidden); name a snapshot "
-            "id to proceed"
-        )
-
-
-def select(repo: Repository, specs: list[str] | None, target: str | None) -> list[SnapshotInfo]:
-    """The snapshots named by ``specs``, or every readable one (of ``target``)."""
-    if specs:
-        return [find_snapshot(repo, spec, target) for spec in specs]
-    names = [target] if target else repo.target_names()
-    return [i for n in names for i in list_snapshots(repo, n, repo.on_problem)]
 
 
 def by_target(snapshots: list[SnapshotInfo]) -> dict[str, list[SnapshotInfo]]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from ..core import localstate, objects
 from ..core.repository import Repository
+from ..errors import IntegrityError, NeostoreError, NotFound, TamperingDetected
 from ..format.keyfile import Role
 from ..format.targets import TargetRecord
 from . import shared
@@ -30,8 +31,11 @@ FUTURE_SLACK_NS = 10 * 60 * 1_000_000_000
 
 def verify_chains(
     repo: Repository, record: TargetRecord, snapshots: list[SnapshotInfo]
-) -> list[str]:
-    problems: list[str] = []
+) -> list[NeostoreError]:
+    """What is wrong with a target's chains: :class:`TamperingDetected` for
+    snapshots hidden or rolled back, a plain warning for a claimed time in
+    the future (a writer's clock can be wrong)."""
+    problems: list[NeostoreError] = []
     by_writer: dict[bytes, list[SnapshotInfo]] = defaultdict(list)
     for info in snapshots:
         by_writer[info.manifest.writer_id].append(info)
@@ -45,22 +49,28 @@ def verify_chains(
     for sid, seq, prev, kind in sorted(links, key=lambda x: x[1]):
         if seq > 1 and (prev is None or prev not in ids):
             problems.append(
-                f"target {record.name}: {kind}snapshot {sid.hex()[:12]} follows a snapshot that "
-                "is missing from the repository (deleted or hidden)"
+                TamperingDetected(
+                    f"target {record.name}: {kind}snapshot {sid.hex()[:12]} follows a snapshot "
+                    "that is missing from the repository (deleted or hidden)"
+                )
             )
     horizon = time.time_ns() + FUTURE_SLACK_NS
     for info in snapshots:
         if info.manifest.time_ns > horizon:
             problems.append(
-                f"target {record.name}: snapshot {info.hex_id[:12]} claims a time in the future "
-                "(clock skew or tampering); it is ordered as if made now"
+                NeostoreError(
+                    f"target {record.name}: snapshot {info.hex_id[:12]} claims a time in the "
+                    "future (clock skew or tampering); it is ordered as if made now"
+                )
             )
     for writer_id, (seq, sid) in localstate.seen_heads(repo.repo_id, record.target_id).items():
         newest = max((i.manifest.seq for i in by_writer.get(writer_id, [])), default=0)
         if newest < seq and sid not in ids and not _saved_since(repo, record, sid):
             problems.append(
-                f"target {record.name}: writer {writer_id.hex()[:8]} had snapshot #{seq} when this "
-                f"machine last looked, now only #{newest} (rolled back or hidden)"
+                TamperingDetected(
+                    f"target {record.name}: writer {writer_id.hex()[:8]} had snapshot #{seq} when "
+                    f"this machine last looked, now only #{newest} (rolled back or hidden)"
+                )
             )
     for writer_id, infos in by_writer.items():
         head = infos[-1]
@@ -82,10 +92,21 @@ class Listing:
     """Snapshots as ``snapshots`` shows them, with what their check found."""
 
     snapshots: list[SnapshotInfo]
-    #: tampering: snapshots hidden, rolled back or claiming a future time
-    problems: list[str] = field(default_factory=list)
+    #: snapshots hidden, rolled back or put back after being forgotten
+    tampering: list[str] = field(default_factory=list)
+    #: claimed times in the future, leftovers of an interrupted forget
+    warnings: list[str] = field(default_factory=list)
     #: snapshots that could not be read or did not verify (left out)
     failures: list[str] = field(default_factory=list)
+
+    def report(self, error: NeostoreError) -> None:
+        """Sort a problem met while listing into its list."""
+        if isinstance(error, TamperingDetected):
+            self.tampering.append(str(error))
+        elif isinstance(error, IntegrityError | NotFound):
+            self.failures.append(str(error))
+        else:
+            self.warnings.append(str(error))
 
 
 def list_verified(repo: Repository, target: str | None = None) -> Listing:
@@ -93,15 +114,20 @@ def list_verified(repo: Repository, target: str | None = None) -> Listing:
     target's chains verified (a share key: its share checked for a
     rollback instead, since a share sees some snapshots, not chains)."""
     listing = Listing([])
-    for name in [target] if target else repo.target_names():
-        record = repo.target(name)
-        infos = list_snapshots(repo, name, on_error=lambda e: listing.failures.append(str(e)))
-        if repo.role == Role.SHARE:
-            problem = shared.rollback(repo, infos)
-            listing.problems.extend([problem] if problem is not None else [])
-        else:
-            listing.problems.extend(verify_chains(repo, record, infos))
-        listing.snapshots.extend(infos)
+    on_problem, repo.on_problem = repo.on_problem, listing.report
+    try:
+        for name in [target] if target else repo.target_names():
+            record = repo.target(name)
+            infos = list_snapshots(repo, name, on_error=listing.report)
+            if repo.role == Role.SHARE:
+                problem = shared.rollback(repo, infos)
+                listing.tampering.extend([problem] if problem is not None else [])
+            else:
+                for found in verify_chains(repo, record, infos):
+                    listing.report(found)
+            listing.snapshots.extend(infos)
+    finally:
+        repo.on_problem = on_problem
     if repo.role != Role.SHARE:
         listing.snapshots = chain_order(listing.snapshots)
     return listing

@@ -4,7 +4,9 @@ A share holder cannot open manifests; it reads the capabilities writers
 sealed to its share (:mod:`neostore.format.shares`), each a snapshot whose
 root listing is the shared folder alone, minus those the owner withdrew
 (their snapshots were forgotten). A capability seen before that is now
-missing without a withdrawal is a store hiding snapshots.
+missing without a withdrawal is a store hiding snapshots; one withdrawn
+before (remembered locally) stays withdrawn even if the store deletes the
+withdrawal and puts the capability back.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 from ..backend.names import ObjectType
 from ..core import localstate, objects
 from ..core.repository import Repository
-from ..errors import IntegrityError, NeostoreError, NotFound
+from ..errors import IntegrityError, NeostoreError, NotFound, TamperingDetected
 from ..format.manifest import Manifest
 from ..format.shares import (
     Capability,
@@ -59,7 +61,20 @@ def shared_snapshots(
             caps[name] = _snapshot(repo, f"share capability {address.name}", name, parts)
         except NeostoreError as e:
             report(e)
-    return [info for name, info in caps.items() if name not in withdrawn]
+    share_id = _share_id(repo)
+    remembered = localstate.withdrawn_caps(repo.repo_id, share_id)
+    back = sorted(name for name in remembered - withdrawn if name in caps)
+    if back:
+        report(
+            TamperingDetected(
+                f"share {secrets.share_name}: {len(back)} snapshot(s) the owner withdrew are back "
+                "and their withdrawals gone (put back by the store): ignored"
+            )
+        )
+    if withdrawn - remembered:
+        localstate.remember_withdrawn(repo.repo_id, share_id, withdrawn - remembered)
+    excluded = withdrawn | remembered
+    return [info for name, info in caps.items() if name not in excluded]
 
 
 def order(snapshots: list[SnapshotInfo]) -> list[SnapshotInfo]:
