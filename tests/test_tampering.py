@@ -7,6 +7,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from neostore.commandline import ExitCode
 
 from conftest import PASSWORD, Cli
@@ -150,3 +152,96 @@ def test_a_withdrawn_share_capability_put_back_stays_withdrawn(repo: Cli, tmp_pa
     assert "the owner withdrew are back" in listed.err
     dumped = repo("dump", "latest", "/shared/deck.txt", password="share pw")
     assert dumped.out == "slides v1\n" and dumped.code == ExitCode.TAMPERED
+
+
+YEAR_NS = 365 * 24 * 3600 * 10**9
+
+
+def test_a_future_dated_snapshot_never_overtakes_later_ones(
+    repo: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A certified writer whose clock says ten years from now (or a leaked
+    key lying on purpose) makes a snapshot: it must not stay `latest` once
+    other writers made snapshots after it — not when this machine's clock
+    passes the claimed time either, and not on a machine that first sees
+    it years later."""
+    import time
+
+    real_time_ns = time.time_ns
+    src = tmp_path / "src"
+    src.mkdir()
+    writers = {}
+    for name in ("skewed", "honest"):
+        env = {"NEOSTORE_NEW_PASSWORD": f"{name} pw"}
+        repo.ok("key", "add", "--role", "writer", "--target", "default", extra_env=env)
+        writers[name] = f"{name} pw"
+
+    def snapshot(content: str, password: str) -> str:
+        (src / "f.txt").write_text(content)
+        return repo.ok("snapshot", src, "--json", password=password).json()["id"]
+
+    first = snapshot("owner's first\n", PASSWORD)
+    monkeypatch.setattr(time, "time_ns", lambda: real_time_ns() + 10 * YEAR_NS)
+    future = snapshot("from the future\n", writers["skewed"])
+    monkeypatch.undo()
+    listed = repo.ok("snapshots", "--json")
+    assert _ids(listed) == [first, future]  # the newest there is, for now
+    assert "claims a time in the future" in listed.err and "first saw it" in listed.err
+    by_writer = snapshot("honest writer, after it\n", writers["honest"])  # put-only: names
+    by_owner = snapshot("owner, after both\n", PASSWORD)  # reads: names each writer's newest
+    order = [first, future, by_writer, by_owner]
+    assert _ids(repo.ok("snapshots", "--json")) == order
+    dumped = repo.ok("dump", "latest", str(src / "f.txt"))
+    assert dumped.out == "owner, after both\n"
+
+    # eleven years on, here and on a machine that never saw it in the future
+    monkeypatch.setattr(time, "time_ns", lambda: real_time_ns() + 11 * YEAR_NS)
+    assert _ids(repo.ok("snapshots", "--json")) == order
+    fresh = {"NEOSTORE_STATE_DIR": str(tmp_path / "fresh-state")}
+    assert _ids(repo.ok("snapshots", "--json", extra_env=fresh)) == order
+    monkeypatch.undo()
+    elsewhere = repo.ok("snapshots", "--json", extra_env=fresh)
+    assert _ids(elsewhere) == order and "by the snapshots known to follow it" in elsewhere.err
+    checked = repo("check", "--json")
+    assert checked.code == 0 and any(
+        "claims a time in the future" in w for w in checked.json()["warnings"]
+    )
+
+    # a retention policy goes by the same order: the future one is not "last"
+    kept = repo.ok("forget", "--keep-last", "1", "--dry-run", "--json").json()
+    assert [g["keep"] for g in kept] == [[by_owner]]
+
+
+def test_share_holders_order_a_future_dated_snapshot_alike(
+    repo: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A share key cannot trust the writer and seq a capability claims, but
+    the ``after`` list it carries orders a future-dated snapshot all the
+    same, on any machine and at any time."""
+    import time
+
+    real_time_ns = time.time_ns
+    src = tmp_path / "src"
+    (src / "shared").mkdir(parents=True)
+    new = {"NEOSTORE_NEW_PASSWORD": "skewed pw"}
+    repo.ok("key", "add", "--role", "writer", "--target", "default", extra_env=new)
+    new = {"NEOSTORE_NEW_PASSWORD": "share pw"}
+    repo.ok("share", "create", "-t", "default", "--path", src / "shared", extra_env=new)
+
+    def snapshot(content: str, password: str) -> str:
+        (src / "shared" / "f.txt").write_text(content)
+        return repo.ok("snapshot", src, "--json", password=password).json()["id"]
+
+    first = snapshot("first\n", PASSWORD)
+    monkeypatch.setattr(time, "time_ns", lambda: real_time_ns() + 10 * YEAR_NS)
+    future = snapshot("from the future\n", "skewed pw")
+    monkeypatch.undo()
+    last = snapshot("after it\n", PASSWORD)
+    holder = {"password": "share pw"}
+    assert _ids(repo.ok("snapshots", "--json", **holder)) == [first, future, last]
+    monkeypatch.setattr(time, "time_ns", lambda: real_time_ns() + 11 * YEAR_NS)
+    fresh = {"NEOSTORE_STATE_DIR": str(tmp_path / "fresh-state")}
+    later = repo.ok("snapshots", "--json", extra_env=fresh, **holder)
+    assert _ids(later) == [first, future, last]
+    dumped = repo.ok("dump", "latest", "/shared/f.txt", extra_env=fresh, **holder)
+    assert dumped.out == "after it\n"

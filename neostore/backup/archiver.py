@@ -39,6 +39,7 @@ from ..progress import Reporter
 from ..shares.publish import publish_or_warn
 from ..snapshots.catalog import chain_head, default_host_user, list_snapshots, save_snapshot
 from ..snapshots.info import SnapshotInfo
+from ..snapshots.observed import Observer, newest_per_writer
 from .filescache import FilesCache
 from .fsmeta import node_from_stat
 from .options import SnapshotOptions, SnapshotResult, SnapshotStats
@@ -185,6 +186,7 @@ class Archiver:
         # two runs of the same key rarely fork the chain (a fork is legal,
         # only untidy)
         existing = self._readable_snapshots()
+        observer = None if self.repo.can_read(self.record) else Observer(self.repo, self.record)
         prev_seq, prev_id = chain_head(self.repo, self.record, existing)
         manifest = Manifest(
             repo_id=self.repo.repo_id,
@@ -201,8 +203,11 @@ class Archiver:
             parent=existing[-1].snapshot_id if existing else None,
             root=root,
             stats=asdict(self.stats),
+            after=newest_per_writer(existing) if observer is None else observer.after(),
         )
         snapshot_id = save_snapshot(self.repo, self.record, manifest)
+        if observer is not None:
+            observer.saved(snapshot_id)
         info = SnapshotInfo(snapshot_id, self.record.name, manifest)
         self.shares_published = publish_or_warn(self.repo, self.record, self.writer, [info])
         return snapshot_id

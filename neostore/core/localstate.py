@@ -221,3 +221,18 @@ def remember_withdrawn(repo_id: bytes, share_id: bytes, names: set[str]) -> None
     with _state(repo_id) as state:
         seen = state.setdefault("share_withdrawn", {}).setdefault(share_id.hex(), [])
         seen.extend(sorted(set(names) - set(seen)))
+
+
+def future_pins(repo_id: bytes, target_id: bytes) -> dict[bytes, int]:
+    """Snapshots that claimed a future time when this machine first listed
+    them: id -> when that was."""
+    with _state(repo_id) as state:
+        pins = state.get("future_pins", {}).get(target_id.hex(), {})
+    return {bytes.fromhex(sid): int(ns) for sid, ns in pins.items()}
+
+
+def pin_future(repo_id: bytes, target_id: bytes, first_seen: dict[bytes, int]) -> None:
+    with _state(repo_id) as state:
+        pins = state.setdefault("future_pins", {}).setdefault(target_id.hex(), {})
+        for sid, ns in first_seen.items():
+            pins.setdefault(sid.hex(), ns)

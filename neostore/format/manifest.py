@@ -43,6 +43,10 @@ class Manifest:
     #: repair snapshots: what it could not keep, as (path, "file" or "dir",
     #: bytes lost; 0 for a directory, whose size is unknown)
     lost: list[tuple[bytes, str, int]] = field(default_factory=list)
+    #: snapshots of the target the writer saw in the store when it saved
+    #: this one (new since its previous snapshot), which it therefore
+    #: follows whatever the times claim (neostore.snapshots.order)
+    after: list[bytes] = field(default_factory=list)
 
     def encode(self) -> bytes:
         optional: dict[str, Any] = {}
@@ -54,6 +58,8 @@ class Manifest:
             optional["rewritten"] = self.rewritten_ns
         if self.lost:
             optional["lost"] = [list(entry) for entry in self.lost]
+        if self.after:
+            optional["after"] = list(self.after)
         return pack(
             optional
             | {
@@ -111,11 +117,25 @@ class Manifest:
             original_repo=_optional(raw, "original_repo", bytes, what),
             rewritten_ns=_optional(raw, "rewritten", int, what),
             lost=_lost(raw, what),
+            after=_after(raw, what),
         )
 
 
 def _optional(raw: dict[str, Any], key: str, kind: type, what: str) -> Any:
     return get_field(raw, key, kind, what) if key in raw else None
+
+
+#: the most snapshot ids one manifest may name in ``after`` (2 MiB)
+AFTER_LIMIT = 65536
+
+
+def _after(raw: dict[str, Any], what: str) -> list[bytes]:
+    entries = _optional(raw, "after", list, what) or []
+    if len(entries) > AFTER_LIMIT or not all(
+        isinstance(e, bytes) and len(e) == 32 for e in entries
+    ):
+        raise IntegrityError(f"{what}: malformed after list")
+    return entries
 
 
 def _lost(raw: dict[str, Any], what: str) -> list[tuple[bytes, str, int]]:

@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import IntegrityError
 from . import crypto
 from .codec import field, pack, unpack, unpack_parts
+from .manifest import AFTER_LIMIT
 from .tree import Node, decode_node
 from .writer import WriterIdentity, verify_writer
 
@@ -153,12 +154,16 @@ class Capability:
     host: str
     tags: list[str]
     node: Node
+    #: the snapshots its manifest names in ``after`` (neostore.snapshots.order)
+    after: tuple[bytes, ...] = ()
 
 
 def seal_cap(cap: Capability, *, repo_id: bytes, share: Share, writer: WriterIdentity) -> bytes:
     """The stored capability: signed by ``writer``, sealed to the share."""
+    optional = {"after": list(cap.after)} if cap.after else {}
     body = pack(
-        {
+        optional
+        | {
             "v": CAP_VERSION,
             "repo_id": repo_id,
             "target_id": cap.target_id,
@@ -208,6 +213,9 @@ def open_cap(
     signer = field(body, "signer", bytes, what)
     verify_writer(owner_vk, repo_id, target_id, signer, writer_vk, epoch, cert, what)
     tags = field(body, "tags", list, what)
+    after = field(body, "after", list, what) if "after" in body else []
+    if len(after) > AFTER_LIMIT or not all(isinstance(a, bytes) and len(a) == 32 for a in after):
+        raise IntegrityError(f"{what}: malformed after list")
     return Capability(
         snapshot_id=field(body, "snapshot", bytes, what),
         target_id=target_id,
@@ -218,6 +226,7 @@ def open_cap(
         host=field(body, "host", str, what),
         tags=[t for t in tags if isinstance(t, str)],
         node=decode_node(field(body, "node", dict, what), what),
+        after=tuple(after),
     )
 
 

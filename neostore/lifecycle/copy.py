@@ -42,15 +42,11 @@ from ..format.manifest import Manifest
 from ..format.targets import DATA, TREE
 from ..format.tree import DIR, FILE, encode_tree
 from ..shares.publish import publish_or_warn
-from ..snapshots.catalog import (
-    chain_head,
-    chain_order,
-    list_snapshots,
-    save_snapshot,
-)
+from ..snapshots.catalog import chain_head, list_snapshots, save_snapshot
 from ..snapshots.chains import list_verified
 from ..snapshots.info import SnapshotInfo
 from ..snapshots.lookup import find_snapshot
+from ..snapshots.order import chain_order
 
 #: files up to this size are cut in memory (pyfastcdc's stream cutter costs
 #: several maximum-size buffers per call)

@@ -100,11 +100,11 @@ def plan(
         for info in list_snapshots(repo, name, on_error=repo.on_problem):
             groups.setdefault(_group_key(info, group_by), []).append(info)
         for key in sorted(groups):
-            # a claimed future time counts as now (a leaked writer key must
-            # not outrank every real snapshot for ever)
+            # by effective time: a claimed future time does not outrank the
+            # snapshots made after it (neostore.snapshots.order)
             now = time.time_ns()
             items = [
-                Item(local_time(min(i.manifest.time_ns, now)), frozenset(i.manifest.tags), i)
+                Item(local_time(_placed(i, now)), frozenset(i.manifest.tags), i)
                 for i in groups[key]
             ]
             shown: dict[str, str | list[str]] = {
@@ -112,6 +112,12 @@ def plan(
             }
             plans.append(GroupPlan(name, shown, apply(policy, items)))
     return plans
+
+
+def _placed(info: SnapshotInfo, now: int) -> int:
+    if info.effective_ns is not None:
+        return info.effective_ns
+    return min(info.manifest.time_ns, now)
 
 
 def forget_snapshots(repo: Repository, snapshots: list[SnapshotInfo]) -> int:

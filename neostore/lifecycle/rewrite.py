@@ -6,7 +6,7 @@ it. A change is therefore a new manifest, signed by this key and appended
 to this key's own chain (next ``seq``, ``prev`` its last snapshot), that
 keeps the old snapshot's time, host, paths and parent and records
 ``original`` (the snapshot the line began with) and ``rewritten`` (when
-this manifest was made; :func:`neostore.snapshots.catalog.chain_order` keeps it in its
+this manifest was made; :func:`neostore.snapshots.order.chain_order` keeps it in its
 old place). The old snapshot is then forgotten through an owner-signed
 forget record, so its chain stays whole for every reader
 (docs/design.md, "Tag and repair snapshots").

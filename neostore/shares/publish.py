@@ -115,6 +115,7 @@ def publish(
                 host=m.host,
                 tags=m.tags,
                 node=node,
+                after=tuple(m.after),
             )
             stored = seal_cap(cap, repo_id=repo.repo_id, share=share, writer=writer)
             if repo.objects.save_new(address, stored):

@@ -1,6 +1,6 @@
 """A target's snapshots: listing, lookup, order, saving, and chain heads.
 
-Snapshots are listed oldest first in chain order (:func:`chain_order`),
+Snapshots are listed oldest first (:func:`.order.chain_order`),
 without those an owner's forget record names (:mod:`.forgotten`). A share
 key sees the snapshots published to its share instead (:mod:`.shared`).
 Naming one (``latest``, an id) is :mod:`.lookup`.
@@ -8,6 +8,7 @@ Naming one (``latest``, an id) is :mod:`.lookup`.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import socket
@@ -25,6 +26,7 @@ from ..format.targets import TargetRecord
 from . import heads, shared
 from .forgotten import forgotten, resurrected, seen_gone
 from .info import SnapshotInfo
+from .order import FUTURE_SLACK_NS, chain_order
 
 OnError = Callable[[NeostoreError], None]
 T = TypeVar("T")
@@ -38,7 +40,7 @@ def list_snapshots(
     names = [target] if target else repo.target_names()
     records = {name: repo.target(name) for name in names}
     if repo.role == Role.SHARE:
-        return shared.order(shared.shared_snapshots(repo, on_error))
+        return shared.order(repo, shared.shared_snapshots(repo, on_error))
     for record in records.values():
         repo.require_reader(record)
     gone = {name: forgotten(repo, record) for name, record in records.items()}
@@ -61,7 +63,29 @@ def list_snapshots(
             on_error(e)
     for name, record in records.items():
         seen_gone(repo, record, [sid for sid in gone[name] if sid not in present[name]])
-    return chain_order(out)
+    return chain_order(_pinned(repo, records, out))
+
+
+def _pinned(
+    repo: Repository, records: dict[str, TargetRecord], snapshots: list[SnapshotInfo]
+) -> list[SnapshotInfo]:
+    """Each snapshot with its first sight here, for those that claimed a
+    time in the future then (remembered now for those that claim one)."""
+    now = time.time_ns()
+    out = []
+    for name, record in records.items():
+        infos = [i for i in snapshots if i.target == name]
+        pins = localstate.future_pins(repo.repo_id, record.target_id)
+        new = {
+            i.snapshot_id: now
+            for i in infos
+            if i.snapshot_id not in pins and i.manifest.time_ns > now + FUTURE_SLACK_NS
+        }
+        if new:
+            localstate.pin_future(repo.repo_id, record.target_id, new)
+            pins.update(new)
+        out += [dataclasses.replace(i, pinned_ns=pins.get(i.snapshot_id)) for i in infos]
+    return out
 
 
 def _snapshot_id(what: str, hex_id: str) -> bytes:
@@ -92,35 +116,6 @@ def by_target(snapshots: list[SnapshotInfo]) -> dict[str, list[SnapshotInfo]]:
         if all(i.snapshot_id != info.snapshot_id for i in group):
             group.append(info)
     return out
-
-
-def chain_order(snapshots: list[SnapshotInfo]) -> list[SnapshotInfo]:
-    """Oldest first. A writer's own sequence numbers are authoritative, and
-    a claimed time is trusted no further than "now" and no later than the
-    moment the writer's next manifest was made, so a future timestamp
-    cannot make a snapshot `latest`. A manifest that rewrote an older
-    snapshot (tag, repair, copy) keeps that snapshot's time and place; it
-    bounds the writer's earlier manifests only by when it was written."""
-    effective: dict[bytes, int] = {}
-    now = time.time_ns()
-    by_writer: dict[bytes, list[SnapshotInfo]] = {}
-    for info in snapshots:
-        by_writer.setdefault(info.manifest.writer_id, []).append(info)
-    for infos in by_writer.values():
-        bound = now
-        for info in sorted(infos, key=lambda i: i.manifest.seq, reverse=True):
-            effective[info.snapshot_id] = min(bound, info.manifest.time_ns)
-            bound = min(bound, info.manifest.made_ns)
-    # on a tie a replacement follows what it replaced (and a later
-    # replacement an earlier one); otherwise the writer's seq decides
-    return sorted(
-        snapshots,
-        key=lambda i: (
-            effective[i.snapshot_id],
-            min(i.manifest.rewritten_ns or 0, now),
-            i.manifest.seq,
-        ),
-    )
 
 
 # -- writing ---------------------------------------------------------------------

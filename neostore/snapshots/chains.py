@@ -21,12 +21,10 @@ from ..errors import IntegrityError, NeostoreError, NotFound, TamperingDetected
 from ..format.keyfile import Role
 from ..format.targets import TargetRecord
 from . import shared
-from .catalog import chain_order, list_snapshots
+from .catalog import list_snapshots
 from .forgotten import forgotten
 from .info import SnapshotInfo
-
-#: how far ahead of this machine's clock a snapshot time may be
-FUTURE_SLACK_NS = 10 * 60 * 1_000_000_000
+from .order import FUTURE_SLACK_NS, chain_order
 
 
 def verify_chains(
@@ -54,15 +52,8 @@ def verify_chains(
                     "that is missing from the repository (deleted or hidden)"
                 )
             )
-    horizon = time.time_ns() + FUTURE_SLACK_NS
     for info in snapshots:
-        if info.manifest.time_ns > horizon:
-            problems.append(
-                NeostoreError(
-                    f"target {record.name}: snapshot {info.hex_id[:12]} claims a time in the "
-                    "future (clock skew or tampering); it is ordered as if made now"
-                )
-            )
+        problems.extend(_ahead(record, info))
     for writer_id, (seq, sid) in localstate.seen_heads(repo.repo_id, record.target_id).items():
         newest = max((i.manifest.seq for i in by_writer.get(writer_id, [])), default=0)
         if newest < seq and sid not in ids and not _saved_since(repo, record, sid):
@@ -78,6 +69,32 @@ def verify_chains(
             repo.repo_id, record.target_id, writer_id, head.manifest.seq, head.snapshot_id
         )
     return problems
+
+
+def _ahead(record: TargetRecord, info: SnapshotInfo) -> list[NeostoreError]:
+    """A warning when a snapshot claims a time well after its place."""
+    claimed, placed = info.manifest.time_ns, info.effective_ns
+    if placed is None or claimed - placed <= FUTURE_SLACK_NS:
+        return []
+    why = (
+        "when this machine first saw it"
+        if info.pinned_ns is not None and placed == info.pinned_ns
+        else "the snapshots known to follow it, or now"
+    )
+    return [
+        NeostoreError(
+            f"target {record.name}: snapshot {info.hex_id[:12]} claims a time in the future "
+            f"({_utc(claimed)}; a wrong clock or a leaked key): ordered at "
+            f"{_utc(placed)}, by {why}"
+        )
+    ]
+
+
+def _utc(ns: int) -> str:
+    try:
+        return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ns // 1_000_000_000))
+    except (OverflowError, OSError, ValueError):
+        return f"{ns} ns after 1970"
 
 
 def _saved_since(repo: Repository, record: TargetRecord, snapshot_id: bytes) -> bool:

@@ -17,6 +17,11 @@ class SnapshotInfo:
     shared_root: tuple[Node, ...] | None = None
     #: signed by an owner key's own writer (not a delegated key)
     by_owner: bool = False
+    #: when this machine first listed it, if its claimed time was then
+    #: in the future (:mod:`.order`)
+    pinned_ns: int | None = None
+    #: its place in time as :func:`.order.chain_order` worked it out
+    effective_ns: int | None = None
 
     @property
     def hex_id(self) -> str:

@@ -11,6 +11,7 @@ withdrawal and puts the capability back.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -30,6 +31,7 @@ from ..format.shares import (
     withdrawal_name,
 )
 from .info import SnapshotInfo
+from .order import FUTURE_SLACK_NS, chain_order
 
 
 def shared_snapshots(
@@ -77,12 +79,26 @@ def shared_snapshots(
     return [info for name, info in caps.items() if name not in excluded]
 
 
-def order(snapshots: list[SnapshotInfo]) -> list[SnapshotInfo]:
-    """Oldest first, by the snapshot's time as no later than now. (The
-    writer id and seq a capability names are only claims: any certified
-    writer of the target can sign one, so they do not decide the order.)"""
+def order(repo: Repository, snapshots: list[SnapshotInfo]) -> list[SnapshotInfo]:
+    """Oldest first, as :func:`.order.chain_order` has it but without
+    chains: the writer id and seq a capability names are only claims (any
+    certified writer of the target can sign one), while the ``after`` list
+    it carries cannot name a snapshot made later, and a claimed future
+    time is pinned at first sight as for other keys."""
+    secrets = repo.share_secrets
+    assert secrets.target_id is not None
     now = time.time_ns()
-    return sorted(snapshots, key=lambda i: (min(i.manifest.time_ns, now), i.snapshot_id))
+    pins = localstate.future_pins(repo.repo_id, secrets.target_id)
+    new = {
+        i.snapshot_id: now
+        for i in snapshots
+        if i.snapshot_id not in pins and i.manifest.time_ns > now + FUTURE_SLACK_NS
+    }
+    if new:
+        localstate.pin_future(repo.repo_id, secrets.target_id, new)
+        pins.update(new)
+    pinned = [dataclasses.replace(i, pinned_ns=pins.get(i.snapshot_id)) for i in snapshots]
+    return chain_order(pinned, now, chains=False)
 
 
 def rollback(repo: Repository, snapshots: list[SnapshotInfo]) -> str | None:
@@ -186,5 +202,6 @@ def _snapshot(repo: Repository, what: str, name: str, parts: list[bytes]) -> Sna
         tags=cap.tags,
         parent=None,
         root=[],
+        after=list(cap.after),
     )
     return SnapshotInfo(cap.snapshot_id, repo.default_target, manifest, shared_root=(cap.node,))
