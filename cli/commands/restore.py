@@ -38,6 +38,14 @@ def restore(
     delete: Annotated[
         bool, typer.Option("--delete", help="Remove what the snapshot does not hold.")
     ] = False,
+    preserve_privileged: Annotated[
+        bool,
+        typer.Option(
+            "--preserve-privileged",
+            help="Also from snapshots not signed by an owner key, restore setuid/setgid "
+            "bits, device nodes and security.*/trusted.* attributes.",
+        ),
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Restore a snapshot (or a sub-path of it) under a directory.
@@ -56,6 +64,7 @@ def restore(
         excludes=exclude or [],
         overwrite=overwrite,
         delete=delete,
+        preserve_privileged=preserve_privileged,
     )
     try:
         options.policy()
@@ -72,6 +81,13 @@ def restore(
         render.emit(_stats_json(info.hex_id, stats, time.monotonic() - started))
     elif sys.stderr.isatty():
         print(f"restored {stats.files} files, {stats.dirs} directories to {to}", file=sys.stderr)
+    if stats.privileged_dropped:
+        print(
+            f"warning: dropped the privileged metadata of {stats.privileged_dropped} item(s) "
+            "(setuid/setgid bits, device nodes, security.*/trusted.* attributes): the snapshot "
+            "is not signed by an owner key; --preserve-privileged restores them",
+            file=sys.stderr,
+        )
     if stats.errors:
         print(f"error: {len(stats.errors)} item(s) could not be restored", file=sys.stderr)
         raise typer.Exit(ExitCode.FATAL)
@@ -89,6 +105,7 @@ def _stats_json(snapshot_id: str, stats: RestoreStats, duration: float) -> dict[
         "bytes_downloaded": stats.bytes_downloaded,
         "bytes_reused": stats.bytes_reused,
         "removed": stats.removed,
+        "privileged_dropped": stats.privileged_dropped,
         "duration": round(duration, 3),
         "errors": [{"path": render.show(p), "message": m} for p, m in stats.errors],
     }

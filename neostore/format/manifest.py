@@ -47,6 +47,10 @@ class Manifest:
     #: this one (new since its previous snapshot), which it therefore
     #: follows whatever the times claim (neostore.snapshots.order)
     after: list[bytes] = field(default_factory=list)
+    #: on a replacement or copy: its original was signed by an owner key,
+    #: so privileged metadata in the tree may be applied (only counts in a
+    #: manifest an owner key signed; neostore.restorer.privileged)
+    privileged: bool = False
 
     def encode(self) -> bytes:
         optional: dict[str, Any] = {}
@@ -60,6 +64,8 @@ class Manifest:
             optional["lost"] = [list(entry) for entry in self.lost]
         if self.after:
             optional["after"] = list(self.after)
+        if self.privileged:
+            optional["privileged"] = True
         return pack(
             optional
             | {
@@ -118,6 +124,7 @@ class Manifest:
             rewritten_ns=_optional(raw, "rewritten", int, what),
             lost=_lost(raw, what),
             after=_after(raw, what),
+            privileged=_optional(raw, "privileged", bool, what) or False,
         )
 
 

@@ -238,6 +238,7 @@ class Copier:
             original_repo=self.source.repo_id,
             rewritten_ns=time.time_ns(),
             lost=list(m.lost),
+            privileged=info.owner_tree,
         )
         snapshot_id = save_snapshot(self.dest, self.record, manifest)
         self._map.record_copy(self.record.target_id, info.snapshot_id, snapshot_id)

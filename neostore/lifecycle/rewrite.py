@@ -65,6 +65,7 @@ def rewrite(
             prev=prev,
             original=m.original if m.original is not None else old.snapshot_id,
             rewritten_ns=time.time_ns(),
+            privileged=old.owner_tree,
             **fields,
         )
         snapshot_id = save_snapshot(repo, record, manifest)

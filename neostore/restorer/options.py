@@ -40,6 +40,9 @@ class RestoreOptions:
     overwrite: str = Overwrite.ALWAYS
     #: remove what the destination holds and the snapshot does not
     delete: bool = False
+    #: apply setuid/setgid bits, device nodes and security.*/trusted.*
+    #: attributes from snapshots not signed by an owner key too
+    preserve_privileged: bool = False
 
     def policy(self) -> Overwrite:
         if self.overwrite not in OVERWRITE:
@@ -65,6 +68,9 @@ class RestoreStats:
     bytes_reused: int = 0
     #: entries ``delete`` removed
     removed: int = 0
+    #: entries whose privileged metadata was dropped (a device node: not
+    #: created), since the snapshot is not signed by an owner key
+    privileged_dropped: int = 0
     errors: list[tuple[bytes, str]] = field(default_factory=list)
 
 

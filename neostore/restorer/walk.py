@@ -38,6 +38,7 @@ from . import destination
 from .destination import Dest, Metadata, open_below
 from .files import BatchResult, FileRestorer
 from .options import Overwrite, RestoreOptions, RestoreStats, Tally, keep_existing
+from .privileged import unprivileged
 
 #: a worker task restores up to this many files or bytes
 #: (large enough that workers tend to fill different directories: creating
@@ -69,6 +70,8 @@ class Restorer:
         self.tally = Tally(reporter or Reporter())
         self.reporter = self.tally.reporter
         self.metadata = Metadata(self.reporter.warning)
+        #: drop privileged metadata (:mod:`.privileged`)
+        self._vet = True
         self._include = PathMatcher(options.includes)
         self._exclude = PathMatcher(options.excludes)
         # (device, inode) of a hard-linked file -> (its dest dir, name, when written)
@@ -82,6 +85,7 @@ class Restorer:
         self.repo.load_index()
         subpath = normalise(self.options.subpath)
         node, listing = resolve(self.repo, snapshot, subpath)
+        self._vet = not (snapshot.owner_tree or self.options.preserve_privileged)
         os.makedirs(self.options.destination, exist_ok=True)
         root_fd = os.open(self.options.destination, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         root = Dest(None, b"", None, root_fd)
@@ -183,10 +187,15 @@ class Restorer:
                 futures.append(self._submit(dest, batch))
                 batch, batch_bytes = [], 0
 
-        for node in nodes:
-            path = prefix + b"/" + node.name
-            if not self._wanted(path, node):
+        for listed in nodes:
+            path = prefix + b"/" + listed.name
+            if not self._wanted(path, listed):
                 continue
+            node = unprivileged(listed) if self._vet else listed
+            if node is not listed:
+                self.tally.add(privileged_dropped=1)
+                if node is None:
+                    continue
             self.reporter.item(path)
             try:
                 if node.type == tree.DIR:

@@ -24,5 +24,12 @@ class SnapshotInfo:
     effective_ns: int | None = None
 
     @property
+    def owner_tree(self) -> bool:
+        """Whether an owner key made its tree: signed by one, and not a
+        replacement or copy of a snapshot some other key made."""
+        m = self.manifest
+        return self.by_owner and (m.rewritten_ns is None or m.privileged)
+
+    @property
     def hex_id(self) -> str:
         return self.snapshot_id.hex()
