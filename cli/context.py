@@ -42,6 +42,7 @@ FLAGS = {
     "group_by": "--group-by",
     "keep_within": "--keep-within",
     "kdf": "--kdf",
+    "insecure_http": "--insecure-http",
 }
 
 
@@ -54,6 +55,8 @@ class ServerOptions:
     ca: str | None = None
     #: environment variables with the account: <prefix>_TOKEN etc.
     credentials_env: str = "NEOSTORE_SERVER"
+    #: send credentials over plain http:// all the same
+    insecure_http: bool = False
 
 
 def global_server() -> ServerOptions:
@@ -134,6 +137,7 @@ def backend_options(server: ServerOptions) -> BackendOptions:
         server_fingerprint=server.fingerprint,
         server_ca=server.ca,
         credentials_env=server.credentials_env,
+        insecure_http=server.insecure_http,
         retries=int(retries) if retries and retries.isdigit() else 5,
     )
 

@@ -42,9 +42,17 @@ def main(
             "--server-ca", envvar="NEOSTORE_SERVER_CA", help="Trust this CA file for the server."
         ),
     ] = None,
+    insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-http",
+            envvar="NEOSTORE_INSECURE_HTTP",
+            help="Send the server token over plain http:// (anyone on the way can read it).",
+        ),
+    ] = False,
 ) -> None:
     """End-to-end encrypted, deduplicating backups."""
-    ctx.obj = ServerOptions(server_fingerprint, server_ca)
+    ctx.obj = ServerOptions(server_fingerprint, server_ca, insecure_http=insecure_http)
 
 
 def _register(on: typer.Typer, commands: list[tuple[str, Callable[..., Any]]]) -> None:

@@ -102,7 +102,12 @@ def _open_source(
             what="source password",
             options="NEOSTORE_FROM_PASSWORD_FILE or --from-password-file",
         ),
-        server=context.ServerOptions(fingerprint, ca, credentials_env="NEOSTORE_FROM_SERVER"),
+        server=context.ServerOptions(
+            fingerprint,
+            ca,
+            credentials_env="NEOSTORE_FROM_SERVER",
+            insecure_http=context.global_server().insecure_http,
+        ),
     )
 
 

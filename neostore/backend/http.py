@@ -109,6 +109,13 @@ class HttpBackend:
             )
         elif credentials is None and parts.password:
             credentials = Credentials(parts.username, parts.password)
+        if credentials is not None and parts.scheme == "http" and not options.insecure_http:
+            raise UsageError(
+                f"{parts.scheme}://{parts.hostname}: refusing to send the account's credentials "
+                "over plain http, where anyone on the way can read and reuse them; use "
+                "https://, or allow it with this option",
+                option="insecure_http",
+            )
         self._env = options.credentials_env or "NEOSTORE_SERVER"
         host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
         netloc = f"{host}:{parts.port}" if parts.port else host

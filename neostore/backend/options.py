@@ -39,6 +39,9 @@ class BackendOptions:
     #: ``<prefix>_TOKEN`` and ``<prefix>_USER`` (before the URL's), then the
     #: JSON file ``<prefix>_CREDENTIALS`` names
     credentials_env: str | None = None
+    #: send credentials over plain ``http://`` (refused otherwise: anyone
+    #: on the way could read and replay them)
+    insecure_http: bool = False
     #: how often a request that failed in a way worth retrying is tried again
     retries: int = 5
     #: seconds a request may wait for an answer
