@@ -94,3 +94,30 @@ def test_the_key_used_last_is_tried_first(repo: Cli, monkeypatch: pytest.MonkeyP
         runs.clear()
         opened.add(repository.material.key_id)
     assert len(opened) == 4  # four passwords, four key files
+
+
+def test_host_and_user_are_sealed_to_owner_keys(repo: Cli, tmp_path: Path) -> None:
+    """Anyone who can read the store used to learn which host and user made
+    each key file; now only owner keys can."""
+    import getpass
+    import shutil
+    import socket
+
+    import msgpack
+
+    reader = {"NEOSTORE_NEW_PASSWORD": "reader pw"}
+    repo.ok("key", "add", "--role", "reader", "--target", "default", extra_env=reader)
+    host = socket.gethostname().encode()
+    for key_file in (repo.repo / "keys").iterdir():
+        raw_header = msgpack.unpackb(key_file.read_bytes())[0]
+        assert host not in raw_header and getpass.getuser().encode() not in raw_header
+    as_owner = repo.ok("key", "list", "--json").json()
+    assert {(k["host"], k["user"]) for k in as_owner} == {(host.decode(), getpass.getuser())}
+    as_reader = repo.ok("key", "list", "--json", password="reader pw").json()
+    assert {(k["host"], k["user"]) for k in as_reader} == {(None, None)}
+    assert repo.ok("key", "list", password="reader pw").out.rstrip().endswith(" -")
+    # a key file from before, with host and user in clear, shows them to all
+    old = tmp_path / "old"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "compat-v1" / "repo", old)
+    listed = Cli(repo.env, old).ok("key", "list", "--json", password="owner-password").json()
+    assert all(k["host"] and k["user"] for k in listed)

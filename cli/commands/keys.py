@@ -41,7 +41,8 @@ def key_add(
 def key_list(
     repo: RepoOpt = None, password_file: PasswordFileOpt = None, json_output: JsonOpt = False
 ) -> None:
-    """List key files: id, role, target, created, host/user, the one in use."""
+    """List key files: id, role, target, created, host/user (owner keys
+    only: it is sealed to them), the one in use."""
     from neostore.core import keyring
 
     found = keyring.list_keys(context.open_repo(repo, password_file))
@@ -66,7 +67,8 @@ def key_list(
         mark = "*" if k.current else " "
         print(
             f"{mark} {k.key_id[:8]:<10} {k.role:<10} {k.target or '-':<12} "
-            f"{render.local_time(k.created_ns):<19} {k.host}/{k.user}"
+            f"{render.local_time(k.created_ns):<19} "
+            f"{'-' if k.host is None else f'{k.host}/{k.user}'}"
         )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from ..backend.names import ObjectType
 from ..errors import IntegrityError, NotFound, UsageError
+from ..format import crypto
 from ..format import keyfile as keys
 from ..format.keyfile import Role
 from ..format.roles import TARGET_ROLES, make_role_material
@@ -28,14 +29,18 @@ class KeyInfo:
     role: Role
     target: str | None
     created_ns: int
-    host: str
-    user: str
+    #: the host and user that made it: shown to owner keys only (sealed
+    #: to the owner), None for other keys
+    host: str | None
+    user: str | None
     current: bool
 
 
 def list_keys(repo: Repository) -> list[KeyInfo]:
     """Every key file's public header, oldest first. A malformed one is
     reported through ``repo.on_problem`` and left out."""
+    seed = repo.material.owner_seed
+    owner = crypto.SigningKey(seed) if seed is not None else None
     out = []
     for name in repo.objects.list(ObjectType.KEYS):
         try:
@@ -46,14 +51,19 @@ def list_keys(repo: Repository) -> list[KeyInfo]:
         if header.key_id.hex() != name:
             repo.on_problem(IntegrityError(f"key file {name}: its header names another key id"))
             continue
+        try:
+            made = keys.who_made(header, owner)
+        except IntegrityError as e:
+            repo.on_problem(e)
+            made = None
         out.append(
             KeyInfo(
                 key_id=name,
                 role=header.role,
                 target=header.target,
                 created_ns=header.created_ns,
-                host=header.host,
-                user=header.user,
+                host=made[0] if made else None,
+                user=made[1] if made else None,
                 current=header.key_id == repo.material.key_id,
             )
         )

@@ -127,6 +127,16 @@ def verify(verify_key: bytes, prefix: bytes, message: bytes, signature: bytes, w
         raise IntegrityError(f"{what}: signature does not verify") from e
 
 
+def owner_box_public_key(owner_vk: bytes) -> bytes:
+    """The X25519 public key of an Ed25519 key (libsodium's conversion):
+    what key-file metadata is sealed to, so that only owner keys read it."""
+    return sodium.crypto_sign_ed25519_pk_to_curve25519(owner_vk)
+
+
+def owner_box_private_key(owner: SigningKey) -> bytes:
+    return sodium.crypto_sign_ed25519_sk_to_curve25519(owner._secret)
+
+
 def box_public_key(private_key: bytes) -> bytes:
     return sodium.crypto_scalarmult_base(private_key)
 

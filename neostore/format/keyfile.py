@@ -22,7 +22,7 @@ from nacl import pwhash
 from ..errors import IntegrityError, TamperedKeyFile, UsageError, WrongPassword
 from . import crypto
 from .codec import field as get_field
-from .codec import pack, unpack
+from .codec import pack, unpack, unpack_parts
 
 MAGIC = "neostore-key"
 KEYFILE_VERSION = 1
@@ -189,13 +189,22 @@ def encode_keyfile(
             "role": material.role,
             "target": material.target,
             "created": time.time_ns(),
-            "host": socket.gethostname(),
-            "user": getpass.getuser(),
+            "who": crypto.seal(
+                crypto.owner_box_public_key(material.owner_vk),
+                pack([socket.gethostname().encode(), _user().encode()]),
+            ),
             "check": _password_check(wrapping),
         }
     )
     sealed = crypto.aead_encrypt(wrapping, material.to_bytes(), crypto.AD_KEYFILE + header)
     return pack([header, sealed])
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
 
 
 @dataclass(frozen=True)
@@ -206,10 +215,27 @@ class KeyFileHeader:
     params: KdfParams
     salt: bytes
     created_ns: int
-    host: str
-    user: str
+    #: the creating host and user in clear (key files made before they
+    #: were sealed), else None
+    host: str | None
+    user: str | None
+    #: host and user sealed to the owner key (:func:`who_made`)
+    who: bytes | None
     check: bytes | None
     raw: bytes
+
+
+def who_made(header: KeyFileHeader, owner: crypto.SigningKey | None) -> tuple[str, str] | None:
+    """The host and user that made a key file: in clear in old files,
+    else for owner keys only (None for other keys)."""
+    if header.host is not None and header.user is not None:
+        return header.host, header.user
+    if header.who is None or owner is None:
+        return None
+    what = f"key file {header.key_id.hex()[:8]}"
+    sealed = crypto.unseal(crypto.owner_box_private_key(owner), header.who, what)
+    host, user = unpack_parts(sealed, 2, what)
+    return host.decode(errors="replace"), user.decode(errors="replace")
 
 
 def decode_keyfile_header(data: bytes, name: str) -> tuple[KeyFileHeader, bytes]:
@@ -241,13 +267,18 @@ def decode_keyfile_header(data: bytes, name: str) -> tuple[KeyFileHeader, bytes]
             params=params,
             salt=salt,
             created_ns=get_field(header, "created", int, what),
-            host=str(header.get("host", "")),
-            user=str(header.get("user", "")),
+            host=_text(header.get("host")),
+            user=_text(header.get("user")),
+            who=header.get("who") if isinstance(header.get("who"), bytes) else None,
             check=header.get("check") if isinstance(header.get("check"), bytes) else None,
             raw=raw,
         ),
         sealed,
     )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def open_keyfile(data: bytes, name: str, password: bytes) -> KeyMaterial:
