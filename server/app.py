@@ -17,7 +17,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +27,7 @@ from aiohttp.web_response import StreamResponse
 
 from neostore.fsutil import fsync_dir, pread_all
 
+from .accounting import Accounting, Limits, OverQuota, Reservation, TooBusy
 from .accounts import Account, AccountStore
 from .grants import SHARED_TYPES, allowed, repo_wide
 from .storage import ObjectRef, Storage, StorageError, Upload, is_disk_full
@@ -46,6 +47,10 @@ class Settings:
     max_object_size: int = 512 << 20
     #: seconds an upload may go without receiving a byte
     idle_timeout: float = 120.0
+    #: seconds a connection has to deliver a complete request head (and
+    #: finish its TLS handshake), from its start or its previous response
+    header_timeout: float = 20.0
+    limits: Limits = field(default_factory=Limits)
 
 
 class Refused(Exception):
@@ -64,6 +69,7 @@ class Server:
         self.settings = settings
         self.accounts = AccountStore(settings.data_dir)
         self.storage = Storage(settings.data_dir)
+        self.accounting = Accounting(self.storage, settings.limits)
 
     # -- entry ---------------------------------------------------------------
 
@@ -74,7 +80,10 @@ class Server:
         try:
             account = self._authenticate(request)
             request["account"] = account.name
-            return await self._route(request, account, path)
+            with self.accounting.request(account.name):
+                return await self._route(request, account, path)
+        except TooBusy as e:
+            return _error(429, str(e), {"Retry-After": "1"})
         except Refused as e:
             return _error(e.status, str(e), e.headers)
         except StorageError as e:
@@ -273,24 +282,26 @@ class Server:
         limit = self.settings.max_object_size
         if length is not None and length > limit:
             raise Refused(413, f"object larger than the server's limit of {limit} bytes")
-        quota = meta.get("quota")
-        if quota is not None and length is not None:
-            used = await asyncio.to_thread(self.storage.usage, ref.repo)
-            if used + length > quota:
-                raise Refused(507, f"repository {ref.repo} is over its quota of {quota} bytes")
-        upload = await asyncio.to_thread(Upload, ref)
+        quota = self.accounting.upload(ref.repo, meta.get("quota"))
+        created = False
         try:
-            await self._receive(request, upload, limit, length)
-            created = await asyncio.to_thread(upload.finish, may_replace)
-        except BaseException:
-            await asyncio.to_thread(upload.abort)
-            raise
+            if length is not None:
+                await quota.grow(length)
+            upload = await asyncio.to_thread(Upload, ref)
+            try:
+                await self._receive(request, upload, limit, length, quota)
+                created = await asyncio.to_thread(upload.finish, may_replace)
+            except BaseException:
+                await asyncio.to_thread(upload.abort)
+                raise
+        except OverQuota as e:
+            raise Refused(507, str(e)) from None
+        finally:
+            quota.settle(upload.size if created else 0)
         request["bytes_in"] = upload.size
-        if created:
-            self.storage.note_stored(ref.repo, upload.size)
-        elif create_only:
+        if not created and create_only:
             raise Refused(412, f"{ref.otype}/{ref.name} exists")
-        elif ref.hash_alg is None:
+        if not created and ref.hash_alg is None:
             raise Refused(
                 403, f"this account may not overwrite {ref.otype}/{ref.name} (needs delete)"
             )
@@ -298,7 +309,12 @@ class Server:
         return web.Response(status=200)
 
     async def _receive(
-        self, request: web.Request, upload: Upload, limit: int, length: int | None
+        self,
+        request: web.Request,
+        upload: Upload,
+        limit: int,
+        length: int | None,
+        quota: Reservation,
     ) -> None:
         content = request.content
         idle = self.settings.idle_timeout
@@ -328,6 +344,7 @@ class Server:
             received += len(chunk)
             if received > limit:
                 raise Refused(413, f"object larger than the server's limit of {limit} bytes")
+            await quota.grow(len(chunk))  # counted as it arrives: no length was declared
             buffer += chunk
             if len(buffer) >= WRITE_BLOCK:
                 await asyncio.to_thread(upload.write, bytes(buffer))
@@ -379,9 +396,14 @@ class JsonAccessLogger(AbstractAccessLogger):
         self.logger.info(json.dumps(record))
 
 
+#: the application's :class:`Accounting` (connections are counted outside it)
+ACCOUNTING = web.AppKey("accounting", Accounting)
+
+
 def make_app(settings: Settings) -> web.Application:
     server = Server(settings)
     app = web.Application(client_max_size=settings.max_object_size)
+    app[ACCOUNTING] = server.accounting
     handler: Callable[[web.Request], Awaitable[StreamResponse]] = server.handle
     app.router.add_route("*", "/{tail:.*}", handler)
     return app

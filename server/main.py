@@ -107,6 +107,28 @@ def init(
     )
 
 
+MaxObjectSizeOpt = Annotated[
+    str, typer.Option("--max-object-size", help="Largest accepted object.")
+]
+IdleTimeoutOpt = Annotated[
+    float,
+    typer.Option("--idle-timeout", help="Seconds an upload may stall before it is dropped."),
+]
+HeaderTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--header-timeout", help="Seconds a connection has to finish TLS and send a request head."
+    ),
+]
+ConnectionsOpt = Annotated[
+    int,
+    typer.Option("--max-connections-per-address", help="Open connections per client address."),
+]
+RequestsOpt = Annotated[
+    int, typer.Option("--max-requests-per-account", help="Requests in progress per account.")
+]
+
+
 @app.command()
 @command
 def serve(
@@ -114,40 +136,42 @@ def serve(
     listen: Annotated[
         str, typer.Option("--listen", help="HOST:PORT to listen on.")
     ] = "0.0.0.0:8443",
-    tls_cert: Annotated[
-        str | None, typer.Option("--tls-cert", help="PEM certificate (chain).")
-    ] = None,
+    tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="PEM certificate.")] = None,
     tls_key: Annotated[str | None, typer.Option("--tls-key", help="PEM private key.")] = None,
     insecure_http: Annotated[
         bool, typer.Option("--insecure-http", help="Serve plain HTTP (only behind a TLS proxy).")
     ] = False,
-    max_object_size: Annotated[
-        str, typer.Option("--max-object-size", help="Largest accepted object.")
-    ] = "512M",
-    idle_timeout: Annotated[
-        float,
-        typer.Option("--idle-timeout", help="Seconds an upload may stall before it is dropped."),
-    ] = 120.0,
+    max_object_size: MaxObjectSizeOpt = "512M",
+    idle_timeout: IdleTimeoutOpt = 120.0,
+    header_timeout: HeaderTimeoutOpt = 20.0,
+    max_connections_per_address: ConnectionsOpt = 64,
+    max_requests_per_account: RequestsOpt = 64,
     access_log: Annotated[
         str, typer.Option("--access-log", help="File for the JSON access log ('-' = stderr).")
     ] = "-",
 ) -> None:
     """Serve the repositories in DATA over HTTPS until SIGTERM or SIGINT."""
-    from aiohttp import web
-
-    from .app import JsonAccessLogger, Settings, make_app
+    from .accounting import Limits
+    from .app import ACCOUNTING, JsonAccessLogger, Settings, make_app
+    from .listener import serve_forever
 
     _initialised(data)
     host, _, port_text = listen.rpartition(":")
     if not host or not port_text.isdigit():
         raise Fail(f"invalid --listen {listen!r}: expected HOST:PORT", ExitCode.USAGE)
     host = host.strip("[]")
+    if min(header_timeout, idle_timeout) <= 0:
+        raise Fail("--header-timeout and --idle-timeout must be positive", ExitCode.USAGE)
+    if min(max_connections_per_address, max_requests_per_account) < 1:
+        raise Fail("connection and request limits must be at least 1", ExitCode.USAGE)
     context, fingerprint = _tls(data, tls_cert, tls_key, insecure_http)
     logger = _access_logger(access_log)
     settings = Settings(
-        data_dir=os.path.abspath(data),
-        max_object_size=_size(max_object_size),
-        idle_timeout=idle_timeout,
+        os.path.abspath(data),
+        _size(max_object_size),
+        idle_timeout,
+        header_timeout,
+        Limits(max_connections_per_address, max_requests_per_account),
     )
     _sweep(data)
     _announce(host, port_text, fingerprint)
@@ -155,16 +179,15 @@ def serve(
     # uploads and reads pass through buffers of 0.25-8 MiB: from the heap,
     # not a fresh mmap each (page faults); ~20 % less CPU per upload (design.md)
     tune_malloc(mmap_threshold=16 << 20, trim_threshold=64 << 20)
-    web.run_app(
-        make_app(settings),
-        host=host,
-        port=int(port_text),
+    application = make_app(settings)
+    serve_forever(
+        application,
+        application[ACCOUNTING],
+        (host, int(port_text)),
         ssl_context=context,
+        header_timeout=header_timeout,
         access_log=logger,
         access_log_class=JsonAccessLogger,
-        shutdown_timeout=30.0,
-        print=None,
-        handle_signals=True,
     )
     print("neostore-server: stopped", file=sys.stderr, flush=True)
 

@@ -25,6 +25,18 @@ from ..options import (
 if TYPE_CHECKING:
     from neostore.restorer.options import RestoreStats
 
+DeleteOpt = Annotated[
+    bool, typer.Option("--delete", help="Remove what the snapshot does not hold.")
+]
+PreservePrivilegedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--preserve-privileged",
+        help="Also from snapshots not signed by an owner key, restore setuid/setgid "
+        "bits, device nodes and security.*/trusted.* attributes.",
+    ),
+]
+
 
 def restore(
     snapshot_spec: Annotated[str, typer.Argument(metavar="SNAPSHOT[:SUBPATH]")],
@@ -35,17 +47,8 @@ def restore(
     include: IncludeOpt = None,
     exclude: ExcludeOpt = None,
     overwrite: OverwriteOpt = "always",
-    delete: Annotated[
-        bool, typer.Option("--delete", help="Remove what the snapshot does not hold.")
-    ] = False,
-    preserve_privileged: Annotated[
-        bool,
-        typer.Option(
-            "--preserve-privileged",
-            help="Also from snapshots not signed by an owner key, restore setuid/setgid "
-            "bits, device nodes and security.*/trusted.* attributes.",
-        ),
-    ] = False,
+    delete: DeleteOpt = False,
+    preserve_privileged: PreservePrivilegedOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Restore a snapshot (or a sub-path of it) under a directory.
