@@ -94,7 +94,7 @@ def _protocol_methods(protocol: type) -> list[str]:
 
 def _assert_conforms(backend: Backend) -> None:
     methods = _protocol_methods(Backend)
-    assert len(methods) == 10, methods  # this helper sees the whole protocol
+    assert len(methods) == 12, methods  # this helper sees the whole protocol
     for name in methods:
         implementation = getattr(backend, name, None)
         assert callable(implementation), f"{type(backend).__name__} lacks {name}"
@@ -413,6 +413,14 @@ class Flaky:
     def remove(self, otype: str, name: str) -> None:
         self._attempt("remove")
         self.inner.remove(otype, name)
+
+    def temporaries(self) -> Iterator[tuple[str, int]]:
+        self._attempt("temporaries")
+        return self.inner.temporaries()
+
+    def remove_temporary(self, path: str) -> None:
+        self._attempt("remove_temporary")
+        self.inner.remove_temporary(path)
 
     def list(self, otype: str) -> Iterator[tuple[str, int]]:
         self.calls["list"] += 1

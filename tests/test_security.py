@@ -13,6 +13,7 @@ from neostore.backend import LocalBackend
 from neostore.commandline import ExitCode
 from neostore.core.repository import Repository
 from neostore.errors import IntegrityError, WrongPassword
+from neostore.format import crypto
 from neostore.format import keyfile as keys
 from neostore.snapshots.catalog import list_snapshots, save_snapshot
 
@@ -21,7 +22,11 @@ from conftest import PASSWORD, Cli
 
 def test_key_file_round_trip_and_wrong_password() -> None:
     material = keys.KeyMaterial(
-        key_id=b"k" * 16, role="owner", repo_id=b"r" * 16, owner_vk=b"v" * 32, master=b"m" * 32
+        key_id=b"k" * 16,
+        role="owner",
+        repo_id=b"r" * 16,
+        owner_vk=crypto.SigningKey.generate().verify_key,
+        master=b"m" * 32,
     )
     data = keys.encode_keyfile(material, b"pw", keys.FLOOR_KDF)
     assert keys.open_keyfile(data, "k", b"pw") == material
@@ -34,7 +39,10 @@ def test_key_file_round_trip_and_wrong_password() -> None:
 
 def test_key_file_below_floor_refused() -> None:
     material = keys.KeyMaterial(
-        key_id=b"k" * 16, role="owner", repo_id=b"r" * 16, owner_vk=b"v" * 32
+        key_id=b"k" * 16,
+        role="owner",
+        repo_id=b"r" * 16,
+        owner_vk=crypto.SigningKey.generate().verify_key,
     )
     weak = keys.encode_keyfile(material, b"pw", keys.KdfParams(ops=1, mem=8 * 1024 * 1024))
     with pytest.raises(IntegrityError, match="outside the accepted range"):

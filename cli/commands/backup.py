@@ -92,6 +92,7 @@ def _result_json(result: SnapshotResult, reporter: BarReporter) -> dict[str, obj
         "bytes_added": s.bytes_added,
         "blobs_added": s.blobs_new,
         "blobs_copied": s.blobs_copied,
+        "packs_recovered": s.packs_recovered,
         "shares_published": result.shares_published,
         "duration": round(s.duration, 3),
         "errors": [{"path": render.show(p), "message": m} for p, m in result.errors],

@@ -223,6 +223,11 @@ def _prune(
             f"earlier, deleted by a prune after the grace period; "
             f"{stats.packs_young} unused packs too young to condemn"
         )
+        if stats.temporaries_removed:
+            print(
+                f"{verb}remove {stats.temporaries_removed} temporary file(s) left by "
+                "interrupted writes"
+            )
         if stats.forgotten_removed:
             print(
                 f"{verb}remove {stats.forgotten_removed} forgotten snapshot(s) still in the "

@@ -88,6 +88,14 @@ class Backend(Protocol):
         """Yield ``(name, size)`` of every object of a type, in no order."""
         ...
 
+    def temporaries(self) -> Iterator[tuple[str, int]]:
+        """Yield ``(path, mtime in ns)`` of what interrupted writes left
+        (a store that cleans up after itself, like neostore-server, yields
+        nothing)."""
+        ...
+
+    def remove_temporary(self, path: str) -> None: ...
+
 
 class _Saver(Protocol):
     def save(self, otype: str, name: str, data: Payload) -> None: ...

@@ -317,6 +317,12 @@ class HttpBackend:
     def remove(self, otype: str, name: str) -> None:
         self._request("DELETE", self._url(otype, name), f"{otype}/{name}")
 
+    def temporaries(self) -> Iterator[tuple[str, int]]:
+        return iter(())  # the server removes its own upload leftovers
+
+    def remove_temporary(self, path: str) -> None:
+        raise NotFound(f"{path}: the server keeps no temporary files in view")
+
     def list(self, otype: str) -> Iterator[tuple[str, int]]:
         response = self._request("GET", self._url(otype, None), f"list of {otype}")
         if response.headers.get("Content-Type", "").split(";")[0].strip() != V2:

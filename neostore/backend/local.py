@@ -169,6 +169,25 @@ class LocalBackend:
             segments = 2  # data/<2 hex>/<id>, but the name is <id> alone
         yield from self._walk(base, "", segments, strip_first=otype == "data")
 
+    def temporaries(self) -> Iterator[tuple[str, int]]:
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                if TEMP_MARK in name:
+                    path = os.path.join(dirpath, name)
+                    with contextlib.suppress(FileNotFoundError):
+                        mtime = os.lstat(path).st_mtime_ns
+                        yield os.path.relpath(path, self.root), mtime
+
+    def remove_temporary(self, path: str) -> None:
+        if TEMP_MARK not in os.path.basename(path) or os.path.isabs(path) or ".." in path:
+            raise PermanentBackendError(f"{path}: not a temporary file of this repository")
+        try:
+            os.unlink(os.path.join(self.root, path))
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise _wrap(e, path) from e
+
     def _walk(
         self, base: str, prefix: str, depth: int, strip_first: bool
     ) -> Iterator[tuple[str, int]]:

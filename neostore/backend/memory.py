@@ -71,3 +71,9 @@ class MemoryBackend:
         with self._lock:
             items = [(n, len(d)) for (t, n), d in self._objects.items() if t == otype]
         yield from items
+
+    def temporaries(self) -> Iterator[tuple[str, int]]:
+        return iter(())  # writes are atomic here
+
+    def remove_temporary(self, path: str) -> None:
+        raise NotFound(f"{path}: no temporary files in memory")

@@ -82,3 +82,9 @@ class RetryingBackend:
 
     def list(self, otype: str) -> Iterator[tuple[str, int]]:
         return iter(self._retry(lambda: list(self.inner.list(otype))))
+
+    def temporaries(self) -> Iterator[tuple[str, int]]:
+        return iter(self._retry(lambda: list(self.inner.temporaries())))
+
+    def remove_temporary(self, path: str) -> None:
+        self._retry(lambda: self.inner.remove_temporary(path))

@@ -149,6 +149,7 @@ class Archiver:
         packer = Packer(self.repo, self.record, self.domain, self.writer)
         self.packer = packer
         try:
+            self.stats.packs_recovered = packer.recover()
             if self.options.use_files_cache:
                 name = f"files-{self.domain.domain_id.hex()}-{self.domain.epoch}.sqlite"
                 self.cache = FilesCache(cache_dir() / self.repo.repo_id.hex() / name)

@@ -33,6 +33,9 @@ class SnapshotStats:
     blobs_new: int = 0
     #: copied out of packs a prune condemned while this run reused them
     blobs_copied: int = 0
+    #: packs an interrupted run of this key uploaded and did not index,
+    #: indexed by this one (instead of uploaded again)
+    packs_recovered: int = 0
     duration: float = 0.0
 
 

@@ -183,6 +183,13 @@ class ObjectStore:
         """Name → size of every object of a type."""
         return dict(self._backend.list(otype))
 
+    def temporaries(self) -> dict[str, int]:
+        """What interrupted writes left in the store: path → mtime (ns)."""
+        return dict(self._backend.temporaries())
+
+    def remove_temporary(self, path: str) -> None:
+        self._backend.remove_temporary(path)
+
     def addresses(self, otype: ObjectType) -> Iterator[tuple[Address, int]]:
         for name, size in self._backend.list(otype):
             yield Address(otype, name), size

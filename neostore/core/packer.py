@@ -7,8 +7,9 @@ packs. Write order per pack: the pack is durable before any index file
 names it; index files are written every ``INDEX_EVERY`` packs, when a pack
 arrives and the oldest unindexed one is ``INDEX_INTERVAL`` seconds old, and
 at :meth:`flush`, so an interrupted snapshot's uploads are reused by the
-next one (a run cut off by a dead server or a crash loses at most 64 packs
-or about a minute of uploads).
+next one. In between, each durable pack is recorded in a local
+:mod:`.journal`, which the next run of this key on the machine indexes
+(:meth:`recover`): a killed run loses only the packs still uploading.
 
 Packs made by other processes (the snapshot's content workers) are indexed
 here too (:meth:`record_uploaded`), as is the one in-flight set they claim
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ..backend.names import ObjectType
 from ..errors import NeostoreError
 from ..format.blob import Ref, encrypt_blob, make_ref
 from ..format.chunker import Chunker
@@ -30,6 +32,8 @@ from ..format.indexfile import PackRecord, encode_index
 from ..format.targets import BLOB_TYPES, Domain, TargetRecord
 from ..format.writer import WriterIdentity
 from . import objects
+from .journal import Journal
+from .localstate import cache_dir
 from .packwriter import PackWriter
 from .repository import Repository
 
@@ -70,6 +74,7 @@ class Packer:
         self._unindexed_since = 0.0  # monotonic time of the oldest unindexed pack
         self._error: BaseException | None = None
         self._chunker: Chunker | None = None
+        self._journal = _journal(repo, domain, writer)
         #: full packs to seal, queued under the lock and submitted outside it
         #: (a seal takes the lock when it reports its pack)
         self._to_seal: list[Callable[[], None]] = []
@@ -171,6 +176,8 @@ class Packer:
             if not self._unindexed:
                 self._unindexed_since = now
             self._unindexed.append(record)
+            if self._journal is not None:
+                self._journal.add(record)
             batch = None
             if len(self._unindexed) >= INDEX_EVERY or now - self._unindexed_since >= INDEX_INTERVAL:
                 batch, self._unindexed = self._unindexed, []
@@ -223,6 +230,31 @@ class Packer:
             for record in records:
                 for entry in record.entries:
                     self._inflight.discard(entry.blob_id)
+            if not self._unindexed and self._journal is not None:
+                self._journal.clear()
+
+    def recover(self) -> int:
+        """Index the packs that runs of this key killed on this machine
+        uploaded and did not index (after the index is loaded); returns
+        how many."""
+        if self._journal is None:
+            return 0
+        indexed = {pack_id for pack_id, _ in self.repo.index.packs()}
+        stored: dict[str, int] | None = None
+        recovered = 0
+        for path, records in self._journal.orphans():
+            pending = [r for r in records if r.pack_id not in indexed]
+            if pending and stored is None:
+                stored = self.repo.objects.list(ObjectType.DATA)
+            found = [
+                r for r in pending if stored is not None and stored.get(r.pack_id.hex()) == r.size
+            ]
+            if found:
+                self._write_index(found)
+                indexed.update(r.pack_id for r in found)
+                recovered += len(found)
+            path.unlink(missing_ok=True)
+        return recovered
 
     def _raise_pending(self) -> None:
         if self._error is not None:
@@ -271,7 +303,21 @@ class Packer:
             try:
                 self._write_index(batch)
             except NeostoreError:
-                pass
+                return  # the journal stays: the next run indexes them
+        if self._journal is not None:
+            self._journal.close()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        with self._lock:
+            indexed = not self._unindexed
+        if self._journal is not None and indexed:
+            self._journal.close()
+
+
+def _journal(repo: Repository, domain: Domain, writer: WriterIdentity) -> Journal | None:
+    prefix = f"unindexed-{domain.domain_id.hex()}-{domain.epoch}-{writer.writer_id.hex()}-"
+    try:
+        return Journal(cache_dir() / repo.repo_id.hex(), prefix)
+    except OSError:
+        return None  # no cache: a killed run's packs are uploaded again

@@ -130,7 +130,10 @@ def verify(verify_key: bytes, prefix: bytes, message: bytes, signature: bytes, w
 def owner_box_public_key(owner_vk: bytes) -> bytes:
     """The X25519 public key of an Ed25519 key (libsodium's conversion):
     what key-file metadata is sealed to, so that only owner keys read it."""
-    return sodium.crypto_sign_ed25519_pk_to_curve25519(owner_vk)
+    try:
+        return sodium.crypto_sign_ed25519_pk_to_curve25519(_octets(owner_vk, "owner key"))
+    except (nacl_exceptions.RuntimeError, nacl_exceptions.CryptoError, ValueError) as e:
+        raise IntegrityError("owner key: not a valid Ed25519 public key") from e
 
 
 def owner_box_private_key(owner: SigningKey) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -117,6 +118,7 @@ class Checker:
         try:
             self.repo.load_index(on_error=lambda e: self._error(str(e)))
             self._check_packs_present()
+            self._check_temporaries()
             self._check_snapshots()
             if read_data or subset is not None:
                 self._read_data(subset or Subset())
@@ -142,6 +144,16 @@ class Checker:
                     f"pack {name}: not in any index "
                     "(left by an interrupted snapshot; prune removes it)"
                 )
+
+    def _check_temporaries(self) -> None:
+        found = self.repo.objects.temporaries()
+        if found:
+            oldest = min(found.values())
+            self.result.warnings.append(
+                f"{len(found)} temporary file(s) left by interrupted writes (e.g. "
+                f"{min(found)}; the oldest last written {_ago(oldest)}); prune removes "
+                "them once older than its grace period"
+            )
 
     def _check_snapshots(self) -> None:
         for target in self.repo.target_names():
@@ -257,3 +269,8 @@ class Checker:
             self.result.blobs_checked += 1
         except IntegrityError as e:
             self._error(f"pack {name}: {e}")
+
+
+def _ago(ns: int) -> str:
+    hours = max(0, time.time_ns() - ns) / 3.6e12
+    return f"{hours:.1f} hours ago" if hours < 48 else f"{hours / 24:.0f} days ago"

@@ -1,7 +1,12 @@
-"""What interrupted work leaves in the store, for prune to remove: snapshot
-objects an owner's forget record names (a ``forget`` killed between its
-record and its deletes, or an object put back since). They are never
-listed; removing them completes the forget.
+"""What interrupted work leaves in the store, for prune to remove:
+
+* snapshot objects an owner's forget record names (a ``forget`` killed
+  between its record and its deletes, or an object put back since): never
+  listed; removing them completes the forget;
+* temporary files of writes that never finished (a process killed while
+  writing to a local or mounted store): invisible to listings; removed
+  once older than prune's grace period (a younger one may be a write in
+  progress).
 """
 
 from __future__ import annotations
@@ -44,3 +49,15 @@ def remove_forgotten_leftovers(repo: Repository, leftovers: dict[str, list[bytes
                 pass
         seen_gone(repo, repo.target(name), snapshot_ids)
     return removed
+
+
+def old_temporaries(repo: Repository, grace_ns: int, now: int) -> list[str]:
+    """Temporary files not written to for ``grace_ns``."""
+    return sorted(p for p, mtime in repo.objects.temporaries().items() if now - mtime >= grace_ns)
+
+
+def remove_temporaries(repo: Repository, paths: list[str]) -> int:
+    repo.require_owner("removing temporary files")
+    for path in paths:
+        repo.objects.remove_temporary(path)
+    return len(paths)

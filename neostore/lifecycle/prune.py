@@ -32,7 +32,12 @@ from ..core.repository import Repository
 from ..errors import NeostoreError, TamperingDetected, UsageError
 from ..format.indexfile import entries_trusted
 from .check import Checker
-from .leftovers import forgotten_leftovers, remove_forgotten_leftovers
+from .leftovers import (
+    forgotten_leftovers,
+    old_temporaries,
+    remove_forgotten_leftovers,
+    remove_temporaries,
+)
 from .packview import PackView, PruneRefused
 from .repack import Repacker, write_index
 
@@ -73,6 +78,8 @@ class PruneStats:
     bytes_unused_left: int = 0
     #: snapshot objects an owner's forget record names, still in the store
     forgotten_removed: int = 0
+    #: temporary files of interrupted writes older than the grace period
+    temporaries_removed: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -86,8 +93,11 @@ class Pruner:
     def run(self) -> PruneStats:
         leftovers = forgotten_leftovers(self.repo)
         self.stats.forgotten_removed = sum(len(ids) for ids in leftovers.values())
+        stale = old_temporaries(self.repo, self.options.grace_ns, time.time_ns())
+        self.stats.temporaries_removed = len(stale)
         if not self.options.dry_run:
             remove_forgotten_leftovers(self.repo, leftovers)
+            remove_temporaries(self.repo, stale)
         checker = Checker(self.repo)
         result = checker.run()
         if not result.ok:
