@@ -5,9 +5,13 @@ never a traceback; one bad key file locks nobody out (issue 15, item 7)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import msgpack
+import pytest
 
 from neostore.backend import LocalBackend
 from neostore.core.packer import Packer
@@ -105,3 +109,137 @@ def test_a_writer_signed_listing_with_a_broken_node(repo: Cli, tmp_path: Path) -
         result = _clean(repo(*args))
         assert result.code == 1 and "malformed reference list" in result.err, (args, result.err)
     assert not os.path.exists(tmp_path / "out" / "evil")
+
+
+def _listing_of(count: int) -> bytes:
+    nodes = [
+        {"n": b"entry-%06d" % i, "t": "f", "m": 0o644, "u": 0, "g": 0, "mt": 0, "sz": 0, "c": []}
+        for i in range(count)
+    ]
+    return pack({"v": 1, "nodes": nodes})
+
+
+def _snapshot_with_root(repo: Cli, copies: int, piece: bytes) -> str:
+    """A snapshot, signed by a certified key, whose root listing is
+    ``copies`` references to ``piece``, stored once."""
+    writer = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
+    record = writer.target("default")
+    domain = writer.domain(record)
+    packer = Packer(writer, record, domain, writer.writer)
+    (ref,) = packer.store_buffer(TREE, piece)
+    packer.flush()
+    packer.close()
+    seq, prev = chain_head(writer, record, list_snapshots(writer, "default"))
+    manifest = Manifest(
+        repo_id=writer.repo_id,
+        target_id=record.target_id,
+        writer_id=writer.writer.writer_id,
+        epoch=domain.epoch,
+        seq=seq + 1,
+        prev=prev,
+        time_ns=time.time_ns(),
+        host="h",
+        user="u",
+        paths=[b"/"],
+        tags=[],
+        parent=None,
+        root=[ref] * copies,
+    )
+    return save_snapshot(writer, record, manifest).hex()
+
+
+def _limited(repo: Cli, *args: str) -> Result:
+    """The command with at most 200 MiB of growth allowed (tests/memlimit.py)."""
+    env = dict(repo.env, NEOSTORE_PASSWORD=PASSWORD, NEOSTORE_REPO=str(repo.repo))
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "memlimit.py"), "200", *args],
+        env=env,
+        capture_output=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode(), proc.stdout)
+
+
+def test_listing_bombs_fail_early_naming_the_snapshot(repo: Cli, tmp_path: Path) -> None:
+    """The attack review's bomb: a writer-signed root listing of 20 000
+    references to one 16 KiB tree blob took `ls` to 692 MB. Under a limit
+    of 200 MiB of growth every command that reads it fails cleanly, naming
+    the snapshot; a real listing reads fine under the same limit."""
+    repo.ok("snapshot", _source(tmp_path))
+    assert _clean(_limited(repo, "ls", "latest")).code == 0  # the limit leaves room to work
+    piece = _listing_of(330)  # ~16 KiB: a whole listing, valid on its own
+    assert 12_000 < len(piece) < 20_000
+    # 20 000 copies claim ~320 MB: refused before anything is fetched
+    over = _snapshot_with_root(repo, 20_000, piece)
+    # 10 000 copies claim ~160 MB, within the limit: the second copy is
+    # found to follow the end of the listing, and nothing more is fetched
+    within = _snapshot_with_root(repo, 10_000, piece)
+    for sid, reason in ((over, "more than the"), (within, "data after the end of the listing")):
+        for args in (("ls", sid), ("find", "--snapshot", sid, "*"), ("dump", sid, "/x")):
+            result = _clean(_limited(repo, *args))
+            assert result.code == 1, (args, result.err)
+            assert f"snapshot {sid[:12]}" in result.err and reason in result.err, (args, result.err)
+        restored = _clean(_limited(repo, "restore", sid, "--to", str(tmp_path / sid)))
+        assert restored.code == 1 and reason in restored.err
+    checked = _clean(_limited(repo, "check", "--json"))
+    assert checked.code == 1
+    errors = checked.json()["errors"]
+    assert any(over[:12] in e and "more than the" in e for e in errors), errors
+    assert any(within[:12] in e and "after the end" in e for e in errors), errors
+
+
+def test_a_listing_claiming_too_many_entries_is_refused_at_its_header() -> None:
+    from neostore.format.tree import MAX_LISTING_ENTRIES, ListingTooLarge, decode_tree_stream
+
+    header = b"\x82\xa1v\x01\xa5nodes\xdd" + (MAX_LISTING_ENTRIES + 1).to_bytes(4, "big")
+    pieces = iter([header, b"never fetched"])
+    with pytest.raises(ListingTooLarge, match="claims 1048577 entries"):
+        decode_tree_stream(pieces, "tree x")
+    assert next(pieces) == b"never fetched"
+
+
+def test_a_walk_holds_a_bounded_number_of_entries(
+    repo: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listings alive at once are counted: a deep path of large listings
+    is refused instead of growing without bound (a small limit here)."""
+    from neostore.core import blobs
+    from neostore.format.tree import ListingTooLarge
+
+    src = tmp_path / "src"
+    deep = src
+    for level in range(4):
+        deep = deep / f"level{level}"
+        deep.mkdir(parents=True)
+        for i in range(30):
+            (deep / f"f{i}").write_text(str(i))
+    repo.ok("snapshot", src)
+    owner = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
+    from neostore.browse.navigate import entries
+    from neostore.snapshots.lookup import find_snapshot
+
+    latest = find_snapshot(owner, "latest")
+    owner.load_index()
+    assert len(entries(owner, latest, "/", recursive=True)) > 120
+    assert owner.blobs._budget.held == 0  # every listing was let go
+    monkeypatch.setattr(blobs, "MAX_HELD_ENTRIES", 100)
+    with pytest.raises(ListingTooLarge, match=f"snapshot {latest.hex_id[:12]}: tree"):
+        entries(owner, latest, "/", recursive=True)
+    assert owner.blobs._budget.held == 0
+
+
+def test_a_snapshot_never_writes_a_listing_readers_would_refuse(
+    repo: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from neostore.format import tree
+
+    src = tmp_path / "src"
+    (src / "crowded").mkdir(parents=True)
+    for i in range(5):
+        (src / "crowded" / f"f{i}").write_text(str(i))
+    monkeypatch.setattr(tree, "MAX_LISTING_ENTRIES", 4)  # a small limit, as a big one
+    failed = _clean(repo("snapshot", src))
+    assert failed.code == 1
+    assert f"directory {src}/crowded: 5 entries, more than the 4" in failed.err
+    assert not list((repo.repo / "snapshots").rglob("*"))

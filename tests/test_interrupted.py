@@ -50,7 +50,9 @@ def test_a_killed_snapshot_costs_only_the_packs_in_flight(cli: Cli, tmp_path: Pa
     uploaded = len(_packs(cli.repo))
     assert not list((cli.repo / "index").iterdir())  # no index checkpoint was due yet
     done = cli.ok("snapshot", src, "--json").json()
-    assert done["packs_recovered"] >= uploaded - 1  # a pack may be cut mid-write
+    # lost: packs cut mid-write, and those a content worker had uploaded
+    # but not yet reported to the run (about one per worker)
+    assert done["packs_recovered"] >= uploaded - 4, (done["packs_recovered"], uploaded)
     stored = sum(p.stat().st_size for p in _packs(cli.repo))
     # what was lost: the packs that were still being written (one per upload
     # thread and content worker) and the run's small tree pack

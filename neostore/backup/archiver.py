@@ -406,7 +406,10 @@ class Archiver:
         assert directory.node is not None
         # trees are stored on the walking thread only (file content is
         # chunked in the workers)
-        directory.node.subtree = self.packer.store_buffer(TREE, tree.encode_tree(nodes))
+        # a listing readers would refuse (too many entries or bytes) fails
+        # the snapshot here rather than leaving one nobody can restore
+        encoded = tree.encode_tree(nodes, f"directory {_path_of(directory)}")
+        directory.node.subtree = self.packer.store_buffer(TREE, encoded)
         parent = directory.parent
         if parent is not None:
             with parent.lock:
@@ -430,3 +433,12 @@ class Archiver:
         if refs is not None and self.repo.index.has_all([r.blob_id for r in refs]):
             return status, refs
         return ("changed" if status == "unchanged" else status), None
+
+
+def _path_of(directory: _Dir) -> str:
+    names: list[bytes] = []
+    at: _Dir | None = directory
+    while at is not None and at.parent is not None and at.node is not None:
+        names.append(at.node.name)
+        at = at.parent
+    return "/" + os.fsdecode(b"/".join(reversed(names)))

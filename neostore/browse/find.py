@@ -13,7 +13,7 @@ from ..core.repository import Repository
 from ..format.tree import DIR, Node
 from ..matcher import PathMatcher
 from ..snapshots.info import SnapshotInfo
-from .navigate import listing_key, root_listing
+from .navigate import in_snapshot, listing_key, root_listing
 
 
 def find(
@@ -47,4 +47,6 @@ def find(
         return [(path + p, n) for p, n in cached]
 
     for info in snapshots:
-        yield info, search(root_listing(repo, info), b"")
+        with in_snapshot(info):
+            found = search(root_listing(repo, info), b"")
+        yield info, found

@@ -8,14 +8,26 @@ root of a snapshot is the shared folder alone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 
 from ..core.repository import Repository
-from ..errors import NotFound
+from ..errors import IntegrityError, NotFound
 from ..format.blob import Ref
 from ..format.tree import DIR, Node
 from ..snapshots.info import SnapshotInfo
+
+
+@contextlib.contextmanager
+def in_snapshot(snapshot: SnapshotInfo) -> Iterator[None]:
+    """Name the snapshot in a damaged or hostile tree's error."""
+    try:
+        yield
+    except IntegrityError as e:
+        if str(e).startswith("snapshot "):
+            raise
+        raise type(e)(f"snapshot {snapshot.hex_id[:12]}: {e}") from e
 
 
 def normalise(path: str | bytes) -> bytes:
@@ -57,7 +69,8 @@ def resolve(
 ) -> tuple[Node | None, list[Node]]:
     """``path`` in a snapshot: (its node, or None for "/"; its listing when
     it is a directory, else empty). Raises NotFound."""
-    found = _descend(repo, root_listing(repo, snapshot), path)
+    with in_snapshot(snapshot):
+        found = _descend(repo, root_listing(repo, snapshot), path)
     if found is None:
         raise NotFound(f"{os.fsdecode(path)}: not in snapshot {snapshot.hex_id[:12]}")
     return found
@@ -89,9 +102,10 @@ def entries(
         return [(wanted, node)]
     base = wanted.rstrip(b"/")
     out: list[tuple[bytes, Node]] = []
-    for child in listing:
-        child_path = base + b"/" + child.name
-        out.append((child_path, child))
-        if recursive and child.type == DIR:
-            out.extend(walk(repo, child.subtree, child_path))
+    with in_snapshot(snapshot):
+        for child in listing:
+            child_path = base + b"/" + child.name
+            out.append((child_path, child))
+            if recursive and child.type == DIR:
+                out.extend(walk(repo, child.subtree, child_path))
     return out

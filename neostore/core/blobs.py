@@ -11,12 +11,20 @@ planted by a leaked writer key) makes it try the blob's other copies.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import threading
+from collections.abc import Callable, Iterator
 
 from ..errors import IntegrityError, NeostoreError, NotFound
 from ..format.blob import Ref, decrypt_blob
 from ..format.targets import TREE
-from ..format.tree import Node, decode_tree
+from ..format.tree import (
+    MAX_LISTING_BYTES,
+    MAX_LISTING_ENTRIES,
+    ListingTooLarge,
+    Node,
+    decode_tree_stream,
+)
 from . import objects
 from .index import Location, MasterIndex
 from .objects import ObjectStore
@@ -39,6 +47,7 @@ class BlobReader:
         self._index = index
         self._repo_id = repo_id
         self._chunk_max = chunk_max
+        self._budget = ListingBudget()
 
     @property
     def batch_reads(self) -> bool:
@@ -194,7 +203,67 @@ class BlobReader:
         return b"".join(self.stream(btype, refs))
 
     def load_tree(self, refs: list[Ref]) -> list[Node]:
-        """A directory listing, verified and decoded."""
+        """A directory listing, verified and decoded as its blobs arrive.
+        Refused before anything is fetched when its references add up to
+        more than a listing may take, and as soon as a piece breaks a
+        rule; what it holds counts against this process's budget of
+        listings alive at once (:class:`ListingBudget`)."""
         if not refs:
             return []
-        return decode_tree(self.read_stream(TREE, refs), f"tree {refs[0].blob_id.hex()[:16]}")
+        what = f"tree {refs[0].blob_id.hex()[:16]}"
+        declared = sum(ref.length for ref in refs)
+        if declared > MAX_LISTING_BYTES:
+            raise ListingTooLarge(
+                f"{what}: its {len(refs)} pieces add up to {declared} bytes, more than the "
+                f"{MAX_LISTING_BYTES} a listing may take"
+            )
+        for ref in refs:
+            self.check_ref(ref)
+        return self._budget.hold(decode_tree_stream(self.stream(TREE, refs), what), what)
+
+
+#: entries the directory listings alive at once in a process may hold: a
+#: walk holds the listings on its path, a diff two per level
+MAX_HELD_ENTRIES = 2 * MAX_LISTING_ENTRIES + (1 << 16)
+
+
+class Listing(list[Node]):
+    """A decoded directory listing; while it is alive, its entries count
+    against the budget of the reader that loaded it."""
+
+    __slots__ = ("_release",)
+    _release: Callable[[], None]
+
+    def __del__(self) -> None:
+        release = getattr(self, "_release", None)
+        if release is not None:
+            release()
+
+
+class ListingBudget:
+    """Entries of the listings alive at once. A tree made to exhaust
+    memory — a deep path of large listings — is refused once they pass
+    :data:`MAX_HELD_ENTRIES`, instead of growing until the process is
+    killed. (Lists are freed when their last reference goes, which in
+    CPython is at once.)"""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.held = 0
+
+    def hold(self, nodes: list[Node], what: str) -> list[Node]:
+        count = len(nodes)
+        with self._lock:
+            if self.held + count > MAX_HELD_ENTRIES:
+                raise ListingTooLarge(
+                    f"{what}: the directory listings open on the way to it would hold "
+                    f"{self.held + count} entries, more than the {MAX_HELD_ENTRIES} a walk may"
+                )
+            self.held += count
+        listing = Listing(nodes)
+        listing._release = functools.partial(self._give, count)
+        return listing
+
+    def _give(self, count: int) -> None:
+        with self._lock:
+            self.held -= count

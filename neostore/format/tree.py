@@ -8,13 +8,15 @@ of blob refs whose concatenation is its listing.
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
+
 from ..errors import IntegrityError
 from .blob import Ref
-from .codec import pack, unpack
+from .codec import pack
 
 FILE = "f"
 DIR = "d"
@@ -149,21 +151,108 @@ def decode_node(raw: Any, what: str) -> Node:
     return node
 
 
-def encode_tree(nodes: list[Node]) -> bytes:
+#: the most entries one directory listing may hold, and the most bytes its
+#: encoding may take; a snapshot refuses to write more, a reader to read
+#: more (docs/design.md, "Attack review")
+MAX_LISTING_ENTRIES = 1 << 20
+MAX_LISTING_BYTES = 256 << 20
+
+
+class ListingTooLarge(IntegrityError):
+    pass
+
+
+def encode_tree(nodes: list[Node], what: str = "directory") -> bytes:
+    if len(nodes) > MAX_LISTING_ENTRIES:
+        raise ListingTooLarge(
+            f"{what}: {len(nodes)} entries, more than the {MAX_LISTING_ENTRIES} a directory "
+            "listing may hold"
+        )
     ordered = sorted(nodes, key=lambda n: n.name)
-    return pack({"v": TREE_VERSION, "nodes": [n.encode() for n in ordered]})
+    encoded = pack({"v": TREE_VERSION, "nodes": [n.encode() for n in ordered]})
+    if len(encoded) > MAX_LISTING_BYTES:
+        raise ListingTooLarge(
+            f"{what}: its listing takes {len(encoded)} bytes, more than the "
+            f"{MAX_LISTING_BYTES} a listing may take"
+        )
+    return encoded
 
 
 def decode_tree(data: bytes, what: str) -> list[Node]:
-    raw = unpack(data, what)
-    if (
-        not isinstance(raw, dict)
-        or raw.get("v") != TREE_VERSION
-        or not isinstance(raw.get("nodes"), list)
-    ):
+    return decode_tree_stream([data], what)
+
+
+def decode_tree_stream(chunks: Iterable[bytes], what: str) -> list[Node]:
+    """A listing from its plaintext in pieces, decoded as they come: a
+    listing that breaks a rule (sorted unique names, no data after its end,
+    at most MAX_LISTING_ENTRIES entries) fails at the first piece that
+    shows it, before the rest is fetched."""
+    reader = _Pieces(chunks, what)
+    fields = reader.next(msgpack.Unpacker.read_map_header)
+    version, nodes = None, None
+    for _ in range(fields):
+        key = reader.next(msgpack.Unpacker.unpack)
+        if key == "nodes" and nodes is None:
+            nodes = _nodes(reader, what)
+        elif key == "v":
+            version = reader.next(msgpack.Unpacker.unpack)
+        else:
+            raise IntegrityError(f"{what}: malformed tree")
+    if version != TREE_VERSION or nodes is None:
         raise IntegrityError(f"{what}: malformed tree")
-    nodes = [decode_node(n, what) for n in raw["nodes"]]
-    for before, after in itertools.pairwise(nodes):
-        if before.name >= after.name:
-            raise IntegrityError(f"{what}: names not sorted or duplicated")
+    reader.end()
     return nodes
+
+
+def _nodes(reader: _Pieces, what: str) -> list[Node]:
+    count = reader.next(msgpack.Unpacker.read_array_header)
+    if count > MAX_LISTING_ENTRIES:
+        raise ListingTooLarge(
+            f"{what}: claims {count} entries, more than the {MAX_LISTING_ENTRIES} a listing "
+            "may hold"
+        )
+    nodes: list[Node] = []
+    for _ in range(count):
+        node = decode_node(reader.next(msgpack.Unpacker.unpack), what)
+        if nodes and nodes[-1].name >= node.name:
+            raise IntegrityError(f"{what}: names not sorted or duplicated")
+        nodes.append(node)
+    return nodes
+
+
+class _Pieces:
+    """A msgpack stream fed from an iterator of pieces, one at a time."""
+
+    def __init__(self, chunks: Iterable[bytes], what: str) -> None:
+        self._chunks = iter(chunks)
+        self._what = what
+        self._unpacker = msgpack.Unpacker(
+            raw=False, strict_map_key=False, max_buffer_size=MAX_LISTING_BYTES
+        )
+        self._fed = 0
+
+    def next(self, read: Callable[[msgpack.Unpacker], Any]) -> Any:
+        while True:
+            try:
+                return read(self._unpacker)
+            except msgpack.OutOfData:
+                if not self._more():
+                    raise IntegrityError(f"{self._what}: listing cut short") from None
+            except (ValueError, TypeError, msgpack.FormatError, msgpack.StackError) as e:
+                raise IntegrityError(f"{self._what}: malformed encoding") from e
+
+    def end(self) -> None:
+        """Nothing may follow the listing."""
+        if self._unpacker.tell() < self._fed or self._more():
+            raise IntegrityError(f"{self._what}: data after the end of the listing")
+
+    def _more(self) -> bool:
+        for chunk in self._chunks:
+            if chunk:
+                try:
+                    self._unpacker.feed(chunk)
+                except msgpack.BufferFull as e:
+                    raise ListingTooLarge(f"{self._what}: listing too large") from e
+                self._fed += len(chunk)
+                return True
+        return False
