@@ -80,31 +80,8 @@ def test_a_writer_signed_listing_with_a_broken_node(repo: Cli, tmp_path: Path) -
     """A tree node whose content is an integer (a listing a leaked writer key
     can sign) raised TypeError in every command that read it."""
     repo.ok("snapshot", _source(tmp_path))
-    writer = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
-    record = writer.target("default")
-    domain = writer.domain(record)
-    packer = Packer(writer, record, domain, writer.writer)
     node = {"n": b"evil", "t": "f", "m": 0o644, "u": 0, "g": 0, "mt": 0, "sz": 0, "c": 5}
-    root = packer.store_buffer(TREE, pack({"v": 1, "nodes": [node]}))
-    packer.flush()
-    packer.close()
-    seq, prev = chain_head(writer, record, list_snapshots(writer, "default"))
-    manifest = Manifest(
-        repo_id=writer.repo_id,
-        target_id=record.target_id,
-        writer_id=writer.writer.writer_id,
-        epoch=domain.epoch,
-        seq=seq + 1,
-        prev=prev,
-        time_ns=1,
-        host="h",
-        user="u",
-        paths=[b"/"],
-        tags=[],
-        parent=None,
-        root=root,
-    )
-    sid = save_snapshot(writer, record, manifest).hex()
+    sid = _snapshot_with_root(repo, 1, pack({"v": 1, "nodes": [node]}))
     for args in (("ls", sid), ("restore", sid, "--to", tmp_path / "out"), ("check",)):
         result = _clean(repo(*args))
         assert result.code == 1 and "malformed reference list" in result.err, (args, result.err)

@@ -8,11 +8,9 @@ Naming one (``latest``, an id) is :mod:`.lookup`.
 
 from __future__ import annotations
 
-import dataclasses
 import getpass
 import os
 import socket
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -24,9 +22,10 @@ from ..format.keyfile import Role
 from ..format.manifest import Manifest, open_manifest, seal_manifest
 from ..format.targets import TargetRecord
 from . import heads, shared
+from .firstsight import pinned
 from .forgotten import forgotten, resurrected, seen_gone
 from .info import SnapshotInfo
-from .order import FUTURE_SLACK_NS, chain_order
+from .order import chain_order
 
 OnError = Callable[[NeostoreError], None]
 T = TypeVar("T")
@@ -69,22 +68,10 @@ def list_snapshots(
 def _pinned(
     repo: Repository, records: dict[str, TargetRecord], snapshots: list[SnapshotInfo]
 ) -> list[SnapshotInfo]:
-    """Each snapshot with its first sight here, for those that claimed a
-    time in the future then (remembered now for those that claim one)."""
-    now = time.time_ns()
+    """Each snapshot with its first sight here (:mod:`.firstsight`)."""
     out = []
     for name, record in records.items():
-        infos = [i for i in snapshots if i.target == name]
-        pins = localstate.future_pins(repo.repo_id, record.target_id)
-        new = {
-            i.snapshot_id: now
-            for i in infos
-            if i.snapshot_id not in pins and i.manifest.time_ns > now + FUTURE_SLACK_NS
-        }
-        if new:
-            localstate.pin_future(repo.repo_id, record.target_id, new)
-            pins.update(new)
-        out += [dataclasses.replace(i, pinned_ns=pins.get(i.snapshot_id)) for i in infos]
+        out += pinned(repo, record.target_id, [i for i in snapshots if i.target == name])
     return out
 
 

@@ -11,8 +11,6 @@ withdrawal and puts the capability back.
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from collections.abc import Callable
 
 from ..backend.names import ObjectType
@@ -30,8 +28,9 @@ from ..format.shares import (
     unseal_share_object,
     withdrawal_name,
 )
+from .firstsight import pinned
 from .info import SnapshotInfo
-from .order import FUTURE_SLACK_NS, chain_order
+from .order import chain_order
 
 
 def shared_snapshots(
@@ -85,20 +84,9 @@ def order(repo: Repository, snapshots: list[SnapshotInfo]) -> list[SnapshotInfo]
     certified writer of the target can sign one), while the ``after`` list
     it carries cannot name a snapshot made later, and a claimed future
     time is pinned at first sight as for other keys."""
-    secrets = repo.share_secrets
-    assert secrets.target_id is not None
-    now = time.time_ns()
-    pins = localstate.future_pins(repo.repo_id, secrets.target_id)
-    new = {
-        i.snapshot_id: now
-        for i in snapshots
-        if i.snapshot_id not in pins and i.manifest.time_ns > now + FUTURE_SLACK_NS
-    }
-    if new:
-        localstate.pin_future(repo.repo_id, secrets.target_id, new)
-        pins.update(new)
-    pinned = [dataclasses.replace(i, pinned_ns=pins.get(i.snapshot_id)) for i in snapshots]
-    return chain_order(pinned, now, chains=False)
+    target_id = repo.share_secrets.target_id
+    assert target_id is not None
+    return chain_order(pinned(repo, target_id, snapshots), chains=False)
 
 
 def rollback(repo: Repository, snapshots: list[SnapshotInfo]) -> str | None:
