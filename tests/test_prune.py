@@ -541,7 +541,7 @@ def test_a_pack_whose_header_hides_what_it_holds_is_not_lost(repo: Cli, tmp_path
         index files load in name order, and the first copy of a blob loaded
         is the one a reader tries first."""
         others = sorted(leaked.objects.list(ObjectType.INDEX))
-        for _ in range(100):
+        for _ in range(200_000):  # the second call must beat the first's name
             name, data = encode_index(
                 records,
                 repo_id=leaked.repo_id,
@@ -552,7 +552,7 @@ def test_a_pack_whose_header_hides_what_it_holds_is_not_lost(repo: Cli, tmp_path
             if name.hex() < others[0]:
                 leaked.objects.save(objects.index_file(name), data)
                 return
-        raise AssertionError("no index file name sorted first in 100 tries")
+        raise AssertionError("no index file name sorted first in 200 000 tries")
 
     def upload(builder: Any) -> bytes:
         pack_id, parts = builder.finish(
