@@ -8,6 +8,7 @@ import os
 import stat
 import sys
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -30,6 +31,16 @@ _TYPES = {
 def emit(obj: Any) -> None:
     """One JSON document on stdout."""
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def emit_array(items: Iterable[Any]) -> None:
+    """One JSON array on stdout, written item by item (a listing of a
+    million entries is never held whole)."""
+    out = sys.stdout
+    out.write("[")
+    for n, item in enumerate(items):
+        out.write((", " if n else "") + json.dumps(item, ensure_ascii=False))
+    out.write("]\n")
 
 
 def show(path: bytes) -> str:

@@ -101,7 +101,7 @@ def list_directory(
     """(path, node) of each entry of the directory at ``path`` (or of the
     file itself)."""
     repo.load_index()
-    return navigate.entries(repo, snapshot, path)
+    return list(navigate.entries(repo, snapshot, path))
 
 
 def walk(

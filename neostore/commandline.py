@@ -95,6 +95,8 @@ class guarded:
                 die(self.prog, str(e), e.code)
             except BrokenPipeError:
                 raise typer.Exit(ExitCode.FATAL) from None
+            except MemoryError:  # one line: a traceback would need memory too
+                die(self.prog, "out of memory", ExitCode.FATAL)
             except Exception as e:
                 known = self.translate(e)
                 if known is not None:

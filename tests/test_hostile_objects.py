@@ -90,7 +90,7 @@ def test_a_writer_signed_listing_with_a_broken_node(repo: Cli, tmp_path: Path) -
 
 def _listing_of(count: int) -> bytes:
     nodes = [
-        {"n": b"entry-%06d" % i, "t": "f", "m": 0o644, "u": 0, "g": 0, "mt": 0, "sz": 0, "c": []}
+        {"n": b"entry-%07d" % i, "t": "f", "m": 0o644, "u": 0, "g": 0, "mt": 0, "sz": 0, "c": []}
         for i in range(count)
     ]
     return pack({"v": 1, "nodes": nodes})
@@ -98,12 +98,13 @@ def _listing_of(count: int) -> bytes:
 
 def _snapshot_with_root(repo: Cli, copies: int, piece: bytes) -> str:
     """A snapshot, signed by a certified key, whose root listing is
-    ``copies`` references to ``piece``, stored once."""
+    ``copies`` references to ``piece``, stored once (or, ``copies`` 0, the
+    pieces ``piece`` is cut into)."""
     writer = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
     record = writer.target("default")
     domain = writer.domain(record)
     packer = Packer(writer, record, domain, writer.writer)
-    (ref,) = packer.store_buffer(TREE, piece)
+    refs = packer.store_buffer(TREE, piece)
     packer.flush()
     packer.close()
     seq, prev = chain_head(writer, record, list_snapshots(writer, "default"))
@@ -120,7 +121,7 @@ def _snapshot_with_root(repo: Cli, copies: int, piece: bytes) -> str:
         paths=[b"/"],
         tags=[],
         parent=None,
-        root=[ref] * copies,
+        root=refs * copies if copies else refs,
     )
     return save_snapshot(writer, record, manifest).hex()
 
@@ -149,9 +150,9 @@ def test_listing_bombs_fail_early_naming_the_snapshot(repo: Cli, tmp_path: Path)
     assert 12_000 < len(piece) < 20_000
     # 20 000 copies claim ~320 MB: refused before anything is fetched
     over = _snapshot_with_root(repo, 20_000, piece)
-    # 10 000 copies claim ~160 MB, within the limit: the second copy is
+    # 8 000 copies claim ~114 MB, within the limit: the second copy is
     # found to follow the end of the listing, and nothing more is fetched
-    within = _snapshot_with_root(repo, 10_000, piece)
+    within = _snapshot_with_root(repo, 8_000, piece)
     for sid, reason in ((over, "more than the"), (within, "data after the end of the listing")):
         for args in (("ls", sid), ("find", "--snapshot", sid, "*"), ("dump", sid, "/x")):
             result = _clean(_limited(repo, *args))
@@ -179,8 +180,9 @@ def test_a_listing_claiming_too_many_entries_is_refused_at_its_header() -> None:
 def test_a_walk_holds_a_bounded_number_of_entries(
     repo: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Listings alive at once are counted: a deep path of large listings
-    is refused instead of growing without bound (a small limit here)."""
+    """What the listings alive at once take is counted: a deep path of
+    large listings is refused instead of growing without bound (a small
+    limit here)."""
     from neostore.core import blobs
     from neostore.format.tree import ListingTooLarge
 
@@ -198,11 +200,11 @@ def test_a_walk_holds_a_bounded_number_of_entries(
 
     latest = find_snapshot(owner, "latest")
     owner.load_index()
-    assert len(entries(owner, latest, "/", recursive=True)) > 120
+    assert len(list(entries(owner, latest, "/", recursive=True))) > 120
     assert owner.blobs._budget.held == 0  # every listing was let go
-    monkeypatch.setattr(blobs, "MAX_HELD_ENTRIES", 100)
+    monkeypatch.setattr(blobs, "MAX_HELD_BYTES", 100_000)
     with pytest.raises(ListingTooLarge, match=f"snapshot {latest.hex_id[:12]}: tree"):
-        entries(owner, latest, "/", recursive=True)
+        list(entries(owner, latest, "/", recursive=True))
     assert owner.blobs._budget.held == 0
 
 
@@ -220,3 +222,59 @@ def test_a_snapshot_never_writes_a_listing_readers_would_refuse(
     assert failed.code == 1
     assert f"directory {src}/crowded: 5 entries, more than the 4" in failed.err
     assert not list((repo.repo / "snapshots").rglob("*"))
+
+
+def test_a_listing_as_large_as_the_limits_allow_stays_within_the_bound(
+    repo: Cli, tmp_path: Path
+) -> None:
+    """The worst a writer can sign within the limits: 1 048 576 minimal
+    entries (~40 MiB of msgpack). Decoded whole it grew a reader by 438
+    MiB; kept encoded, every command reads it under the 200 MiB bound."""
+    from neostore.format.tree import MAX_LISTING_ENTRIES
+
+    repo.ok("snapshot", _source(tmp_path))
+    listing = _listing_of(MAX_LISTING_ENTRIES)
+    sid = _snapshot_with_root(repo, 0, listing)
+    shown = _clean(_limited(repo, "ls", sid))
+    assert shown.code == 0, shown.err
+    lines = shown.out.splitlines()
+    assert len(lines) == MAX_LISTING_ENTRIES and lines[-1] == f"/entry-{len(lines) - 1:07d}"
+    last = f"/entry-{MAX_LISTING_ENTRIES - 1:07d}"
+    one = _clean(_limited(repo, "ls", sid, last, "--json"))
+    assert one.code == 0 and [e["path"] for e in one.json()] == [last], one.err
+    found = _clean(_limited(repo, "find", "--snapshot", sid, "entry-0000007"))
+    assert found.code == 0 and "/entry-0000007" in found.out, found.err
+    checked = _clean(_limited(repo, "check"))
+    assert checked.code == 0, checked.err
+    out = tmp_path / "out"
+    restored = _clean(_limited(repo, "restore", sid, "--to", str(out), "--include", last))
+    assert restored.code == 0 and os.listdir(out) == [last[1:]], restored.err
+
+
+def test_one_file_with_a_million_chunks_stays_within_the_bound(repo: Cli, tmp_path: Path) -> None:
+    """A file node whose content list fills a listing to its limit (the
+    chunks of a 1.2 TiB file; here one real 7-byte blob over and over):
+    its references stay encoded (~108 bytes each, against ~300 decoded)."""
+    src = _source(tmp_path)
+    repo.ok("snapshot", src)
+    owner = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
+    from neostore.browse.navigate import entries
+    from neostore.snapshots.lookup import find_snapshot
+
+    owner.load_index()
+    ((_, node),) = [
+        e for e in entries(owner, find_snapshot(owner, "latest"), src) if e[0].endswith(b"a.txt")
+    ]
+    (ref,) = node.content
+    count = 1_150_000
+    big = {"n": b"big", "t": "f", "m": 0o644, "u": 0, "g": 0, "mt": 0, "sz": count * ref.length}
+    big["c"] = [ref.encode()] * count
+    sid = _snapshot_with_root(repo, 0, pack({"v": 1, "nodes": [big]}))
+    shown = _clean(_limited(repo, "ls", "-l", sid))
+    assert shown.code == 0 and str(count * ref.length) in shown.out, shown.err
+    checked = _clean(_limited(repo, "check"))
+    assert checked.code == 0, checked.err
+    out = tmp_path / "out"
+    restored = _clean(_limited(repo, "restore", sid, "--to", str(out)))
+    assert restored.code == 0, restored.err
+    assert (out / "big").read_bytes() == b"a file\n" * count

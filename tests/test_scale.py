@@ -54,9 +54,21 @@ def test_wide_directory_100k_entries(repo: Cli, tmp_path: Path) -> None:
     assert repo.ok("dump", "latest", str(wide / "entry-042000")).out == "content 42000\n"
     second = repo.ok("snapshot", src, "--json").json()
     assert second["files_unchanged"] == count
+    # a listing this large is kept encoded: diff merges the two sides
+    (wide / "entry-050000").write_text("changed\n")
+    (wide / "entry-000001").unlink()
+    (wide / "entry-100000").write_text("new\n")
+    third = repo.ok("snapshot", src, "--json").json()
+    changes = repo.ok("diff", second["id"], third["id"], str(wide), "--json").json()["changes"]
+    assert sorted((c["path"].removeprefix(str(wide)), c["change"]) for c in changes) == [
+        ("/entry-000001", "removed"),
+        ("/entry-050000", "modified"),
+        ("/entry-100000", "added"),
+    ]
 
     out = tmp_path / "out"
     repo.ok("restore", "latest", "--to", out)
     restored = out / str(wide).lstrip("/")
     assert len(os.listdir(restored)) == count
+    assert (restored / "entry-050000").read_text() == "changed\n"
     assert (restored / "entry-099000").read_text() == "content 99000\n"

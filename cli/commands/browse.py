@@ -54,9 +54,9 @@ def ls(
 
     info = find_snapshot(repository, snapshot_id, target)
     repository.load_index()
-    found = entries(repository, info, path, recursive)
+    found = entries(repository, info, path, recursive)  # printed as it is read
     if json_output:
-        render.emit([render.node_json(p, n) for p, n in found])
+        render.emit_array(render.node_json(p, n) for p, n in found)
         return
     for entry_path, entry in found:
         print(render.node_line(entry_path, entry) if long else render.show(entry_path))

@@ -22,6 +22,7 @@ import queue
 import stat
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from ..core.condemned import keep_condemned
@@ -179,7 +180,7 @@ class Archiver:
             snapshot_id, self.record.name, self.stats, self.errors, self.shares_published
         )
 
-    def _save(self, paths: list[bytes], root: list[Ref], started: float) -> bytes:
+    def _save(self, paths: list[bytes], root: Sequence[Ref], started: float) -> bytes:
         """The manifest (after packs and index), then its share capabilities."""
         self.stats.duration = time.monotonic() - started
         host, user = default_host_user()
@@ -202,7 +203,7 @@ class Archiver:
             paths=paths,
             tags=list(self.options.tags),
             parent=existing[-1].snapshot_id if existing else None,
-            root=root,
+            root=list(root),
             stats=asdict(self.stats),
             after=newest_per_writer(existing) if observer is None else observer.after(),
         )

@@ -9,7 +9,7 @@ dedup domain, so the same content has other ids in another target).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..core.repository import Repository
@@ -62,13 +62,11 @@ def _everything(repo: Repository, node: Node, path: bytes, kind: str) -> Iterato
 
 
 def diff(
-    repo: Repository, before: list[Node], after: list[Node], prefix: bytes = b""
+    repo: Repository, before: Sequence[Node], after: Sequence[Node], prefix: bytes = b""
 ) -> Iterator[Change]:
-    """Changes from listing ``before`` to ``after``, in path order."""
-    old = {n.name: n for n in before}
-    new = {n.name: n for n in after}
-    for name in sorted(old.keys() | new.keys()):
-        a, b = old.get(name), new.get(name)
+    """Changes from listing ``before`` to ``after``, in path order: a merge
+    of the two (listings are sorted by name), so neither is held decoded."""
+    for name, a, b in _merged(before, after):
         path = prefix + b"/" + name
         if a is None or b is None or a.type != b.type:
             if a is not None:
@@ -86,6 +84,26 @@ def diff(
             )
 
 
+def _merged(
+    before: Iterable[Node], after: Iterable[Node]
+) -> Iterator[tuple[bytes, Node | None, Node | None]]:
+    """Each name of two name-sorted listings with its node on each side
+    (None on a side without it), in name order."""
+    old, new = iter(before), iter(after)
+    a, b = next(old, None), next(new, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a.name < b.name):
+            assert a is not None
+            yield a.name, a, None
+            a = next(old, None)
+        elif a is None or b.name < a.name:
+            yield b.name, None, b
+            b = next(new, None)
+        else:
+            yield a.name, a, b
+            a, b = next(old, None), next(new, None)
+
+
 def diff_at(
     repo: Repository, before: SnapshotInfo, after: SnapshotInfo, path: str | bytes = b"/"
 ) -> Iterator[Change]:
@@ -94,7 +112,7 @@ def diff_at(
     Raises NotFound when it is in neither."""
     wanted = normalise(path)
 
-    def at_path(info: SnapshotInfo) -> tuple[Node | None, list[Node]]:
+    def at_path(info: SnapshotInfo) -> tuple[Node | None, Sequence[Node]]:
         try:
             return resolve(repo, info, wanted)
         except NotFound:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ..core.repository import Repository
 from ..errors import NotFound, UsageError
@@ -45,7 +45,7 @@ class FileReader(io.RawIOBase):
         if node.type != FILE:
             raise NotFound(f"{os.fsdecode(node.name)}: not a regular file")
         self._repo = repo
-        self._refs: list[Ref] = node.content
+        self._refs: Sequence[Ref] = node.content
         self._starts: list[int] = []
         offset = 0
         for ref in self._refs:

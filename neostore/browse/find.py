@@ -7,7 +7,7 @@ directory that many snapshots share is searched once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ..core.repository import Repository
 from ..format.tree import DIR, Node
@@ -26,7 +26,7 @@ def find(
     # results per (listing, prefix); the prefix matters only to whole-path patterns
     memo: dict[tuple[tuple[bytes, ...], bytes], list[tuple[bytes, Node]]] = {}
 
-    def search(nodes: list[Node], prefix: bytes) -> list[tuple[bytes, Node]]:
+    def search(nodes: Sequence[Node], prefix: bytes) -> list[tuple[bytes, Node]]:
         found = []
         for node in nodes:
             path = prefix + b"/" + node.name

@@ -8,13 +8,15 @@ root of a snapshot is the shared folder alone.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ..core.repository import Repository
 from ..errors import IntegrityError, NotFound
 from ..format.blob import Ref
+from ..format.listing import EncodedListing
 from ..format.tree import DIR, Node
 from ..snapshots.info import SnapshotInfo
 
@@ -35,28 +37,38 @@ def normalise(path: str | bytes) -> bytes:
     return b"/" + b"/".join(p for p in os.fsencode(path).split(b"/") if p)
 
 
-def listing_key(refs: list[Ref]) -> tuple[bytes, ...]:
+def listing_key(refs: Sequence[Ref]) -> tuple[bytes, ...]:
     """What identifies a listing: its blob ids (listings are content-addressed,
     so the same ids are the same subtree)."""
     return tuple(r.blob_id for r in refs)
 
 
-def root_listing(repo: Repository, snapshot: SnapshotInfo) -> list[Node]:
+def root_listing(repo: Repository, snapshot: SnapshotInfo) -> Sequence[Node]:
     """The nodes at "/" of a snapshot (for a share: the shared folder)."""
     if snapshot.shared_root is not None:
         return list(snapshot.shared_root)
     return repo.blobs.load_tree(snapshot.manifest.root)
 
 
+def named(listing: Sequence[Node], name: bytes) -> Node | None:
+    """The node called ``name`` in a listing: by bisection in one kept
+    encoded (sorted by name, verified when read), else by a scan."""
+    if isinstance(listing, EncodedListing):
+        at = bisect.bisect_left(listing, name, key=lambda n: n.name)
+        found = listing[at] if at < len(listing) else None
+        return found if found is not None and found.name == name else None
+    return next((n for n in listing if n.name == name), None)
+
+
 def _descend(
-    repo: Repository, listing: list[Node], path: bytes
-) -> tuple[Node | None, list[Node]] | None:
+    repo: Repository, listing: Sequence[Node], path: bytes
+) -> tuple[Node | None, Sequence[Node]] | None:
     """From ``listing`` down ``path``: (the node there or None for the
     start, the listing of that node when it is a directory), or None when
     some component is missing."""
     node: Node | None = None
     for part in (p for p in path.split(b"/") if p):
-        found = next((n for n in listing if n.name == part), None)
+        found = named(listing, part)
         if found is None:
             return None
         node = found
@@ -66,7 +78,7 @@ def _descend(
 
 def resolve(
     repo: Repository, snapshot: SnapshotInfo, path: bytes
-) -> tuple[Node | None, list[Node]]:
+) -> tuple[Node | None, Sequence[Node]]:
     """``path`` in a snapshot: (its node, or None for "/"; its listing when
     it is a directory, else empty). Raises NotFound."""
     with in_snapshot(snapshot):
@@ -76,13 +88,15 @@ def resolve(
     return found
 
 
-def find_node(repo: Repository, root: list[Ref], path: bytes) -> Node | None:
+def find_node(repo: Repository, root: Sequence[Ref], path: bytes) -> Node | None:
     """The node at ``path`` below the tree ``root`` (None: not there)."""
     found = _descend(repo, repo.blobs.load_tree(root), path)
     return None if found is None else found[0]
 
 
-def walk(repo: Repository, refs: list[Ref], prefix: bytes = b"") -> Iterator[tuple[bytes, Node]]:
+def walk(
+    repo: Repository, refs: Sequence[Ref], prefix: bytes = b""
+) -> Iterator[tuple[bytes, Node]]:
     """Depth-first walk below the tree ``refs``, yielding (path, node)."""
     for node in repo.blobs.load_tree(refs):
         path = prefix + b"/" + node.name
@@ -93,19 +107,19 @@ def walk(repo: Repository, refs: list[Ref], prefix: bytes = b"") -> Iterator[tup
 
 def entries(
     repo: Repository, snapshot: SnapshotInfo, path: str | bytes = b"/", recursive: bool = False
-) -> list[tuple[bytes, Node]]:
-    """What ``ls`` shows: the entries of the directory at ``path`` (and,
-    ``recursive``, everything below), or the node itself for a file."""
+) -> Iterator[tuple[bytes, Node]]:
+    """What ``ls`` shows, as it is read: the entries of the directory at
+    ``path`` (and, ``recursive``, everything below), or the node itself
+    for a file."""
     wanted = normalise(path)
     node, listing = resolve(repo, snapshot, wanted)
     if node is not None and node.type != DIR:
-        return [(wanted, node)]
+        yield wanted, node
+        return
     base = wanted.rstrip(b"/")
-    out: list[tuple[bytes, Node]] = []
     with in_snapshot(snapshot):
         for child in listing:
             child_path = base + b"/" + child.name
-            out.append((child_path, child))
+            yield child_path, child
             if recursive and child.type == DIR:
-                out.extend(walk(repo, child.subtree, child_path))
-    return out
+                yield from walk(repo, child.subtree, child_path)

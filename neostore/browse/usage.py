@@ -3,6 +3,7 @@ them. Each distinct directory listing is read once."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..core.repository import Repository
@@ -40,7 +41,7 @@ def stats(repo: Repository, snapshots: list[SnapshotInfo]) -> Stats:
     seen: set[bytes] = set()
     memo: dict[tuple[bytes, ...], tuple[int, int, int, int]] = {}
 
-    def blobs(refs: list[Ref]) -> None:
+    def blobs(refs: Sequence[Ref]) -> None:
         for ref in refs:
             if ref.blob_id not in seen:
                 seen.add(ref.blob_id)
@@ -48,7 +49,7 @@ def stats(repo: Repository, snapshots: list[SnapshotInfo]) -> Stats:
                 out.plain_bytes += ref.length
                 out.stored_bytes += repo.blobs.stored_size(ref)
 
-    def walk(nodes: list[Node]) -> tuple[int, int, int, int]:
+    def walk(nodes: Sequence[Node]) -> tuple[int, int, int, int]:
         files = dirs = others = size = 0
         for node in nodes:
             if node.type == FILE:

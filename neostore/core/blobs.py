@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 from ..errors import IntegrityError, NeostoreError, NotFound
 from ..format.blob import Ref, decrypt_blob
+from ..format.listing import EAGER_BYTES, EncodedListing, read_encoded_listing
 from ..format.targets import TREE
-from ..format.tree import (
-    MAX_LISTING_BYTES,
-    MAX_LISTING_ENTRIES,
-    ListingTooLarge,
-    Node,
-    decode_tree_stream,
-)
+from ..format.tree import MAX_LISTING_BYTES, ListingTooLarge, Node, decode_tree_stream
 from . import objects
 from .index import Location, MasterIndex
 from .objects import ObjectStore
@@ -131,7 +127,7 @@ class BlobReader:
 
     # -- many blobs ----------------------------------------------------------------
 
-    def prefetch(self, btype: int, refs: list[Ref]) -> dict[bytes, bytes]:
+    def prefetch(self, btype: int, refs: Sequence[Ref]) -> dict[bytes, bytes]:
         """The encrypted bytes of many blobs, read with as few range requests
         as possible: blobs of one pack less than ``MAX_GAP`` apart are read
         together (up to ``MAX_READ`` bytes a request). For a store where a
@@ -172,7 +168,7 @@ class BlobReader:
             end += 1
         return max(end, start + 1), first, stop
 
-    def window(self, refs: list[Ref], start: int, skip: set[bytes] | None = None) -> list[Ref]:
+    def window(self, refs: Sequence[Ref], start: int, skip: set[bytes] | None = None) -> list[Ref]:
         """The blobs of a stream from ``start`` on, up to ``WINDOW`` bytes
         (digests in ``skip`` left out: holes, chunks found locally): what to
         :meth:`prefetch` next. A snapshot writes a file's blobs side by
@@ -188,7 +184,7 @@ class BlobReader:
             total += ref.length
         return chosen
 
-    def stream(self, btype: int, refs: list[Ref]) -> Iterator[bytes]:
+    def stream(self, btype: int, refs: Sequence[Ref]) -> Iterator[bytes]:
         """The plaintext of ``refs`` in order, verified, fetched a window at
         a time where that pays (bounded memory: one window)."""
         ahead: dict[bytes, bytes] = {}
@@ -199,15 +195,17 @@ class BlobReader:
                 stored = ahead.pop(ref.blob_id, None)
             yield self.read(btype, ref, stored)
 
-    def read_stream(self, btype: int, refs: list[Ref]) -> bytes:
+    def read_stream(self, btype: int, refs: Sequence[Ref]) -> bytes:
         return b"".join(self.stream(btype, refs))
 
-    def load_tree(self, refs: list[Ref]) -> list[Node]:
-        """A directory listing, verified and decoded as its blobs arrive.
-        Refused before anything is fetched when its references add up to
-        more than a listing may take, and as soon as a piece breaks a
-        rule; what it holds counts against this process's budget of
-        listings alive at once (:class:`ListingBudget`)."""
+    def load_tree(self, refs: Sequence[Ref]) -> Sequence[Node]:
+        """A directory listing, verified as its blobs arrive. Refused before
+        anything is fetched when its references add up to more than a
+        listing may take, and as soon as a piece breaks a rule. A small
+        listing is decoded; a large one is kept encoded and its nodes
+        decoded as they are read (format.listing). What it holds counts
+        against this process's budget of listings alive at once
+        (:class:`ListingBudget`)."""
         if not refs:
             return []
         what = f"tree {refs[0].blob_id.hex()[:16]}"
@@ -219,17 +217,28 @@ class BlobReader:
             )
         for ref in refs:
             self.check_ref(ref)
-        return self._budget.hold(decode_tree_stream(self.stream(TREE, refs), what), what)
+        pieces = self.stream(TREE, refs)
+        if declared <= EAGER_BYTES:
+            # decoded: a node costs ~10 times its encoding at most
+            nodes = decode_tree_stream(pieces, what)
+            return self._budget.hold(Listing(nodes), 10 * declared + 512 * len(nodes), what)
+        self._budget.reserve(declared, what)  # before its bytes are fetched
+        try:
+            encoded = read_encoded_listing(pieces, declared, what)
+        finally:
+            self._budget.give(declared)
+        return self._budget.hold(encoded, encoded.nbytes + 8 * len(encoded), what)
 
 
-#: entries the directory listings alive at once in a process may hold: a
-#: walk holds the listings on its path, a diff two per level
-MAX_HELD_ENTRIES = 2 * MAX_LISTING_ENTRIES + (1 << 16)
+#: bytes the directory listings alive at once in a process may take: one
+#: listing of the largest size and more (a walk holds the listings on its
+#: path, a diff two per level)
+MAX_HELD_BYTES = 160 << 20
 
 
 class Listing(list[Node]):
-    """A decoded directory listing; while it is alive, its entries count
-    against the budget of the reader that loaded it."""
+    """A decoded directory listing; while it is alive, what it holds
+    counts against the budget of the reader that loaded it."""
 
     __slots__ = ("_release",)
     _release: Callable[[], None]
@@ -240,30 +249,34 @@ class Listing(list[Node]):
             release()
 
 
+_Held = TypeVar("_Held", Listing, EncodedListing)
+
+
 class ListingBudget:
-    """Entries of the listings alive at once. A tree made to exhaust
+    """Bytes the listings alive at once take. A tree made to exhaust
     memory — a deep path of large listings — is refused once they pass
-    :data:`MAX_HELD_ENTRIES`, instead of growing until the process is
-    killed. (Lists are freed when their last reference goes, which in
+    :data:`MAX_HELD_BYTES`, instead of growing until the process is
+    killed. (Listings are let go when their last reference goes, which in
     CPython is at once.)"""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.held = 0
 
-    def hold(self, nodes: list[Node], what: str) -> list[Node]:
-        count = len(nodes)
+    def reserve(self, cost: int, what: str) -> None:
         with self._lock:
-            if self.held + count > MAX_HELD_ENTRIES:
+            if self.held + cost > MAX_HELD_BYTES:
                 raise ListingTooLarge(
-                    f"{what}: the directory listings open on the way to it would hold "
-                    f"{self.held + count} entries, more than the {MAX_HELD_ENTRIES} a walk may"
+                    f"{what}: the directory listings open on the way to it would take "
+                    f"{self.held + cost} bytes, more than the {MAX_HELD_BYTES} a walk may"
                 )
-            self.held += count
-        listing = Listing(nodes)
-        listing._release = functools.partial(self._give, count)
+            self.held += cost
+
+    def hold(self, listing: _Held, cost: int, what: str) -> _Held:
+        self.reserve(cost, what)
+        listing._release = functools.partial(self.give, cost)
         return listing
 
-    def _give(self, count: int) -> None:
+    def give(self, cost: int) -> None:
         with self._lock:
-            self.held -= count
+            self.held -= cost

@@ -9,6 +9,8 @@ destination).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..backend.names import ObjectType
 from ..errors import NeostoreError
 from ..format import tree
@@ -26,7 +28,7 @@ def pruned_meanwhile(error: NeostoreError, what: str = "snapshot") -> NeostoreEr
 
 
 def keep_condemned(
-    repo: Repository, root: list[Ref], packer: Packer, what: str = "snapshot"
+    repo: Repository, root: Sequence[Ref], packer: Packer, what: str = "snapshot"
 ) -> int:
     """A prune may have condemned packs since this run loaded the index,
     among them packs it reused or wrote. Copy every blob below ``root``
@@ -61,7 +63,7 @@ def keep_condemned(
 
 
 def _without_live_copy(
-    repo: Repository, root: list[Ref], stored: set[str] | None = None
+    repo: Repository, root: Sequence[Ref], stored: set[str] | None = None
 ) -> list[tuple[int, Ref]]:
     """Blobs below ``root`` with no trusted copy outside condemned packs
     (with ``stored``: none in a pack that still exists either)."""

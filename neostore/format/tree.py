@@ -8,7 +8,7 @@ of blob refs whose concatenation is its listing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,8 +48,8 @@ class Node:
     rdev: int = 0
     link_target: bytes | None = None
     xattrs: dict[bytes, bytes] = field(default_factory=dict)
-    content: list[Ref] = field(default_factory=list)
-    subtree: list[Ref] = field(default_factory=list)
+    content: Sequence[Ref] = field(default_factory=list)
+    subtree: Sequence[Ref] = field(default_factory=list)
 
     def encode(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -83,6 +83,12 @@ class Node:
         return out
 
 
+#: the fields of a node this version reads
+_FIELDS = frozenset({"n", "t", "m", "u", "g", "un", "gn", "mt", "at", "ct", "ino"}) | frozenset(
+    {"dev", "nl", "sz", "c", "st", "lt", "rd", "x"}
+)
+
+
 def valid_name(name: bytes) -> bool:
     return bool(name) and name not in (b".", b"..") and b"/" not in name and b"\0" not in name
 
@@ -101,9 +107,27 @@ def _refs(raw: dict[str, Any], key: str, what: str) -> list[object]:
     return value
 
 
-def decode_node(raw: Any, what: str) -> Node:
+def _ref_list(
+    raw: dict[str, Any], key: str, what: str, decoded: dict[str, Sequence[Ref]] | None
+) -> Sequence[Ref]:
+    if decoded is not None and key in decoded:
+        return decoded[key]
+    return [Ref.decode(r, what) for r in _refs(raw, key, what)]
+
+
+def _total(refs: Sequence[Ref]) -> int:
+    total = getattr(refs, "total", None)  # kept encoded: summed when read
+    return total if isinstance(total, int) else sum(r.length for r in refs)
+
+
+def decode_node(raw: Any, what: str, decoded: dict[str, Sequence[Ref]] | None = None) -> Node:
+    """A node from its msgpack map; ``decoded``: reference lists already
+    read from the stream (large ones stay encoded, see format.listing)."""
     if not isinstance(raw, dict):
         raise IntegrityError(f"{what}: malformed node")
+    for key in raw.keys() - _FIELDS:  # room for later fields, not for bombs
+        if isinstance(raw[key], (list, dict)):
+            raise IntegrityError(f"{what}: unknown node field {key!r} holds a list")
     name = raw.get("n")
     if not isinstance(name, bytes) or not valid_name(name):
         raise IntegrityError(f"{what}: invalid file name {name!r}")
@@ -127,11 +151,11 @@ def decode_node(raw: Any, what: str) -> Node:
     )
     if ntype == FILE:
         node.size = _int(raw, "sz", what)
-        node.content = [Ref.decode(r, what) for r in _refs(raw, "c", what)]
-        if sum(r.length for r in node.content) != node.size:
+        node.content = _ref_list(raw, "c", what, decoded)
+        if _total(node.content) != node.size:
             raise IntegrityError(f"{what}: content of {name!r} does not add up to its size")
     elif ntype == DIR:
-        node.subtree = [Ref.decode(r, what) for r in _refs(raw, "st", what)]
+        node.subtree = _ref_list(raw, "st", what, decoded)
     elif ntype == SYMLINK:
         target = raw.get("lt")
         if not isinstance(target, bytes):
@@ -155,7 +179,7 @@ def decode_node(raw: Any, what: str) -> Node:
 #: encoding may take; a snapshot refuses to write more, a reader to read
 #: more (docs/design.md, "Attack review")
 MAX_LISTING_ENTRIES = 1 << 20
-MAX_LISTING_BYTES = 256 << 20
+MAX_LISTING_BYTES = 128 << 20
 
 
 class ListingTooLarge(IntegrityError):
@@ -187,49 +211,70 @@ def decode_tree_stream(chunks: Iterable[bytes], what: str) -> list[Node]:
     listing that breaks a rule (sorted unique names, no data after its end,
     at most MAX_LISTING_ENTRIES entries) fails at the first piece that
     shows it, before the rest is fetched."""
-    reader = _Pieces(chunks, what)
-    fields = reader.next(msgpack.Unpacker.read_map_header)
-    version, nodes = None, None
-    for _ in range(fields):
-        key = reader.next(msgpack.Unpacker.unpack)
-        if key == "nodes" and nodes is None:
-            nodes = _nodes(reader, what)
-        elif key == "v":
-            version = reader.next(msgpack.Unpacker.unpack)
-        else:
-            raise IntegrityError(f"{what}: malformed tree")
-    if version != TREE_VERSION or nodes is None:
-        raise IntegrityError(f"{what}: malformed tree")
-    reader.end()
-    return nodes
-
-
-def _nodes(reader: _Pieces, what: str) -> list[Node]:
-    count = reader.next(msgpack.Unpacker.read_array_header)
-    if count > MAX_LISTING_ENTRIES:
-        raise ListingTooLarge(
-            f"{what}: claims {count} entries, more than the {MAX_LISTING_ENTRIES} a listing "
-            "may hold"
-        )
+    reader = Pieces(chunks, what)
     nodes: list[Node] = []
-    for _ in range(count):
+
+    def add() -> None:
         node = decode_node(reader.next(msgpack.Unpacker.unpack), what)
         if nodes and nodes[-1].name >= node.name:
             raise IntegrityError(f"{what}: names not sorted or duplicated")
         nodes.append(node)
+
+    read_listing(reader, what, add)
     return nodes
 
 
-class _Pieces:
+def read_listing(reader: Pieces, what: str, read_node: Callable[[], None]) -> None:
+    """The frame of a listing — its version, the node count within the
+    limit, nothing after its end — with ``read_node`` reading each node."""
+    fields = reader.next(msgpack.Unpacker.read_map_header)
+    version, seen = None, False
+    for _ in range(fields):
+        key = reader.next(msgpack.Unpacker.unpack)
+        if key == "nodes" and not seen:
+            seen = True
+            count = reader.next(msgpack.Unpacker.read_array_header)
+            if count > MAX_LISTING_ENTRIES:
+                raise ListingTooLarge(
+                    f"{what}: claims {count} entries, more than the {MAX_LISTING_ENTRIES} a "
+                    "listing may hold"
+                )
+            for _ in range(count):
+                read_node()
+        elif key == "v":
+            version = reader.next(msgpack.Unpacker.unpack)
+        else:
+            raise IntegrityError(f"{what}: malformed tree")
+    if version != TREE_VERSION or not seen:
+        raise IntegrityError(f"{what}: malformed tree")
+    reader.end()
+
+
+class Pieces:
     """A msgpack stream fed from an iterator of pieces, one at a time."""
 
-    def __init__(self, chunks: Iterable[bytes], what: str) -> None:
+    def __init__(self, chunks: Iterable[bytes], what: str, **limits: int) -> None:
         self._chunks = iter(chunks)
         self._what = what
         self._unpacker = msgpack.Unpacker(
-            raw=False, strict_map_key=False, max_buffer_size=MAX_LISTING_BYTES
+            raw=False, strict_map_key=False, max_buffer_size=MAX_LISTING_BYTES, **limits
         )
         self._fed = 0
+
+    @property
+    def what(self) -> str:
+        return self._what
+
+    def tell(self) -> int:
+        """Bytes of the stream read so far."""
+        return int(self._unpacker.tell())
+
+    def ensure(self) -> bool:
+        """At least one byte fed past what was read (False at the end)."""
+        while self.tell() >= self._fed:
+            if not self._more():
+                return False
+        return True
 
     def next(self, read: Callable[[msgpack.Unpacker], Any]) -> Any:
         while True:

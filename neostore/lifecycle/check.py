@@ -11,7 +11,7 @@ import math
 import random
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..backend.names import ObjectType
@@ -170,7 +170,7 @@ class Checker:
                 where = f"snapshot {info.hex_id[:12]} ({target})"
                 self._walk(info.manifest.root, where, b"")
 
-    def _note(self, btype: int, refs: list[Ref], where: str, path: bytes) -> bool:
+    def _note(self, btype: int, refs: Sequence[Ref], where: str, path: bytes) -> bool:
         ok = True
         for ref in refs:
             if ref.blob_id in self.referenced:
@@ -187,8 +187,8 @@ class Checker:
                 ok = False
         return ok
 
-    def _walk(self, refs: list[Ref], where: str, path: bytes) -> None:
-        stack: list[tuple[list[Ref], bytes]] = [(refs, path)]
+    def _walk(self, refs: Sequence[Ref], where: str, path: bytes) -> None:
+        stack: list[tuple[Sequence[Ref], bytes]] = [(refs, path)]
         seen_trees: set[tuple[bytes, ...]] = set()
         while stack:
             tree_refs, tree_path = stack.pop()

@@ -27,7 +27,7 @@ import dataclasses
 import io
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -250,12 +250,12 @@ class Copier:
 
     # -- trees and content ----------------------------------------------------------
 
-    def _tree(self, refs: list[Ref]) -> list[Ref]:
+    def _tree(self, refs: Sequence[Ref]) -> list[Ref]:
         key = tuple(r.digest for r in refs)  # verified when read, unlike ids
         done = self._memo.trees.get(key)
         if done is not None:
             return done
-        nodes = self.source.blobs.load_tree(refs)
+        nodes = list(self.source.blobs.load_tree(refs))  # changed below, then encoded
         for node in nodes:
             if node.type == FILE:
                 node.content = self._content(node.content)
@@ -266,7 +266,7 @@ class Copier:
         self._memo.trees[key] = out
         return out
 
-    def _content(self, refs: list[Ref]) -> list[Ref]:
+    def _content(self, refs: Sequence[Ref]) -> list[Ref]:
         if not refs:
             return []
         self.stats.files += 1
@@ -295,7 +295,7 @@ class Copier:
         self._map.store(key, out)
         return out
 
-    def _plaintext(self, refs: list[Ref]) -> Iterator[bytes]:
+    def _plaintext(self, refs: Sequence[Ref]) -> Iterator[bytes]:
         """The source blobs' plaintext, verified, fetched a window at a time."""
         for data in self.source.blobs.stream(DATA, refs):
             self.stats.bytes_read += len(data)

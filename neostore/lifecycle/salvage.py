@@ -26,6 +26,7 @@ process's copy of the index, so the new trees never dedup against them
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..backend.names import ObjectType
@@ -133,7 +134,7 @@ class Salvager:
         self._readable[ref.blob_id] = ok
         return ok
 
-    def _tree(self, refs: list[Ref], path: bytes) -> tuple[list[Ref], list[Lost]]:
+    def _tree(self, refs: Sequence[Ref], path: bytes) -> tuple[list[Ref], list[Lost]]:
         """The listing at ``path`` with damage removed (the same refs when
         nothing was), and what was lost below it."""
         key = (tuple(r.blob_id for r in refs), path)
@@ -143,7 +144,7 @@ class Salvager:
         try:
             if not all(self._available(TREE, r) for r in refs):
                 raise IntegrityError("tree blob missing")
-            nodes = self.repo.blobs.load_tree(refs)
+            nodes = list(self.repo.blobs.load_tree(refs))  # changed below, then encoded
         except IntegrityError:
             result: tuple[list[Ref], list[Lost]] = (self._store([]), [(path or b"/", "dir", 0)])
             self._done[key] = result
@@ -165,7 +166,7 @@ class Salvager:
                     node.subtree = subtree
                     lost += below
                     changed = True
-        result = (self._store(nodes) if changed else refs, lost)
+        result = (self._store(nodes) if changed else list(refs), lost)
         self._done[key] = result
         return result
 

@@ -16,6 +16,7 @@ import errno
 import functools
 import os
 import stat
+from collections.abc import Sequence
 
 from ..core.repository import Repository
 from ..errors import IntegrityError
@@ -294,7 +295,7 @@ class _Fetcher:
     (remote stores), else one by one; verified."""
 
     def __init__(
-        self, restorer: FileRestorer, refs: list[Ref], local: Chunks, batch: dict[bytes, bytes]
+        self, restorer: FileRestorer, refs: Sequence[Ref], local: Chunks, batch: dict[bytes, bytes]
     ) -> None:
         self._restorer = restorer
         self._blobs = restorer.repo.blobs

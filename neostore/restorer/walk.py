@@ -22,6 +22,7 @@ import os
 import signal
 import stat
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -29,6 +30,7 @@ from ..browse.navigate import normalise, resolve
 from ..core.repository import Repository
 from ..errors import NeostoreError
 from ..format import tree
+from ..format.listing import EncodedRefs
 from ..format.tree import Node
 from ..matcher import PathMatcher
 from ..progress import Reporter
@@ -142,9 +144,17 @@ class Restorer:
 
     def _submit(self, dest: Dest, batch: list[_Job]) -> Future[BatchResult]:
         dest.fd()  # the directory exists before a worker looks for it
-        future = self.pool.submit(
-            _child_batch, dest.components(), [(node, path) for node, path, _ in batch]
-        )
+        jobs = [(node, path) for node, path, _ in batch]
+        if any(isinstance(node.content, EncodedRefs) for node, _ in jobs):
+            # a file of thousands of chunks: its references, kept encoded
+            # in the listing, are not copied to a worker but read here
+            future: Future[BatchResult] = Future()
+            try:
+                future.set_result(self.files.run_batch(dest.components(), jobs))
+            except BaseException as e:
+                future.set_exception(e)
+        else:
+            future = self.pool.submit(_child_batch, dest.components(), jobs)
         future.add_done_callback(functools.partial(self._batch_done, batch))
         return future
 
@@ -175,7 +185,7 @@ class Restorer:
             return True
         return node.type == tree.DIR or self._include.matches_or_below(path)
 
-    def _restore_nodes(self, dest: Dest, nodes: list[Node], prefix: bytes) -> None:
+    def _restore_nodes(self, dest: Dest, nodes: Sequence[Node], prefix: bytes) -> None:
         futures: list[Future[BatchResult]] = []
         batch: list[_Job] = []
         batch_bytes = 0
@@ -251,7 +261,7 @@ class Restorer:
         finally:
             child.close()
 
-    def _delete_extra(self, dir_fd: int, nodes: list[Node], prefix: bytes) -> None:
+    def _delete_extra(self, dir_fd: int, nodes: Sequence[Node], prefix: bytes) -> None:
         """``delete``: remove what this destination directory holds that the
         snapshot's directory does not (nothing excluded, or not included)."""
         keep = {n.name for n in nodes}

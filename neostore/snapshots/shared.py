@@ -174,7 +174,7 @@ def _snapshot(repo: Repository, what: str, name: str, parts: list[bytes]) -> Sna
     )
     if cap_name(_share_id(repo), cap.snapshot_id) != name:
         raise IntegrityError(f"{what}: stored under another snapshot's name")
-    for ref in cap.node.subtree + cap.node.content:
+    for ref in [*cap.node.subtree, *cap.node.content]:
         repo.blobs.check_ref(ref)
     manifest = Manifest(
         repo_id=repo.repo_id,

@@ -1,0 +1,244 @@
+"""Large directory listings kept in their encoding. Pure.
+
+A listing of up to :data:`~.tree.MAX_LISTING_BYTES` decoded into node
+objects costs about ten times its encoding (a minimal entry: ~45 bytes of
+msgpack, ~440 bytes of Python objects), so a listing made to be large —
+a million minimal entries — would grow a reader by more than its limit
+promises. A listing larger than :data:`EAGER_BYTES` is therefore read once
+to verify every rule a decoded one obeys, and kept as its bytes plus where
+each node starts; a node is decoded when it is asked for. A node's
+reference list longer than :data:`INLINE_REFS` stays encoded the same way
+(:class:`EncodedRefs`), so one file with a million chunks costs its
+encoding, not three times it.
+
+The verifying read never holds more than one value beyond the listing's
+own bytes: reference lists and extended attributes are read element by
+element, other values are scalars of bounded size (a node field this
+version does not know must be a scalar).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, overload
+
+import msgpack
+
+from ..errors import IntegrityError
+from .blob import Ref
+from .tree import Node, Pieces, decode_node, read_listing
+
+#: listings up to this many bytes are decoded at once (cheaper to use)
+EAGER_BYTES = 1 << 20
+#: a node this large is decoded field by field (else in one call)
+_SMALL_NODE = 64 << 10
+#: reference lists longer than this stay encoded
+INLINE_REFS = 4096
+#: bounds on one value the verifying read may hold (names, targets, xattrs)
+_LIMITS = {"max_bin_len": 16 << 20, "max_str_len": 1 << 20, "max_map_len": 64}
+_REF_LISTS = ("c", "st")
+_CONTAINERS = frozenset(range(0x80, 0xA0)) | {0xDC, 0xDD, 0xDE, 0xDF}
+_FIXARRAY_2 = 0x92
+_FIXARRAY_4 = 0x94
+#: extended attributes of one node may take at most this much
+MAX_XATTR_BYTES = 16 << 20
+
+
+class EncodedRefs(Sequence[Ref]):
+    """A verified reference list left in its encoding; refs are decoded as
+    they are read. ``total`` is the sum of their lengths."""
+
+    __slots__ = ("_at", "_raw", "total")
+
+    def __init__(self, raw: memoryview | bytes, at: array[int], total: int) -> None:
+        self._raw = raw
+        self._at = at  # where each ref starts, and where the last ends
+        self.total = total
+
+    def __len__(self) -> int:
+        return len(self._at) - 1
+
+    @overload
+    def __getitem__(self, index: int) -> Ref: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Ref]: ...
+    def __getitem__(self, index: int | slice) -> Ref | list[Ref]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        value = msgpack.unpackb(self._raw[self._at[index] : self._at[index + 1]])
+        return Ref.decode(value, "reference")
+
+    def __iter__(self) -> Iterator[Ref]:
+        for index in range(len(self)):
+            yield self[index]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or len(other) != len(self):
+            return False
+        return all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Sent to a worker process as its own bytes, not the listing's."""
+        start, end = self._at[0], self._at[-1]
+        at = array("Q", (offset - start for offset in self._at))
+        return (EncodedRefs, (bytes(self._raw[start:end]), at, self.total))
+
+
+class EncodedListing(Sequence[Node]):
+    """A verified listing kept as its bytes; nodes decoded when read."""
+
+    __slots__ = ("__weakref__", "_raw", "_release", "_starts", "_what")
+
+    def __init__(self, raw: memoryview, starts: array[int], what: str) -> None:
+        self._raw = raw
+        self._starts = starts  # where each node starts, and where the last ends
+        self._what = what
+        self._release: Callable[[], None] | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._starts) - 1
+
+    @overload
+    def __getitem__(self, index: int) -> Node: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Node]: ...
+    def __getitem__(self, index: int | slice) -> Node | list[Node]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        start, end = self._starts[index], self._starts[index + 1]
+        if end - start <= _SMALL_NODE:
+            raw = msgpack.unpackb(self._raw[start:end], raw=False, strict_map_key=False)
+            return decode_node(raw, self._what)
+        pieces = (
+            bytes(self._raw[at : min(at + (1 << 20), end)]) for at in range(start, end, 1 << 20)
+        )
+        return _NodeReader(Pieces(pieces, self._what, **_LIMITS), self._raw, start).read()
+
+    def __iter__(self) -> Iterator[Node]:
+        for index in range(len(self)):
+            yield self[index]
+
+    def __del__(self) -> None:
+        if self._release is not None:
+            self._release()
+
+
+def read_encoded_listing(chunks: Iterable[bytes], size: int, what: str) -> EncodedListing:
+    """Verify a listing of ``size`` bytes arriving in ``chunks`` and keep it
+    encoded. Fails, like :func:`~.tree.decode_tree_stream`, at the first
+    piece that breaks a rule."""
+    raw = memoryview(bytearray(size))
+    filled = 0
+
+    def kept() -> Iterator[bytes]:
+        nonlocal filled
+        for chunk in chunks:
+            if filled + len(chunk) > size:
+                raise IntegrityError(f"{what}: listing longer than its references say")
+            raw[filled : filled + len(chunk)] = chunk
+            filled += len(chunk)
+            yield chunk
+
+    reader = Pieces(kept(), what, **_LIMITS)
+    nodes = _NodeReader(reader, raw, 0)
+    starts = array("Q")
+    last: list[Any] = [b"", 0]  # the name and end of the node read last
+
+    def scan() -> None:
+        starts.append(reader.tell())
+        name = nodes.read().name
+        if len(starts) > 1 and last[0] >= name:
+            raise IntegrityError(f"{what}: names not sorted or duplicated")
+        last[:] = [name, reader.tell()]
+
+    read_listing(reader, what, scan)
+    if filled != size:
+        raise IntegrityError(f"{what}: listing shorter than its references say")
+    starts.append(last[1] if len(starts) else 0)
+    return EncodedListing(raw, starts, what)
+
+
+class _NodeReader:
+    """Nodes read field by field from a stream whose bytes are also in
+    ``raw`` from offset ``base`` (to look at a value's type before reading
+    it, and to keep long reference lists encoded)."""
+
+    def __init__(self, reader: Pieces, raw: memoryview, base: int) -> None:
+        self._reader = reader
+        self._raw = raw
+        self._base = base
+
+    def read(self) -> Node:
+        reader = self._reader
+        fields = reader.next(msgpack.Unpacker.read_map_header)
+        scalars: dict[str, Any] = {}
+        lists: dict[str, Sequence[Ref]] = {}
+        for _ in range(fields):
+            key = reader.next(msgpack.Unpacker.unpack)
+            if key in _REF_LISTS:
+                lists[key] = self._refs(key)
+            elif key == "x":
+                scalars[key] = self._xattrs()
+            elif self._peek() in _CONTAINERS:
+                raise IntegrityError(f"{reader.what}: unknown node field {key!r} holds a list")
+            else:
+                scalars[key] = reader.next(msgpack.Unpacker.unpack)
+        return decode_node(scalars, reader.what, lists)
+
+    def _peek(self) -> int:
+        if not self._reader.ensure():
+            raise IntegrityError(f"{self._reader.what}: listing cut short")
+        return self._raw[self._base + self._reader.tell()]
+
+    def _array(self, malformed: str) -> int:
+        if self._peek() not in _CONTAINERS:
+            raise IntegrityError(f"{self._reader.what}: {malformed}")
+        return int(self._reader.next(msgpack.Unpacker.read_array_header))
+
+    def _refs(self, key: str) -> Sequence[Ref]:
+        reader, what = self._reader, self._reader.what
+        count = self._array(f"malformed reference list {key!r}")
+        at = array("Q")
+        refs: list[Ref] = []
+        total = 0
+        for _ in range(count):
+            at.append(self._base + reader.tell())
+            if self._peek() != _FIXARRAY_4:
+                raise IntegrityError(f"{what}: malformed blob reference")
+            ref = Ref.decode(reader.next(msgpack.Unpacker.unpack), what)
+            total += ref.length
+            if count <= INLINE_REFS:
+                refs.append(ref)
+        if count <= INLINE_REFS:
+            return refs
+        at.append(self._base + reader.tell())
+        return EncodedRefs(self._raw, at, total)
+
+    def _xattrs(self) -> list[Any]:
+        reader = self._reader
+        pairs = []
+        start = reader.tell()
+        for _ in range(self._array("malformed xattrs")):
+            if self._peek() != _FIXARRAY_2:
+                raise IntegrityError(f"{reader.what}: malformed xattr")
+            pairs.append(reader.next(msgpack.Unpacker.unpack))
+            if reader.tell() - start > MAX_XATTR_BYTES:
+                raise IntegrityError(
+                    f"{reader.what}: extended attributes over {MAX_XATTR_BYTES} bytes"
+                )
+        return pairs

@@ -1,0 +1,123 @@
+"""Large listings kept encoded (neostore.format.listing): the same nodes as
+a decoded listing, the same refusals, and what a hostile one cannot do."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+from collections.abc import Iterator
+
+import pytest
+
+from neostore.errors import IntegrityError
+from neostore.format.blob import Ref
+from neostore.format.codec import pack
+from neostore.format.listing import (
+    INLINE_REFS,
+    MAX_XATTR_BYTES,
+    EncodedListing,
+    EncodedRefs,
+    read_encoded_listing,
+)
+from neostore.format.tree import Node, decode_tree, encode_tree
+
+
+def _ref(n: int) -> Ref:
+    return Ref(os.urandom(32), os.urandom(32), n.to_bytes(32, "big"), 1 + n % 5000)
+
+
+def _nodes() -> list[Node]:
+    rng = random.Random(7)
+    nodes = []
+    for i in range(3000):
+        name = b"n%05d-" % i + rng.randbytes(rng.randrange(0, 20)).replace(b"/", b"_").replace(
+            b"\0", b"_"
+        )
+        kind = i % 4
+        if kind == 0:
+            refs = [_ref(i * 10 + k) for k in range(rng.randrange(0, 4))]
+            node = Node(name, "f", size=sum(r.length for r in refs), content=refs)
+        elif kind == 1:
+            node = Node(name, "d", subtree=[_ref(i)])
+        elif kind == 2:
+            node = Node(name, "l", link_target=b"../t%d" % i, xattrs={b"user.a": b"v" * i})
+        else:
+            node = Node(name, "c", rdev=i, mtime_ns=1 << 62, user="me", group="us")
+        nodes.append(node)
+    refs = [_ref(k) for k in range(INLINE_REFS + 10)]  # one file of many chunks
+    nodes.append(Node(b"zz-big", "f", size=sum(r.length for r in refs), content=refs))
+    return nodes
+
+
+def _pieces(data: bytes, size: int) -> Iterator[bytes]:
+    return (data[at : at + size] for at in range(0, len(data), size))
+
+
+@pytest.mark.parametrize("piece", [1, 7, 4096, 1 << 20])
+def test_the_same_nodes_as_a_decoded_listing(piece: int) -> None:
+    data = encode_tree(_nodes())
+    listing = read_encoded_listing(_pieces(data, piece), len(data), "tree t")
+    decoded = decode_tree(data, "tree t")
+    assert len(listing) == len(decoded) == 3001
+    assert list(listing) == decoded
+    assert listing[-1] == decoded[-1] and listing[5:8] == decoded[5:8]
+    big = listing[-1].content
+    assert isinstance(big, EncodedRefs) and len(big) == INLINE_REFS + 10
+    assert big[3] == decoded[-1].content[3] and list(big) == decoded[-1].content
+    assert not isinstance(listing[0].content, EncodedRefs)  # short lists are decoded
+    # a worker gets the references' own bytes, not the listing's
+    sent = pickle.dumps(listing[-1])
+    assert len(sent) < len(data) // 2 and pickle.loads(sent) == decoded[-1]
+
+
+def test_a_name_is_found_by_bisection() -> None:
+    from neostore.browse.navigate import named
+
+    data = encode_tree(_nodes())
+    listing = read_encoded_listing(_pieces(data, 1000), len(data), "tree t")
+    assert isinstance(listing, EncodedListing)
+    assert named(listing, b"zz-big") == listing[-1]
+    assert named(listing, listing[1234].name) == listing[1234]
+    assert named(listing, b"n01234") is None and named(listing, b"zzz") is None
+
+
+def _minimal(name: bytes, **more: object) -> dict[str, object]:
+    return {"n": name, "t": "f", "m": 0, "u": 0, "g": 0, "mt": 0, "sz": 0, "c": [], **more}
+
+
+@pytest.mark.parametrize(
+    ("nodes", "tail", "message"),
+    [
+        ([_minimal(b"b"), _minimal(b"a")], b"", "names not sorted"),
+        ([_minimal(b"a"), _minimal(b"a")], b"", "names not sorted"),
+        ([_minimal(b"a")], b"\x00", "data after the end"),
+        ([_minimal(b"a", zz=[1, 2])], b"", "unknown node field 'zz' holds a list"),
+        ([_minimal(b"a", c=5)], b"", "malformed reference list 'c'"),
+        ([_minimal(b"a", c=[[b"x", 1]])], b"", "malformed blob reference"),
+        ([_minimal(b"a", x=[[b"k", b"v" * (1 << 20)]] * 17)], b"", "extended attributes over"),
+        ([_minimal(b"a", x=[5])], b"", "malformed xattr"),
+        ([_minimal(b"a", sz=5)], b"", "does not add up"),
+        ([_minimal(b"a", n=b"x" * ((16 << 20) + 1))], b"", "malformed encoding"),
+    ],
+)
+def test_a_listing_that_breaks_a_rule_is_refused(
+    nodes: list[dict[str, object]], tail: bytes, message: str
+) -> None:
+    data = pack({"v": 1, "nodes": nodes}) + tail
+    with pytest.raises(IntegrityError, match=message):
+        read_encoded_listing(_pieces(data, 1000), len(data), "tree t")
+    if len(data) < 1 << 20:  # a small listing is decoded at once: the same rules
+        with pytest.raises(IntegrityError, match=message):
+            decode_tree(data, "tree t")
+    assert MAX_XATTR_BYTES == 16 << 20  # the xattr case above is just over it
+
+
+def test_pieces_that_do_not_add_up_to_the_declared_size() -> None:
+    data = pack({"v": 1, "nodes": [_minimal(b"a")]})
+    with pytest.raises(IntegrityError, match="longer than its references say"):
+        read_encoded_listing(_pieces(data, 10), len(data) - 1, "tree t")
+    with pytest.raises(IntegrityError, match="shorter than its references say"):
+        read_encoded_listing(_pieces(data, 10), len(data) + 1, "tree t")
+    with pytest.raises(IntegrityError, match="cut short"):
+        read_encoded_listing(_pieces(data[:-3], 10), len(data), "tree t")
