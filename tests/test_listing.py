@@ -13,14 +13,8 @@ import pytest
 from neostore.errors import IntegrityError
 from neostore.format.blob import Ref
 from neostore.format.codec import pack
-from neostore.format.listing import (
-    INLINE_REFS,
-    MAX_XATTR_BYTES,
-    EncodedListing,
-    EncodedRefs,
-    read_encoded_listing,
-)
-from neostore.format.tree import Node, decode_tree, encode_tree
+from neostore.format.listing import INLINE_REFS, EncodedListing, EncodedRefs, read_encoded_listing
+from neostore.format.tree import MAX_XATTR_BYTES, ListingTooLarge, Node, decode_tree, encode_tree
 
 
 def _ref(n: int) -> Ref:
@@ -121,3 +115,13 @@ def test_pieces_that_do_not_add_up_to_the_declared_size() -> None:
         read_encoded_listing(_pieces(data, 10), len(data) + 1, "tree t")
     with pytest.raises(IntegrityError, match="cut short"):
         read_encoded_listing(_pieces(data[:-3], 10), len(data), "tree t")
+
+
+def test_a_writer_refuses_extended_attributes_readers_would_refuse() -> None:
+    fat = Node(b"f", "f", xattrs={b"user.%d" % i: b"v" * (1 << 20) for i in range(17)})
+    with pytest.raises(ListingTooLarge, match="b'f': extended attributes over"):
+        encode_tree([fat], "directory /src")
+    fat.xattrs.popitem()
+    fat.xattrs.popitem()
+    data = encode_tree([fat])  # 15 MiB: fine for both readers
+    assert read_encoded_listing(_pieces(data, 1 << 20), len(data), "t")[0].xattrs == fat.xattrs

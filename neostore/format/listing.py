@@ -27,7 +27,7 @@ import msgpack
 
 from ..errors import IntegrityError
 from .blob import Ref
-from .tree import Node, Pieces, decode_node, read_listing
+from .tree import MAX_XATTR_BYTES, Node, Pieces, decode_node, read_listing
 
 #: listings up to this many bytes are decoded at once (cheaper to use)
 EAGER_BYTES = 1 << 20
@@ -41,8 +41,6 @@ _REF_LISTS = ("c", "st")
 _CONTAINERS = frozenset(range(0x80, 0xA0)) | {0xDC, 0xDD, 0xDE, 0xDF}
 _FIXARRAY_2 = 0x92
 _FIXARRAY_4 = 0x94
-#: extended attributes of one node may take at most this much
-MAX_XATTR_BYTES = 16 << 20
 
 
 class EncodedRefs(Sequence[Ref]):

@@ -180,6 +180,8 @@ def decode_node(raw: Any, what: str, decoded: dict[str, Sequence[Ref]] | None = 
 #: more (docs/design.md, "Attack review")
 MAX_LISTING_ENTRIES = 1 << 20
 MAX_LISTING_BYTES = 128 << 20
+#: the extended attributes of one node may take at most this much
+MAX_XATTR_BYTES = 16 << 20
 
 
 class ListingTooLarge(IntegrityError):
@@ -193,7 +195,13 @@ def encode_tree(nodes: list[Node], what: str = "directory") -> bytes:
             "listing may hold"
         )
     ordered = sorted(nodes, key=lambda n: n.name)
-    encoded = pack({"v": TREE_VERSION, "nodes": [n.encode() for n in ordered]})
+    fields = [n.encode() for n in ordered]
+    for node in fields:
+        if "x" in node and len(pack(node["x"])) > MAX_XATTR_BYTES:
+            raise ListingTooLarge(
+                f"{what}: {node['n']!r}: extended attributes over {MAX_XATTR_BYTES} bytes"
+            )
+    encoded = pack({"v": TREE_VERSION, "nodes": fields})
     if len(encoded) > MAX_LISTING_BYTES:
         raise ListingTooLarge(
             f"{what}: its listing takes {len(encoded)} bytes, more than the "
