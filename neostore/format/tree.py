@@ -110,12 +110,14 @@ def _refs(raw: dict[str, Any], key: str, what: str) -> list[object]:
 def _ref_list(
     raw: dict[str, Any], key: str, what: str, decoded: dict[str, Sequence[Ref]] | None
 ) -> Sequence[Ref]:
-    if decoded is not None and key in decoded:
+    if decoded and key in decoded:
         return decoded[key]
     return [Ref.decode(r, what) for r in _refs(raw, key, what)]
 
 
 def _total(refs: Sequence[Ref]) -> int:
+    if isinstance(refs, list):
+        return sum(r.length for r in refs)
     total = getattr(refs, "total", None)  # kept encoded: summed when read
     return total if isinstance(total, int) else sum(r.length for r in refs)
 
@@ -125,9 +127,10 @@ def decode_node(raw: Any, what: str, decoded: dict[str, Sequence[Ref]] | None = 
     read from the stream (large ones stay encoded, see format.listing)."""
     if not isinstance(raw, dict):
         raise IntegrityError(f"{what}: malformed node")
-    for key in raw.keys() - _FIELDS:  # room for later fields, not for bombs
-        if isinstance(raw[key], (list, dict)):
-            raise IntegrityError(f"{what}: unknown node field {key!r} holds a list")
+    if not raw.keys() <= _FIELDS:  # room for later fields, not for bombs
+        for key in raw.keys() - _FIELDS:
+            if isinstance(raw[key], (list, dict)):
+                raise IntegrityError(f"{what}: unknown node field {key!r} holds a list")
     name = raw.get("n")
     if not isinstance(name, bytes) or not valid_name(name):
         raise IntegrityError(f"{what}: invalid file name {name!r}")
