@@ -320,9 +320,13 @@ def test_tree_rejects_size_mismatch_and_duplicates() -> None:
     lying = encode_tree([Node(name=b"f", type="f", size=999, content=[ref])])
     with pytest.raises(IntegrityError, match="does not add up"):
         decode_tree(lying, "t")
-    dup = encode_tree([Node(name=b"f", type="f"), Node(name=b"f", type="f")])
+    with pytest.raises(ValueError, match="name order"):  # a writer cannot make one
+        encode_tree([Node(name=b"f", type="f"), Node(name=b"f", type="f")])
+    from neostore.format.codec import pack
+
+    one = Node(name=b"f", type="f").encode()
     with pytest.raises(IntegrityError, match="sorted"):
-        decode_tree(dup, "t")
+        decode_tree(pack({"v": 1, "nodes": [one, one]}), "t")
 
 
 # The decoders' fuzz tests (valid objects, mutated at every level, re-signed

@@ -125,3 +125,23 @@ def test_a_writer_refuses_extended_attributes_readers_would_refuse() -> None:
     fat.xattrs.popitem()
     data = encode_tree([fat])  # 15 MiB: fine for both readers
     assert read_encoded_listing(_pieces(data, 1 << 20), len(data), "t")[0].xattrs == fat.xattrs
+
+
+def test_a_listing_built_node_by_node_is_the_same_bytes() -> None:
+    from neostore.format.tree import ListingBuilder
+
+    nodes = sorted(_nodes(), key=lambda n: n.name)
+    whole = pack({"v": 1, "nodes": [n.encode() for n in nodes]})
+    assert encode_tree(list(reversed(nodes))) == whole
+    builder = ListingBuilder(len(nodes))
+    for node in nodes:
+        builder.add(node)
+    assert builder.finish() == whole
+    unsorted = ListingBuilder(2)
+    unsorted.add(nodes[1])
+    with pytest.raises(ValueError, match="name order"):
+        unsorted.add(nodes[0])
+    short = ListingBuilder(2)
+    short.add(nodes[0])
+    with pytest.raises(ValueError, match="1 nodes announced and not added"):
+        short.finish()

@@ -192,25 +192,50 @@ class ListingTooLarge(IntegrityError):
 
 
 def encode_tree(nodes: list[Node], what: str = "directory") -> bytes:
-    if len(nodes) > MAX_LISTING_ENTRIES:
-        raise ListingTooLarge(
-            f"{what}: {len(nodes)} entries, more than the {MAX_LISTING_ENTRIES} a directory "
-            "listing may hold"
-        )
-    ordered = sorted(nodes, key=lambda n: n.name)
-    fields = [n.encode() for n in ordered]
-    for node in fields:
-        if "x" in node and len(pack(node["x"])) > MAX_XATTR_BYTES:
+    builder = ListingBuilder(len(nodes), what)
+    for node in sorted(nodes, key=lambda n: n.name):
+        builder.add(node)
+    return builder.finish()
+
+
+class ListingBuilder:
+    """A listing encoded node by node, nodes given in name order: the
+    listing is never held as node objects (copy and repair rewrite
+    listings of any size this way). Refuses what a reader would refuse."""
+
+    def __init__(self, count: int, what: str = "directory") -> None:
+        if count > MAX_LISTING_ENTRIES:
             raise ListingTooLarge(
-                f"{what}: {node['n']!r}: extended attributes over {MAX_XATTR_BYTES} bytes"
+                f"{what}: {count} entries, more than the {MAX_LISTING_ENTRIES} a directory "
+                "listing may hold"
             )
-    encoded = pack({"v": TREE_VERSION, "nodes": fields})
-    if len(encoded) > MAX_LISTING_BYTES:
-        raise ListingTooLarge(
-            f"{what}: its listing takes {len(encoded)} bytes, more than the "
-            f"{MAX_LISTING_BYTES} a listing may take"
-        )
-    return encoded
+        self._what = what
+        self._count = count
+        self._last: bytes | None = None
+        self._out = bytearray(pack({"v": TREE_VERSION, "nodes": []})[:-1])
+        self._out += msgpack.Packer().pack_array_header(count)
+
+    def add(self, node: Node) -> None:
+        if self._last is not None and node.name <= self._last:
+            raise ValueError(f"{self._what}: nodes not in name order")
+        self._last = node.name
+        self._count -= 1
+        fields = node.encode()
+        if "x" in fields and len(pack(fields["x"])) > MAX_XATTR_BYTES:
+            raise ListingTooLarge(
+                f"{self._what}: {node.name!r}: extended attributes over {MAX_XATTR_BYTES} bytes"
+            )
+        self._out += pack(fields)
+        if len(self._out) > MAX_LISTING_BYTES:
+            raise ListingTooLarge(
+                f"{self._what}: its listing takes more than the {MAX_LISTING_BYTES} bytes a "
+                "listing may take"
+            )
+
+    def finish(self) -> bytes:
+        if self._count:
+            raise ValueError(f"{self._what}: {self._count} nodes announced and not added")
+        return bytes(self._out)
 
 
 def decode_tree(data: bytes, what: str) -> list[Node]:

@@ -40,7 +40,7 @@ from ..format import crypto
 from ..format.blob import Ref, refs_from_records, refs_to_records
 from ..format.manifest import Manifest
 from ..format.targets import DATA, TREE
-from ..format.tree import DIR, FILE, encode_tree
+from ..format.tree import DIR, FILE, ListingBuilder
 from ..shares.publish import publish_or_warn
 from ..snapshots.catalog import chain_head, list_snapshots, save_snapshot
 from ..snapshots.chains import list_verified
@@ -255,14 +255,17 @@ class Copier:
         done = self._memo.trees.get(key)
         if done is not None:
             return done
-        nodes = list(self.source.blobs.load_tree(refs))  # changed below, then encoded
+        nodes = self.source.blobs.load_tree(refs)
+        listing = ListingBuilder(len(nodes), "copied directory")  # encoded node by node
         for node in nodes:
             if node.type == FILE:
                 node.content = self._content(node.content)
             elif node.type == DIR:
                 node.subtree = self._tree(node.subtree)
+            listing.add(node)
+        del nodes
         assert self._packer is not None
-        out = self._packer.store_buffer(TREE, encode_tree(nodes))
+        out = self._packer.store_buffer(TREE, listing.finish())
         self._memo.trees[key] = out
         return out
 

@@ -37,7 +37,7 @@ from ..core.repository import Repository
 from ..errors import IntegrityError, NeostoreError
 from ..format.blob import Ref
 from ..format.targets import DATA, TREE
-from ..format.tree import DIR, FILE, Node, encode_tree
+from ..format.tree import DIR, FILE, ListingBuilder
 from ..snapshots.catalog import by_target
 from ..snapshots.info import SnapshotInfo
 from .rewrite import Rewritten, rewrite
@@ -144,13 +144,15 @@ class Salvager:
         try:
             if not all(self._available(TREE, r) for r in refs):
                 raise IntegrityError("tree blob missing")
-            nodes = list(self.repo.blobs.load_tree(refs))  # changed below, then encoded
+            nodes = self.repo.blobs.load_tree(refs)
         except IntegrityError:
-            result: tuple[list[Ref], list[Lost]] = (self._store([]), [(path or b"/", "dir", 0)])
+            empty = ListingBuilder(0).finish()
+            result: tuple[list[Ref], list[Lost]] = (self._store(empty), [(path or b"/", "dir", 0)])
             self._done[key] = result
             return result
         lost: list[Lost] = []
         changed = False
+        listing = ListingBuilder(len(nodes), "repaired directory")  # encoded node by node
         for node in nodes:
             child = os.path.join(path or b"/", node.name)
             if node.type == FILE:
@@ -166,17 +168,19 @@ class Salvager:
                     node.subtree = subtree
                     lost += below
                     changed = True
-        result = (self._store(nodes) if changed else list(refs), lost)
+            listing.add(node)
+        del nodes
+        result = (self._store(listing.finish()) if changed else list(refs), lost)
         self._done[key] = result
         return result
 
-    def _store(self, nodes: list[Node]) -> list[Ref]:
+    def _store(self, listing: bytes) -> list[Ref]:
         if self.dry_run:
             return []  # and needs no key that can write
         if self.packer is None:
             domain = self.repo.domain(self.record)
             self.packer = Packer(self.repo, self.record, domain, self.repo.writer)
-        return self.packer.store_buffer(TREE, encode_tree(nodes))
+        return self.packer.store_buffer(TREE, listing)
 
 
 def repair_snapshots(
