@@ -126,9 +126,9 @@ def _snapshot_with_root(repo: Cli, copies: int, piece: bytes) -> str:
     return save_snapshot(writer, record, manifest).hex()
 
 
-def _limited(repo: Cli, *args: str) -> Result:
+def _limited(repo: Cli, *args: str, **env_vars: str) -> Result:
     """The command with at most 200 MiB of growth allowed (tests/memlimit.py)."""
-    env = dict(repo.env, NEOSTORE_PASSWORD=PASSWORD, NEOSTORE_REPO=str(repo.repo))
+    env = {**repo.env, "NEOSTORE_PASSWORD": PASSWORD, "NEOSTORE_REPO": str(repo.repo), **env_vars}
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).parent / "memlimit.py"), "200", *args],
         env=env,
@@ -249,6 +249,18 @@ def test_a_listing_as_large_as_the_limits_allow_stays_within_the_bound(
     out = tmp_path / "out"
     restored = _clean(_limited(repo, "restore", sid, "--to", str(out), "--include", last))
     assert restored.code == 0 and os.listdir(out) == [last[1:]], restored.err
+    other = Cli(repo.env, tmp_path / "other")
+    other.ok("init")
+    copied = _limited(
+        repo,
+        "copy",
+        "--from-repo",
+        str(repo.repo),
+        NEOSTORE_REPO=str(other.repo),
+        NEOSTORE_FROM_PASSWORD=PASSWORD,
+    )
+    assert _clean(copied).code == 0, copied.err
+    assert other.ok("ls", "latest", last).out.strip() == last
 
 
 def test_one_file_with_a_million_chunks_stays_within_the_bound(repo: Cli, tmp_path: Path) -> None:
