@@ -3,13 +3,14 @@ and JSON (``--json`` output is part of the command-line contract)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
 import sys
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
     from neostore.format.shares import Share
@@ -41,6 +42,28 @@ def emit_array(items: Iterable[Any]) -> None:
     for n, item in enumerate(items):
         out.write((", " if n else "") + json.dumps(item, ensure_ascii=False))
     out.write("]\n")
+
+
+def path_warning(path: bytes, message: str) -> None:
+    print(f"warning: {show(path)}: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def output_file(to: str | None) -> Iterator[BinaryIO]:
+    """stdout, or the file ``to``: written beside it and put in place once
+    complete (a failed command leaves no half file under the name)."""
+    if to is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    partial = f"{to}.partial"
+    try:
+        with open(partial, "wb") as out:
+            yield out
+        os.replace(partial, to)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
 
 
 def show(path: bytes) -> str:

@@ -94,3 +94,33 @@ def test_writer_snapshots_restore_without_privileged_metadata(repo: Cli, tmp_pat
     assert _privileged(tmp_path / "w-tagged", src) == DROPPED
     _restore(repo, new_ids[by_owner], tmp_path / "o-tagged")
     assert _privileged(tmp_path / "o-tagged", src) == FULL
+
+
+def test_an_archive_of_a_writer_snapshot_drops_privileged_metadata(
+    repo: Cli, tmp_path: Path
+) -> None:
+    """dump --archive follows restore's rule (issue 16): `tar -xp` as root
+    would otherwise apply what a leaked writer key signed."""
+    import io
+    import tarfile
+
+    src = _source(tmp_path)
+    new = {"NEOSTORE_NEW_PASSWORD": "writer pw"}
+    repo.ok("key", "add", "--role", "writer", "--target", "default", extra_env=new)
+    by_writer = repo.ok("snapshot", src, "--json", password="writer pw").json()["id"]
+
+    def members(*extra: str) -> tuple[dict[str, tarfile.TarInfo], str]:
+        dumped = repo.ok("dump", f"{by_writer}:{src}", "--archive", "tar", *extra)
+        with tarfile.open(fileobj=io.BytesIO(dumped.stdout_bytes)) as t:
+            return {m.name.rsplit("/", 1)[-1]: m for m in t.getmembers()}, dumped.err
+
+    vetted, err = members()
+    assert vetted["suid"].mode == 0o755 and vetted["sgid"].mode == 0o755
+    assert vetted["group-dir"].mode == 0o2775 and "disk" not in vetted
+    assert [k for k in vetted["capped"].pax_headers if k.startswith("SCHILY")] == [
+        "SCHILY.xattr.user.note"
+    ]
+    assert "dropped the privileged metadata of 4 item(s)" in err
+    full, _ = members("--preserve-privileged")
+    assert full["suid"].mode == 0o4755 and full["disk"].isblk()
+    assert "SCHILY.xattr.security.capability" in full["capped"].pax_headers

@@ -63,23 +63,69 @@ def ls(
 
 
 def dump(
-    snapshot_id: Annotated[str, typer.Argument(metavar="SNAPSHOT")],
-    path: Annotated[str, typer.Argument(help="File inside the snapshot.")],
+    snapshot_id: Annotated[str, typer.Argument(metavar="SNAPSHOT[:PATH]")],
+    path: Annotated[
+        str | None, typer.Argument(help="File (or, with --archive, folder) in the snapshot.")
+    ] = None,
+    archive: Annotated[
+        str | None,
+        typer.Option(
+            "--archive",
+            metavar="tar|zip",
+            help="Write the folder at PATH (/ for everything) as a tar or zip archive.",
+        ),
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Write to this file instead of stdout.")
+    ] = None,
     repo: RepoOpt = None,
     password_file: PasswordFileOpt = None,
     target: TargetOpt = None,
+    preserve_privileged: Annotated[
+        bool,
+        typer.Option(
+            "--preserve-privileged",
+            help="In an archive of a snapshot not signed by an owner key, keep setuid/setgid "
+            "bits, device nodes and security.*/trusted.* attributes.",
+        ),
+    ] = False,
 ) -> None:
-    """Write one file's content to stdout."""
+    """Write one file's content, or a folder as a tar or zip archive, to
+    stdout (or --to FILE)."""
+    snap, sep, inner = snapshot_id.partition(":")
+    if sep and path is not None:
+        raise Fail("give the path once: SNAPSHOT:PATH or SNAPSHOT PATH", ExitCode.USAGE)
+    wanted = inner if sep else path
+    if not wanted:
+        raise Fail("PATH: give the file or folder to dump", ExitCode.USAGE)
+    if archive is not None and archive not in ("tar", "zip"):
+        raise Fail(f"--archive: {archive!r} is not tar or zip", ExitCode.USAGE)
     repository = context.open_repo(repo, password_file)
-    from neostore.browse.files import read_file
     from neostore.snapshots.lookup import find_snapshot
 
-    info = find_snapshot(repository, snapshot_id, target)
+    info = find_snapshot(repository, snap, target)
     repository.load_index()
-    out = sys.stdout.buffer
-    for data in read_file(repository, info, path):
-        out.write(data)
-    out.flush()
+    with render.output_file(to) as out:
+        if archive is None:
+            from neostore.browse.files import read_file
+
+            for data in read_file(repository, info, wanted):
+                out.write(data)
+            return
+        from neostore.restorer.archive import write_archive
+
+        stats = write_archive(
+            repository, info, wanted, archive, out, render.path_warning, preserve_privileged
+        )
+    if stats.privileged_dropped:
+        print(
+            f"warning: dropped the privileged metadata of {stats.privileged_dropped} item(s): "
+            "the snapshot is not signed by an owner key; --preserve-privileged keeps them",
+            file=sys.stderr,
+        )
+    if stats.errors:
+        print(f"error: {len(stats.errors)} file(s) could not be read", file=sys.stderr)
+        raise typer.Exit(ExitCode.FATAL)
 
 
 def find(

@@ -15,7 +15,7 @@ from ..core.repository import Repository
 from ..errors import NotFound, UsageError
 from ..format.blob import Ref
 from ..format.targets import DATA
-from ..format.tree import FILE, Node
+from ..format.tree import DIR, FILE, Node
 from ..snapshots.info import SnapshotInfo
 from .navigate import normalise, resolve
 
@@ -27,6 +27,7 @@ def file_node(repo: Repository, snapshot: SnapshotInfo, path: str | bytes) -> No
     if node is None or node.type != FILE:
         raise UsageError(
             f"{os.fsdecode(wanted)}: not a regular file in snapshot {snapshot.hex_id[:8]}"
+            + (" (a folder: dump --archive tar|zip)" if node is None or node.type == DIR else "")
         )
     return node
 
