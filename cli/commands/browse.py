@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,6 +11,10 @@ from neostore.commandline import ExitCode, Fail
 
 from .. import context, render
 from ..options import JsonOpt, PasswordFileOpt, RepoOpt, SnapshotArg, SnapshotsArg, TargetOpt
+
+if TYPE_CHECKING:
+    from neostore.core.repository import Repository
+    from neostore.snapshots.info import SnapshotInfo
 
 
 def snapshots(
@@ -105,18 +109,28 @@ def dump(
 
     info = find_snapshot(repository, snap, target)
     repository.load_index()
-    with render.output_file(to) as out:
-        if archive is None:
-            from neostore.browse.files import read_file
+    if archive is None:
+        from neostore.browse.files import read_file
 
+        with render.output_file(to) as out:
             for data in read_file(repository, info, wanted):
                 out.write(data)
-            return
-        from neostore.restorer.archive import write_archive
+    else:
+        _dump_archive(repository, info, wanted, archive, to, preserve_privileged)
 
-        stats = write_archive(
-            repository, info, wanted, archive, out, render.path_warning, preserve_privileged
-        )
+
+def _dump_archive(
+    repository: Repository,
+    info: SnapshotInfo,
+    path: str,
+    kind: str,
+    to: str | None,
+    privileged: bool,
+) -> None:
+    from neostore.restorer.archive import write_archive
+
+    with render.output_file(to) as out:
+        stats = write_archive(repository, info, path, kind, out, render.path_warning, privileged)
     if stats.privileged_dropped:
         print(
             f"warning: dropped the privileged metadata of {stats.privileged_dropped} item(s): "
