@@ -16,7 +16,19 @@ import typer
 
 from neostore.commandline import make_app
 
-from .commands import backup, browse, copy, forget, keys, repair, repository, restore, shares, tag
+from .commands import (
+    backup,
+    browse,
+    copy,
+    forget,
+    keys,
+    mount,
+    repair,
+    repository,
+    restore,
+    shares,
+    tag,
+)
 from .context import ServerOptions, command
 
 app = make_app("neostore", "End-to-end encrypted, deduplicating backups.")
@@ -69,6 +81,7 @@ _register(
         ("ls", browse.ls),
         ("dump", browse.dump),
         ("restore", restore.restore),
+        ("mount", mount.mount),
         ("check", repository.check),
         ("find", browse.find),
         ("diff", browse.diff),

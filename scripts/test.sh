@@ -11,15 +11,22 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-# tests/test_server.py runs the real restic client against neostore-server
-if ! command -v restic >/dev/null 2>&1; then
+# what the tests run for real: restic against neostore-server
+# (tests/test_server.py), FUSE 3 for `neostore mount` (tests/test_mount.py),
+# unzip for `dump --archive zip` (tests/test_archive.py)
+missing=()
+command -v restic >/dev/null 2>&1 || missing+=(restic)
+command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
+ldconfig -p 2>/dev/null | grep -q 'libfuse3\.so\.3' || missing+=(libfuse3-3)
+command -v unzip >/dev/null 2>&1 || missing+=(unzip)
+if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
     if command -v apt-get >/dev/null 2>&1; then
         $SUDO apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq restic >/dev/null
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "scripts/test.sh: the tests need restic (https://restic.net)" >&2
+        echo "scripts/test.sh: the tests need ${missing[*]}" >&2
         exit 1
     fi
 fi

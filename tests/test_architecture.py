@@ -33,7 +33,7 @@ LAYERS = [
     ["neostore.snapshots"],
     ["neostore.browse"],
     ["neostore.shares"],
-    ["neostore.backup", "neostore.restorer", "neostore.lifecycle"],
+    ["neostore.backup", "neostore.restorer", "neostore.lifecycle", "neostore.mount"],
     ["neostore.api", "neostore.testing", "neostore"],
 ]
 #: what neostore-server may use of the library and the client (DESIGN §2:

@@ -1,0 +1,1 @@
+"""Browsing snapshots as folders: ``neostore mount`` (FUSE)."""

@@ -1,0 +1,264 @@
+"""The mount's file system: the layout of :mod:`.layout` above each
+snapshot's own tree, read-only, in terms a FUSE binding calls (paths in,
+``stat`` dicts, names and bytes out, :class:`FsError` with an errno).
+
+Listings are cached by their blob ids (content-addressed: the same ids
+are the same listing in every snapshot) as name -> node maps, so ``stat``
+of each entry of a 100 000-entry folder is a dictionary lookup; the cache
+holds at most :data:`MAX_CACHED_ENTRIES` entries.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import stat
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from ..browse.navigate import listing_key, root_listing
+from ..core.repository import Repository
+from ..errors import NeostoreError
+from ..format import tree
+from ..format.tree import Node
+from ..snapshots.info import SnapshotInfo
+from .chunks import ChunkCache, OpenFile
+from .layout import Layout, TargetView
+
+#: entries of cached listings, at most
+MAX_CACHED_ENTRIES = 1 << 21
+_TYPE_BITS = {
+    tree.FILE: stat.S_IFREG,
+    tree.DIR: stat.S_IFDIR,
+    tree.SYMLINK: stat.S_IFLNK,
+    tree.FIFO: stat.S_IFIFO,
+    tree.CHARDEV: stat.S_IFCHR,
+    tree.BLOCKDEV: stat.S_IFBLK,
+    tree.SOCKET: stat.S_IFSOCK,
+}
+_KINDS = ("ids", "snapshots", "tags")
+
+Warn = Callable[[str, str], None]
+
+
+class FsError(OSError):
+    def __init__(self, code: int) -> None:
+        super().__init__(code, os.strerror(code))
+
+
+class _Virtual:
+    """A folder or link of the layout (not of a snapshot)."""
+
+    def __init__(self, names: list[str] | None = None, link: str | None = None) -> None:
+        self.names = names
+        self.link = link
+
+
+class SnapshotFs:
+    """Thread-safe: FUSE calls it from several threads."""
+
+    def __init__(self, repo: Repository, layout: Layout, cache: ChunkCache, warn: Warn) -> None:
+        self._repo = repo
+        self._layout = layout
+        self._cache = cache
+        self._warn = warn
+        self._lock = threading.Lock()
+        self._listings: OrderedDict[object, dict[bytes, Node]] = OrderedDict()
+        self._cached_entries = 0
+        self._files: dict[int, OpenFile] = {}
+        self._handles = itertools.count(1)
+        self._started = time.time_ns()
+
+    # -- the layout ----------------------------------------------------------------
+
+    def _resolve(self, path: str) -> _Virtual | tuple[SnapshotInfo, list[bytes]]:
+        parts = [p for p in path.split("/") if p]
+        if not parts:
+            return _Virtual(self._layout.targets())
+        view = self._layout.view(parts[0])
+        if view is None:
+            raise FsError(errno.ENOENT)
+        rest = parts[1:]
+        if not rest:
+            return _Virtual([*_KINDS, *(["latest"] if view.latest else [])])
+        if rest == ["latest"] and view.latest:
+            return _Virtual(link=f"snapshots/{view.latest}")
+        return self._in_kind(view, rest[0], rest[1:])
+
+    def _in_kind(
+        self, view: TargetView, kind: str, rest: list[str]
+    ) -> _Virtual | tuple[SnapshotInfo, list[bytes]]:
+        if kind == "tags":
+            if not rest:
+                return _Virtual(sorted(view.by_tag))
+            chosen = view.by_tag.get(rest[0])
+            rest = rest[1:]
+        elif kind in ("ids", "snapshots"):
+            chosen = view.by_id if kind == "ids" else view.by_time
+        else:
+            raise FsError(errno.ENOENT)
+        if chosen is None:
+            raise FsError(errno.ENOENT)
+        if not rest:
+            return _Virtual(list(chosen))
+        info = chosen.get(rest[0])
+        if info is None:
+            raise FsError(errno.ENOENT)
+        return info, [os.fsencode(p) for p in rest[1:]]
+
+    # -- inside a snapshot ---------------------------------------------------------
+
+    def _entries(self, key: object, load: Callable[[], Any]) -> dict[bytes, Node]:
+        with self._lock:
+            found = self._listings.get(key)
+            if found is not None:
+                self._listings.move_to_end(key)
+                return found
+        entries = {node.name: node for node in load()}
+        with self._lock:
+            self._listings[key] = entries
+            self._cached_entries += len(entries)
+            while self._cached_entries > MAX_CACHED_ENTRIES and len(self._listings) > 1:
+                _, old = self._listings.popitem(last=False)
+                self._cached_entries -= len(old)
+        return entries
+
+    def _root(self, info: SnapshotInfo) -> dict[bytes, Node]:
+        return self._entries(("root", info.snapshot_id), lambda: root_listing(self._repo, info))
+
+    def _children(self, node: Node) -> dict[bytes, Node]:
+        key = listing_key(node.subtree)
+        return self._entries(key, lambda: self._repo.blobs.load_tree(node.subtree))
+
+    def _node(self, info: SnapshotInfo, parts: list[bytes]) -> Node | None:
+        """The node at ``parts`` below the snapshot's root (None: the root)."""
+        try:
+            entries = self._root(info)
+            node = None
+            for part in parts:
+                if node is not None:
+                    if node.type != tree.DIR:
+                        raise FsError(errno.ENOTDIR)
+                    entries = self._children(node)
+                node = entries.get(part)
+                if node is None:
+                    raise FsError(errno.ENOENT)
+            return node
+        except NeostoreError as e:
+            self._warn(f"{info.hex_id[:8]}:/{os.fsdecode(b'/'.join(parts))}", str(e))
+            raise FsError(errno.EIO) from e
+
+    # -- operations ----------------------------------------------------------------
+
+    def getattr(self, path: str) -> dict[str, Any]:
+        found = self._resolve(path)
+        if isinstance(found, _Virtual):
+            if found.link is not None:
+                return self._virtual_attrs(stat.S_IFLNK | 0o777, len(found.link))
+            return self._virtual_attrs(stat.S_IFDIR | 0o555, 0)
+        info, parts = found
+        node = self._node(info, parts)
+        if node is None:
+            attrs = self._virtual_attrs(stat.S_IFDIR | 0o555, 0)
+            attrs["st_mtime"] = attrs["st_ctime"] = info.manifest.time_ns
+            return attrs
+        return _attrs(node)
+
+    def _virtual_attrs(self, mode: int, size: int) -> dict[str, Any]:
+        return {
+            "st_mode": mode,
+            "st_nlink": 2 if stat.S_ISDIR(mode) else 1,
+            "st_size": size,
+            "st_uid": os.getuid(),
+            "st_gid": os.getgid(),
+            "st_mtime": self._started,
+            "st_ctime": self._started,
+            "st_atime": self._started,
+        }
+
+    def readdir(self, path: str) -> list[str]:
+        found = self._resolve(path)
+        if isinstance(found, _Virtual):
+            if found.names is None:
+                raise FsError(errno.ENOTDIR)
+            return [".", "..", *found.names]
+        info, parts = found
+        node = self._node(info, parts)
+        if node is not None and node.type != tree.DIR:
+            raise FsError(errno.ENOTDIR)
+        try:
+            entries = self._root(info) if node is None else self._children(node)
+        except NeostoreError as e:
+            self._warn(path, str(e))
+            raise FsError(errno.EIO) from e
+        return [".", "..", *(os.fsdecode(name) for name in entries)]
+
+    def readlink(self, path: str) -> str:
+        found = self._resolve(path)
+        if isinstance(found, _Virtual):
+            if found.link is None:
+                raise FsError(errno.EINVAL)
+            return found.link
+        node = self._node(*found)
+        if node is None or node.type != tree.SYMLINK:
+            raise FsError(errno.EINVAL)
+        return os.fsdecode(node.link_target or b"")
+
+    def _file(self, path: str) -> Node:
+        found = self._resolve(path)
+        if isinstance(found, _Virtual):
+            raise FsError(errno.EISDIR if found.names is not None else errno.EINVAL)
+        node = self._node(*found)
+        if node is None or node.type == tree.DIR:
+            raise FsError(errno.EISDIR)
+        return node
+
+    def open(self, path: str, flags: int) -> int:
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND):
+            raise FsError(errno.EROFS)
+        node = self._file(path)
+        handle = next(self._handles)
+        with self._lock:
+            self._files[handle] = OpenFile(node.content, self._cache, self._repo)
+        return handle
+
+    def read(self, path: str, size: int, offset: int, handle: int) -> bytes:
+        with self._lock:
+            opened = self._files.get(handle)
+        if opened is None:
+            raise FsError(errno.EBADF)
+        try:
+            return opened.read(size, offset)
+        except NeostoreError as e:
+            self._warn(path, f"cannot be read: {e}")
+            raise FsError(errno.EIO) from e
+
+    def release(self, handle: int) -> None:
+        with self._lock:
+            self._files.pop(handle, None)
+
+    def xattrs(self, path: str) -> dict[bytes, bytes]:
+        found = self._resolve(path)
+        if isinstance(found, _Virtual):
+            return {}
+        node = self._node(*found)
+        return {} if node is None else node.xattrs
+
+
+def _attrs(node: Node) -> dict[str, Any]:
+    return {
+        "st_mode": _TYPE_BITS[node.type] | stat.S_IMODE(node.mode),
+        "st_nlink": node.links if node.type != tree.DIR else 2,
+        "st_size": node.size if node.type == tree.FILE else len(node.link_target or b""),
+        "st_uid": node.uid,
+        "st_gid": node.gid,
+        "st_mtime": node.mtime_ns,
+        "st_atime": node.atime_ns or node.mtime_ns,
+        "st_ctime": node.ctime_ns or node.mtime_ns,
+        "st_rdev": node.rdev,
+        "st_blocks": (node.size + 511) // 512 if node.type == tree.FILE else 0,
+    }

@@ -1,0 +1,180 @@
+"""``neostore mount`` (issue 16): a real repository mounted with FUSE by the
+real command, the tree read through the mount compared with the source,
+for the owner, a reader and a share key; unmounted by signal."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import PASSWORD, Cli
+
+
+def _fuse_missing() -> str | None:
+    if not os.path.exists("/dev/fuse"):
+        return "/dev/fuse is missing on this machine"
+    try:
+        import mfusepy  # noqa: F401
+    except (OSError, ImportError) as e:
+        return f"no FUSE library: {e} (scripts/test.sh installs fuse3)"
+    return None
+
+
+pytestmark = pytest.mark.skipif(
+    _fuse_missing() is not None, reason=f"MOUNT TESTS SKIPPED: {_fuse_missing()}"
+)
+
+BAD_NAME = b"caf\xe9.txt"
+
+
+def _source(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    rng = random.Random(9)
+    (src / "docs" / "deep").mkdir(parents=True)
+    (src / "docs" / "a.txt").write_text("hello\n")
+    (src / "docs" / "deep" / "big.bin").write_bytes(rng.randbytes(3_000_000))
+    (src / "docs" / "empty").write_bytes(b"")
+    os.link(src / "docs" / "a.txt", src / "docs" / "deep" / "hard")
+    os.symlink("../a.txt", src / "docs" / "deep" / "link")
+    with open(os.path.join(os.fsencode(src / "docs"), BAD_NAME), "wb") as f:
+        f.write(b"latin-1\n")
+    os.chmod(src / "docs" / "a.txt", 0o640)
+    os.setxattr(src / "docs" / "a.txt", "user.note", b"\x00bin\xff")
+    os.mkfifo(src / "docs" / "pipe")
+    (src / "shared").mkdir()
+    (src / "shared" / "deck.txt").write_text("deck\n")
+    return src
+
+
+@contextlib.contextmanager
+def _mounted(
+    repo: Cli, mnt: Path, password: str = PASSWORD, *args: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    mnt.mkdir(exist_ok=True)
+    env = dict(repo.env, NEOSTORE_PASSWORD=password, NEOSTORE_REPO=str(repo.repo))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "neostore_cli.main", "mount", str(mnt), "--refresh", "0", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.ismount(mnt):
+            assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the mount did not appear"
+            time.sleep(0.05)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount", "-u", "-z", str(mnt)], check=False)
+
+
+def _compare(src: Path, seen: Path) -> int:
+    """``seen`` (through the mount) shows what ``src`` holds; how many entries."""
+    count = 0
+    for root, dirs, files in os.walk(os.fsencode(src)):
+        for name in dirs + files:
+            a = os.path.join(root, name)
+            b = os.path.join(os.fsencode(seen), os.path.relpath(a, os.fsencode(src)))
+            sa, sb = os.lstat(a), os.lstat(b)
+            assert sa.st_mode == sb.st_mode, b
+            assert (sa.st_uid, sa.st_gid) == (sb.st_uid, sb.st_gid), b
+            if not stat.S_ISDIR(sa.st_mode):
+                assert sa.st_mtime_ns == sb.st_mtime_ns, b
+                assert sa.st_nlink == sb.st_nlink, b
+            if stat.S_ISREG(sa.st_mode):
+                assert sa.st_size == sb.st_size, b
+                with open(a, "rb") as fa, open(b, "rb") as fb:
+                    assert fa.read() == fb.read(), b
+            if stat.S_ISLNK(sa.st_mode):
+                assert os.readlink(a) == os.readlink(b)
+            elif not stat.S_ISFIFO(sa.st_mode):
+                for key in os.listxattr(a):
+                    assert os.getxattr(a, key) == os.getxattr(b, key), (b, key)
+                assert sorted(os.listxattr(a)) == sorted(os.listxattr(b)), b
+            count += 1
+    return count
+
+
+def test_the_owner_sees_every_snapshot_as_it_was(repo: Cli, tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    first = repo.ok("snapshot", src, "--tag", "daily", "--json").json()["id"]
+    mnt = tmp_path / "mnt"
+    with _mounted(repo, mnt) as proc:
+        target = mnt / "default"
+        assert sorted(os.listdir(target)) == ["ids", "latest", "snapshots", "tags"]
+        assert os.listdir(target / "ids") == [first[:8]]
+        (stamp,) = os.listdir(target / "snapshots")
+        assert os.readlink(target / "latest") == f"snapshots/{stamp}"
+        assert os.listdir(target / "tags" / "daily") == [stamp]
+        inside = str(src).lstrip("/")
+        assert _compare(src, target / "ids" / first[:8] / inside) == 11
+        assert _compare(src, target / "latest" / inside) == 11
+        # a middle read fetches what it touches
+        with open(target / "latest" / inside / "docs" / "deep" / "big.bin", "rb") as f:
+            f.seek(1_500_000)
+            assert f.read(10) == (src / "docs" / "deep" / "big.bin").read_bytes()[1_500_000:][:10]
+        with pytest.raises(OSError):  # read-only
+            open(target / "latest" / inside / "docs" / "new", "w")  # noqa: SIM115
+        # a new snapshot appears without remounting
+        (src / "docs" / "a.txt").write_text("changed\n")
+        second = repo.ok("snapshot", src, "--json").json()["id"]
+        assert sorted(os.listdir(target / "ids")) == sorted([first[:8], second[:8]])
+        assert (target / "latest" / inside / "docs" / "a.txt").read_text() == "changed\n"
+        assert (target / "ids" / first[:8] / inside / "docs" / "a.txt").read_text() == "hello\n"
+        # a forgotten snapshot's folder goes with the next listing
+        repo.ok("forget", first)
+        assert os.listdir(target / "ids") == [second[:8]]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert not os.path.ismount(mnt) and os.listdir(mnt) == []
+
+
+def test_a_reader_and_a_share_key(repo: Cli, tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    repo.ok("key", "add", "--role", "reader", "--target", "default", extra_env={
+        "NEOSTORE_NEW_PASSWORD": "reader pw"})  # fmt: skip
+    repo.ok("share", "create", "-t", "default", "--path", f"{src}/shared", extra_env={
+        "NEOSTORE_NEW_PASSWORD": "share pw"})  # fmt: skip
+    repo.ok("snapshot", src)
+    repo.ok("share", "sync")
+    inside = str(src).lstrip("/")
+    with _mounted(repo, tmp_path / "r", "reader pw") as _:
+        assert _compare(src, tmp_path / "r" / "default" / "latest" / inside) == 11
+    with _mounted(repo, tmp_path / "s", "share pw") as _:
+        shown = tmp_path / "s" / "default" / "latest"
+        assert os.listdir(shown) == ["shared"]  # the shared folder alone
+        assert (shown / "shared" / "deck.txt").read_text() == "deck\n"
+
+
+def test_bad_mountpoints(repo: Cli, tmp_path: Path) -> None:
+    missing = repo("mount", str(tmp_path / "nowhere"))
+    assert missing.code == 2 and "not a directory" in missing.err
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "x").write_text("x")
+    busy = repo("mount", str(full))
+    assert busy.code == 2 and "not empty" in busy.err
+
+
+def test_no_fuse_library_is_one_clear_line(repo: Cli, tmp_path: Path) -> None:
+    (tmp_path / "mnt").mkdir()
+    env = {"FUSE_LIBRARY_PATH": str(tmp_path / "libfuse-missing.so")}
+    result = repo("mount", str(tmp_path / "mnt"), extra_env=env, process=True)
+    assert result.code == 1 and "Traceback" not in result.err, result.err
+    assert "no FUSE library found" in result.err and "apt install fuse3 libfuse3-3" in result.err
