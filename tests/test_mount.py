@@ -5,8 +5,10 @@ for the owner, a reader and a share key; unmounted by signal."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import random
+import shutil
 import signal
 import stat
 import subprocess
@@ -178,3 +180,80 @@ def test_no_fuse_library_is_one_clear_line(repo: Cli, tmp_path: Path) -> None:
     result = repo("mount", str(tmp_path / "mnt"), extra_env=env, process=True)
     assert result.code == 1 and "Traceback" not in result.err, result.err
     assert "no FUSE library found" in result.err and "apt install fuse3 libfuse3-3" in result.err
+
+
+def test_damage_sparse_files_and_mount_options(repo: Cli, tmp_path: Path) -> None:
+    """A chunk that fails verification is EIO for its file and a warning
+    naming it; the mount keeps serving. A sparse file uses the blocks it
+    did. The mount is read-only, nosuid and nodev."""
+    src = _source(tmp_path)
+    with open(src / "sparse", "wb") as f:
+        f.truncate(64 << 20)  # eight max-size chunks of zeros: holes
+        f.write(b"head")
+    repo.ok("snapshot", src)
+    packs = sorted((repo.repo / "data").rglob("*"), key=lambda p: p.stat().st_size)
+    data = bytearray(packs[-1].read_bytes())  # the biggest holds big.bin's chunks
+    data[2000] ^= 0xFF
+    packs[-1].write_bytes(bytes(data))
+    mnt = tmp_path / "mnt"
+    with _mounted(repo, mnt) as proc:
+        inside = mnt / "default" / "latest" / str(src).lstrip("/")
+        with pytest.raises(OSError) as failed:
+            (inside / "docs" / "deep" / "big.bin").read_bytes()
+        assert failed.value.errno == errno.EIO
+        assert (inside / "docs" / "a.txt").read_text() == "hello\n"  # still serving
+        sparse = os.stat(inside / "sparse")
+        # the chunk holding "head" is data, the seven after it are holes
+        assert sparse.st_size == 64 << 20 and sparse.st_blocks * 512 <= 16 << 20
+        with open(inside / "sparse", "rb") as f:
+            assert f.read(4) == b"head" and f.read(1 << 20) == bytes(1 << 20)
+        (options,) = [
+            line.split()[3]
+            for line in Path("/proc/mounts").read_text().splitlines()
+            if line.split()[1] == str(mnt)
+        ]
+        assert {"ro", "nosuid", "nodev"} <= set(options.split(","))
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        err = proc.stderr.read().decode()  # type: ignore[union-attr]
+    assert "big.bin: cannot be read" in err, err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switches to another user: root")
+def test_allow_other_checks_other_users_against_the_modes(repo: Cli, tmp_path: Path) -> None:
+    """Without --allow-other only the user who mounted gets in; with it,
+    another user reads what the recorded modes let it read."""
+    import tempfile
+
+    # a source every user can reach (the test's own folders are 0o700):
+    # a.txt is 0o640 root:root, deck.txt 0o644
+    open_dir = Path(tempfile.mkdtemp(dir="/tmp", prefix="neostore-src-"))
+    os.chmod(open_dir, 0o755)
+    src = _source(open_dir)
+    os.chmod(src, 0o755)
+    repo.ok("snapshot", src)
+    inside = str(src).lstrip("/")
+
+    def as_nobody(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat", str(path)],
+            capture_output=True,
+            text=True,
+        )
+
+    for allow in (False, True):
+        mnt = Path(tempfile.mkdtemp(dir="/tmp", prefix="neostore-mnt-"))
+        os.chmod(mnt, 0o755)
+        try:
+            with _mounted(repo, mnt, PASSWORD, *(["--allow-other"] if allow else [])):
+                latest = mnt / "default" / "latest" / inside
+                deck = as_nobody(latest / "shared" / "deck.txt")
+                secret = as_nobody(latest / "docs" / "a.txt")
+        finally:
+            os.rmdir(mnt)
+        assert secret.returncode != 0 and "Permission denied" in secret.stderr
+        if allow:
+            assert (deck.returncode, deck.stdout) == (0, "deck\n"), deck.stderr
+        else:
+            assert deck.returncode != 0  # not even in
+    shutil.rmtree(open_dir)

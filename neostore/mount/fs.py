@@ -11,6 +11,7 @@ holds at most :data:`MAX_CACHED_ENTRIES` entries.
 from __future__ import annotations
 
 import errno
+import functools
 import itertools
 import os
 import stat
@@ -23,7 +24,8 @@ from typing import Any
 from ..browse.navigate import listing_key, root_listing
 from ..core.repository import Repository
 from ..errors import NeostoreError
-from ..format import tree
+from ..format import crypto, tree
+from ..format.listing import EncodedRefs
 from ..format.tree import Node
 from ..snapshots.info import SnapshotInfo
 from .chunks import ChunkCache, OpenFile
@@ -166,7 +168,7 @@ class SnapshotFs:
             attrs = self._virtual_attrs(stat.S_IFDIR | 0o555, 0)
             attrs["st_mtime"] = attrs["st_ctime"] = info.manifest.time_ns
             return attrs
-        return _attrs(node)
+        return _attrs(node, self._repo.config.chunk_max)
 
     def _virtual_attrs(self, mode: int, size: int) -> dict[str, Any]:
         return {
@@ -249,7 +251,7 @@ class SnapshotFs:
         return {} if node is None else node.xattrs
 
 
-def _attrs(node: Node) -> dict[str, Any]:
+def _attrs(node: Node, hole: int) -> dict[str, Any]:
     return {
         "st_mode": _TYPE_BITS[node.type] | stat.S_IMODE(node.mode),
         "st_nlink": node.links if node.type != tree.DIR else 2,
@@ -260,5 +262,24 @@ def _attrs(node: Node) -> dict[str, Any]:
         "st_atime": node.atime_ns or node.mtime_ns,
         "st_ctime": node.ctime_ns or node.mtime_ns,
         "st_rdev": node.rdev,
-        "st_blocks": (node.size + 511) // 512 if node.type == tree.FILE else 0,
+        "st_blocks": _blocks(node, hole) if node.type == tree.FILE else 0,
     }
+
+
+@functools.lru_cache(maxsize=64)
+def _zero_digest(length: int) -> bytes:
+    return crypto.content_hash(bytes(length))
+
+
+def _blocks(node: Node, hole: int) -> int:
+    """512-byte blocks a restore would allocate: holes take none, so
+    ``du`` shows a sparse file as it was. A run of zeros is cut into
+    chunks of the largest size (``hole`` bytes; no cut point is found in
+    it), so only those are compared with the all-zero digest. A file of
+    thousands of chunks is counted in full rather than read through
+    (``stat`` stays cheap)."""
+    if isinstance(node.content, EncodedRefs):
+        return (node.size + 511) // 512
+    zero = _zero_digest(hole)
+    data = sum(r.length for r in node.content if r.length != hole or r.digest != zero)
+    return (data + 511) // 512

@@ -58,7 +58,15 @@ def serve(
     check_mountpoint(mountpoint)
     mfusepy = _binding()
     fs = SnapshotFs(repo, layout, ChunkCache(repo, cache_size), warn)
-    options: dict[str, Any] = {"ro": True, "fsname": "neostore", "subtype": "neostore"}
+    # nosuid, nodev: a setuid file or device node in a snapshot (a leaked
+    # writer key can sign one) grants nothing through the mount
+    options: dict[str, Any] = {
+        "ro": True,
+        "nosuid": True,
+        "nodev": True,
+        "fsname": "neostore",
+        "subtype": "neostore",
+    }
     if allow_other:
         options.update(allow_other=True, default_permissions=True)
     mfusepy.FUSE(_operations(mfusepy, fs), mountpoint, foreground=True, **options)
