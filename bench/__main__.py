@@ -18,7 +18,9 @@ Commands:
 * ``copy [--size small|full] [--reps N]``: copying snapshots between two
   repositories, beside restic's copy (see :mod:`bench.copy`);
 * ``prune [--size small|full] [--reps N]``: forget one snapshot and prune,
-  beside restic's prune: time, peak memory, space freed (see :mod:`bench.prune`).
+  beside restic's prune: time, peak memory, space freed (see :mod:`bench.prune`);
+* ``mount [--size small|full] [--reps N]``: browsing through ``neostore mount``
+  beside ``restic mount`` (see :mod:`bench.mount`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def main(argv: list[str]) -> int:
         "delta-restore",
         "copy",
         "prune",
+        "mount",
     )
     if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
@@ -46,6 +49,10 @@ def main(argv: list[str]) -> int:
         from bench import compare
 
         return compare.main(rest)
+    if command == "mount":
+        from bench import mount
+
+        return mount.main(rest)
     if command == "prune":
         from bench import prune
 

@@ -66,6 +66,10 @@ def serve(
         "nodev": True,
         "fsname": "neostore",
         "subtype": "neostore",
+        # a snapshot never changes: the kernel may keep what it was told
+        "attr_timeout": 60,
+        "entry_timeout": 60,
+        "kernel_cache": True,
     }
     if allow_other:
         options.update(allow_other=True, default_permissions=True)
