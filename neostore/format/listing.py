@@ -21,13 +21,15 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import msgpack
 
 from ..errors import IntegrityError
 from .blob import Ref
 from .tree import MAX_XATTR_BYTES, Node, Pieces, decode_node, read_listing
+
+_T = TypeVar("_T")
 
 #: listings up to this many bytes are decoded at once (cheaper to use)
 EAGER_BYTES = 1 << 20
@@ -43,37 +45,51 @@ _FIXARRAY_2 = 0x92
 _FIXARRAY_4 = 0x94
 
 
-class EncodedRefs(Sequence[Ref]):
-    """A verified reference list left in its encoding; refs are decoded as
-    they are read. ``total`` is the sum of their lengths."""
+class _Encoded(Sequence[_T]):
+    """Items kept in their encoding: ``_at`` holds where each starts, and
+    where the last ends; :meth:`_decode` decodes one."""
 
-    __slots__ = ("_at", "_raw", "total")
+    __slots__ = ("_at", "_raw")
+    _raw: memoryview | bytes
+    _at: array[int]
 
-    def __init__(self, raw: memoryview | bytes, at: array[int], total: int) -> None:
-        self._raw = raw
-        self._at = at  # where each ref starts, and where the last ends
-        self.total = total
+    def _decode(self, start: int, end: int) -> _T:
+        raise NotImplementedError
 
     def __len__(self) -> int:
         return len(self._at) - 1
 
     @overload
-    def __getitem__(self, index: int) -> Ref: ...
+    def __getitem__(self, index: int) -> _T: ...
     @overload
-    def __getitem__(self, index: slice) -> list[Ref]: ...
-    def __getitem__(self, index: int | slice) -> Ref | list[Ref]:
+    def __getitem__(self, index: slice) -> list[_T]: ...
+    def __getitem__(self, index: int | slice) -> _T | list[_T]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(index)
-        value = msgpack.unpackb(self._raw[self._at[index] : self._at[index + 1]])
-        return Ref.decode(value, "reference")
+        return self._decode(self._at[index], self._at[index + 1])
 
-    def __iter__(self) -> Iterator[Ref]:
+    def __iter__(self) -> Iterator[_T]:
         for index in range(len(self)):
-            yield self[index]
+            yield self._decode(self._at[index], self._at[index + 1])
+
+
+class EncodedRefs(_Encoded[Ref]):
+    """A verified reference list left in its encoding; refs are decoded as
+    they are read. ``total`` is the sum of their lengths."""
+
+    __slots__ = ("total",)
+
+    def __init__(self, raw: memoryview | bytes, at: array[int], total: int) -> None:
+        self._raw = raw
+        self._at = at
+        self.total = total
+
+    def _decode(self, start: int, end: int) -> Ref:
+        return Ref.decode(msgpack.unpackb(self._raw[start:end]), "reference")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or len(other) != len(self):
@@ -89,14 +105,14 @@ class EncodedRefs(Sequence[Ref]):
         return (EncodedRefs, (bytes(self._raw[start:end]), at, self.total))
 
 
-class EncodedListing(Sequence[Node]):
+class EncodedListing(_Encoded[Node]):
     """A verified listing kept as its bytes; nodes decoded when read."""
 
-    __slots__ = ("__weakref__", "_raw", "_release", "_starts", "_what")
+    __slots__ = ("__weakref__", "_release", "_what")
 
     def __init__(self, raw: memoryview, starts: array[int], what: str) -> None:
         self._raw = raw
-        self._starts = starts  # where each node starts, and where the last ends
+        self._at = starts
         self._what = what
         self._release: Callable[[], None] | None = None
 
@@ -104,21 +120,7 @@ class EncodedListing(Sequence[Node]):
     def nbytes(self) -> int:
         return len(self._raw)
 
-    def __len__(self) -> int:
-        return len(self._starts) - 1
-
-    @overload
-    def __getitem__(self, index: int) -> Node: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Node]: ...
-    def __getitem__(self, index: int | slice) -> Node | list[Node]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        start, end = self._starts[index], self._starts[index + 1]
+    def _decode(self, start: int, end: int) -> Node:
         if end - start <= _SMALL_NODE:
             raw = msgpack.unpackb(self._raw[start:end], raw=False, strict_map_key=False)
             return decode_node(raw, self._what)
@@ -126,10 +128,6 @@ class EncodedListing(Sequence[Node]):
             bytes(self._raw[at : min(at + (1 << 20), end)]) for at in range(start, end, 1 << 20)
         )
         return _NodeReader(Pieces(pieces, self._what, **_LIMITS), self._raw, start).read()
-
-    def __iter__(self) -> Iterator[Node]:
-        for index in range(len(self)):
-            yield self[index]
 
     def __del__(self) -> None:
         if self._release is not None:
@@ -176,7 +174,7 @@ class _NodeReader:
     ``raw`` from offset ``base`` (to look at a value's type before reading
     it, and to keep long reference lists encoded)."""
 
-    def __init__(self, reader: Pieces, raw: memoryview, base: int) -> None:
+    def __init__(self, reader: Pieces, raw: memoryview | bytes, base: int) -> None:
         self._reader = reader
         self._raw = raw
         self._base = base
