@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,7 +64,8 @@ def _mounted(
     repo: Cli, mnt: Path, password: str = PASSWORD, *args: str
 ) -> Iterator[subprocess.Popen[bytes]]:
     mnt.mkdir(exist_ok=True)
-    env = dict(repo.env, NEOSTORE_PASSWORD=password, NEOSTORE_REPO=str(repo.repo))
+    env = dict(repo.env, NEOSTORE_PASSWORD=password)
+    env.setdefault("NEOSTORE_REPO", str(repo.repo))
     proc = subprocess.Popen(
         [sys.executable, "-m", "neostore_cli.main", "mount", str(mnt), "--refresh", "0", *args],
         env=env,
@@ -257,3 +259,16 @@ def test_allow_other_checks_other_users_against_the_modes(repo: Cli, tmp_path: P
         else:
             assert deck.returncode != 0  # not even in
     shutil.rmtree(open_dir)
+
+
+def test_a_repository_on_neostore_server(neoserver: Any, cli: Cli, tmp_path: Path) -> None:
+    """Over real HTTPS: stat and listings as locally, and sequential reads
+    fetched a window of blobs at a time."""
+    src = _source(tmp_path)
+    env = dict(cli.env, **neoserver.client_env(), NEOSTORE_REPO=neoserver.url("mounted"))
+    remote = Cli(env, cli.repo)
+    remote.ok("init")
+    remote.ok("snapshot", src)
+    with _mounted(remote, tmp_path / "mnt") as _:
+        latest = tmp_path / "mnt" / "default" / "latest" / str(src).lstrip("/")
+        assert _compare(src, latest) == 11
