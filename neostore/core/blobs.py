@@ -175,7 +175,8 @@ class BlobReader:
         side, so a window is a few range reads."""
         chosen: list[Ref] = []
         total = 0
-        for ref in refs[start:]:
+        for index in range(start, len(refs)):  # no slice: refs may be kept encoded
+            ref = refs[index]
             if skip and ref.digest in skip:
                 continue
             if chosen and total + ref.length > WINDOW:
