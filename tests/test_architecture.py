@@ -195,3 +195,21 @@ def test_modules_and_functions_stay_small(path: Path) -> None:
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert long == []
+
+
+def test_every_package_is_installed() -> None:
+    """pyproject.toml lists packages one by one; one left out is missing
+    from a wheel (`pip install .`) while the editable install CI uses
+    still finds it (neostore_cli.commands was missing that way)."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    dirs = {name: ROOT / path for name, path in config["package-dir"].items()}
+    found = set()
+    for top, where in dirs.items():
+        for init in where.rglob("__init__.py"):
+            if "__pycache__" not in init.parts:
+                relative = init.parent.relative_to(where).parts
+                found.add(".".join((top, *relative)))
+    assert found == listed
