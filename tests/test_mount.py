@@ -272,3 +272,15 @@ def test_a_repository_on_neostore_server(neoserver: Any, cli: Cli, tmp_path: Pat
     with _mounted(remote, tmp_path / "mnt") as _:
         latest = tmp_path / "mnt" / "default" / "latest" / str(src).lstrip("/")
         assert _compare(src, latest) == 11
+
+
+def test_targets_and_the_target_option(repo: Cli, tmp_path: Path) -> None:
+    src = _source(tmp_path)
+    repo.ok("snapshot", src / "docs")
+    repo.ok("snapshot", src / "shared", "--target", "work")
+    with _mounted(repo, tmp_path / "all") as _:
+        assert sorted(os.listdir(tmp_path / "all")) == ["default", "work"]
+        work = tmp_path / "all" / "work" / "latest" / str(src / "shared").lstrip("/")
+        assert (work / "deck.txt").read_text() == "deck\n"
+    with _mounted(repo, tmp_path / "one", PASSWORD, "--target", "work") as _:
+        assert os.listdir(tmp_path / "one") == ["work"]
