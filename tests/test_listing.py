@@ -7,6 +7,7 @@ import os
 import pickle
 import random
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,8 @@ from neostore.format.blob import Ref
 from neostore.format.codec import pack
 from neostore.format.listing import INLINE_REFS, EncodedListing, EncodedRefs, read_encoded_listing
 from neostore.format.tree import MAX_XATTR_BYTES, ListingTooLarge, Node, decode_tree, encode_tree
+
+from conftest import PASSWORD, Cli
 
 
 def _ref(n: int) -> Ref:
@@ -145,3 +148,42 @@ def test_a_listing_built_node_by_node_is_the_same_bytes() -> None:
     short.add(nodes[0])
     with pytest.raises(ValueError, match="1 nodes announced and not added"):
         short.finish()
+
+
+def test_the_mount_caches_large_listings_encoded_and_within_its_bound(
+    repo: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder whose listing is kept encoded is cached by the mount as its
+    bytes and a name index, outside the reader's walk budget (else cached
+    folders would use that budget up) and inside the cache's own bound."""
+    from neostore.backend import LocalBackend
+    from neostore.core.repository import Repository
+    from neostore.mount import fs as mountfs
+    from neostore.mount.chunks import ChunkCache
+    from neostore.mount.layout import Layout
+
+    src = tmp_path / "src"
+    for folder in ("big", "other"):
+        (src / folder).mkdir(parents=True)
+        for i in range(6000):  # ~1.6 MB of listing: kept encoded
+            (src / folder / (f"{i:05d}-" + "n" * 100)).write_bytes(b"")
+    (src / "big" / "zz-content").write_text("content\n")
+    repo.ok("snapshot", src)
+    owner = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
+    owner.load_index()
+    fs = mountfs.SnapshotFs(owner, Layout(owner, None), ChunkCache(owner), lambda p, m: None)
+    (stamp,) = [n for n in fs.readdir("/default/snapshots") if n not in (".", "..")]
+    base = f"/default/snapshots/{stamp}{src}"
+    names = fs.readdir(f"{base}/big")
+    assert len(names) == 6003 and names[-1] == "zz-content"
+    assert fs.getattr(f"{base}/big/zz-content")["st_size"] == 8
+    handle = fs.open(f"{base}/big/zz-content", os.O_RDONLY)
+    assert fs.read(f"{base}/big/zz-content", 100, 0, handle) == b"content\n"
+    assert owner.blobs._budget.held == 0  # nothing kept counts against walks
+    (big,) = [f for f in fs._listings.values() if len(list(f.names())) == 6001]
+    assert 1 << 20 < big.cost < 4 << 20  # bytes + index, not decoded nodes
+    monkeypatch.setattr(mountfs, "MAX_LISTING_CACHE", big.cost + 1000)
+    fs.readdir(f"{base}/other")  # the older one goes
+    assert fs._cached <= mountfs.MAX_LISTING_CACHE + big.cost
+    sizes = [len(list(f.names())) for f in fs._listings.values()]
+    assert 6000 in sizes and 6001 not in sizes  # "other" in, "big" out

@@ -110,7 +110,7 @@ class EncodedListing(_Encoded[Node]):
 
     __slots__ = ("__weakref__", "_release", "_what")
 
-    def __init__(self, raw: memoryview, starts: array[int], what: str) -> None:
+    def __init__(self, raw: memoryview | bytes, starts: array[int], what: str) -> None:
         self._raw = raw
         self._at = starts
         self._what = what
@@ -119,6 +119,11 @@ class EncodedListing(_Encoded[Node]):
     @property
     def nbytes(self) -> int:
         return len(self._raw)
+
+    def detached(self) -> EncodedListing:
+        """The same listing, no longer counted in its reader's budget of
+        listings alive at once: for a cache with a bound of its own."""
+        return EncodedListing(self._raw, self._at, self._what)
 
     def _decode(self, start: int, end: int) -> Node:
         if end - start <= _SMALL_NODE:

@@ -3,9 +3,10 @@ snapshot's own tree, read-only, in terms a FUSE binding calls (paths in,
 ``stat`` dicts, names and bytes out, :class:`FsError` with an errno).
 
 Listings are cached by their blob ids (content-addressed: the same ids
-are the same listing in every snapshot) as name -> node maps, so ``stat``
-of each entry of a 100 000-entry folder is a dictionary lookup; the cache
-holds at most :data:`MAX_CACHED_ENTRIES` entries.
+are the same listing in every snapshot) with a name lookup, so ``stat``
+of each entry of a 100 000-entry folder is a dictionary lookup (plus,
+for a listing kept encoded, decoding that one node); the cache takes at
+most :data:`MAX_LISTING_CACHE` bytes, estimated.
 """
 
 from __future__ import annotations
@@ -18,21 +19,21 @@ import stat
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..browse.navigate import listing_key, root_listing
 from ..core.repository import Repository
 from ..errors import NeostoreError
 from ..format import crypto, tree
-from ..format.listing import EncodedRefs
+from ..format.listing import EncodedListing, EncodedRefs
 from ..format.tree import Node
 from ..snapshots.info import SnapshotInfo
 from .chunks import ChunkCache, OpenFile
 from .layout import Layout, TargetView
 
-#: entries of cached listings, at most
-MAX_CACHED_ENTRIES = 1 << 21
+#: bytes the cached listings may take, estimated (:class:`_Folder`)
+MAX_LISTING_CACHE = 256 << 20
 _TYPE_BITS = {
     tree.FILE: stat.S_IFREG,
     tree.DIR: stat.S_IFDIR,
@@ -60,6 +61,34 @@ class _Virtual:
         self.link = link
 
 
+class _Folder:
+    """A cached listing. A small one as its nodes by name (~600 bytes an
+    entry); one kept encoded (format.listing) as its bytes and where each
+    name is (~150 bytes an entry), its nodes decoded when asked for."""
+
+    __slots__ = ("_at", "_encoded", "_nodes", "cost")
+
+    def __init__(self, listing: Sequence[Node]) -> None:
+        if isinstance(listing, EncodedListing):
+            self._encoded: EncodedListing | None = listing.detached()
+            self._at = {node.name: i for i, node in enumerate(listing)}
+            self._nodes: dict[bytes, Node] = {}
+            self.cost = listing.nbytes + 150 * len(self._at)
+        else:
+            self._encoded, self._at = None, {}
+            self._nodes = {node.name: node for node in listing}
+            self.cost = 600 * len(self._nodes)
+
+    def get(self, name: bytes) -> Node | None:
+        if self._encoded is None:
+            return self._nodes.get(name)
+        at = self._at.get(name)
+        return None if at is None else self._encoded[at]
+
+    def names(self) -> Iterable[bytes]:
+        return self._nodes if self._encoded is None else self._at
+
+
 class SnapshotFs:
     """Thread-safe: FUSE calls it from several threads."""
 
@@ -69,8 +98,8 @@ class SnapshotFs:
         self._cache = cache
         self._warn = warn
         self._lock = threading.Lock()
-        self._listings: OrderedDict[object, dict[bytes, Node]] = OrderedDict()
-        self._cached_entries = 0
+        self._listings: OrderedDict[object, _Folder] = OrderedDict()
+        self._cached = 0  # bytes, estimated
         self._files: dict[int, OpenFile] = {}
         self._handles = itertools.count(1)
         self._started = time.time_ns()
@@ -114,25 +143,26 @@ class SnapshotFs:
 
     # -- inside a snapshot ---------------------------------------------------------
 
-    def _entries(self, key: object, load: Callable[[], Any]) -> dict[bytes, Node]:
+    def _entries(self, key: object, load: Callable[[], Sequence[Node]]) -> _Folder:
         with self._lock:
             found = self._listings.get(key)
             if found is not None:
                 self._listings.move_to_end(key)
                 return found
-        entries = {node.name: node for node in load()}
+        folder = _Folder(load())
         with self._lock:
-            self._listings[key] = entries
-            self._cached_entries += len(entries)
-            while self._cached_entries > MAX_CACHED_ENTRIES and len(self._listings) > 1:
+            if key not in self._listings:
+                self._listings[key] = folder
+                self._cached += folder.cost
+            while self._cached > MAX_LISTING_CACHE and len(self._listings) > 1:
                 _, old = self._listings.popitem(last=False)
-                self._cached_entries -= len(old)
-        return entries
+                self._cached -= old.cost
+        return folder
 
-    def _root(self, info: SnapshotInfo) -> dict[bytes, Node]:
+    def _root(self, info: SnapshotInfo) -> _Folder:
         return self._entries(("root", info.snapshot_id), lambda: root_listing(self._repo, info))
 
-    def _children(self, node: Node) -> dict[bytes, Node]:
+    def _children(self, node: Node) -> _Folder:
         key = listing_key(node.subtree)
         return self._entries(key, lambda: self._repo.blobs.load_tree(node.subtree))
 
@@ -197,7 +227,7 @@ class SnapshotFs:
         except NeostoreError as e:
             self._warn(path, str(e))
             raise FsError(errno.EIO) from e
-        return [".", "..", *(os.fsdecode(name) for name in entries)]
+        return [".", "..", *(os.fsdecode(name) for name in entries.names())]
 
     def readlink(self, path: str) -> str:
         found = self._resolve(path)
