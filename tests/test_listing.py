@@ -91,6 +91,7 @@ def _minimal(name: bytes, **more: object) -> dict[str, object]:
         ([_minimal(b"a")], b"\x00", "data after the end"),
         ([_minimal(b"a", zz=[1, 2])], b"", "unknown node field 'zz' holds a list"),
         ([_minimal(b"a", c=5)], b"", "malformed reference list 'c'"),
+        ([_minimal(b"a", c={"k": 1})], b"", "malformed reference list 'c'"),
         ([_minimal(b"a", c=[[b"x", 1]])], b"", "malformed blob reference"),
         ([_minimal(b"a", x=[[b"k", b"v" * (1 << 20)]] * 17)], b"", "extended attributes over"),
         ([_minimal(b"a", x=[5])], b"", "malformed xattr"),

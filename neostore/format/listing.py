@@ -40,7 +40,8 @@ INLINE_REFS = 4096
 #: bounds on one value the verifying read may hold (names, targets, xattrs)
 _LIMITS = {"max_bin_len": 16 << 20, "max_str_len": 1 << 20, "max_map_len": 64}
 _REF_LISTS = ("c", "st")
-_CONTAINERS = frozenset(range(0x80, 0xA0)) | {0xDC, 0xDD, 0xDE, 0xDF}
+_ARRAYS = frozenset(range(0x90, 0xA0)) | {0xDC, 0xDD}
+_CONTAINERS = _ARRAYS | frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
 _FIXARRAY_2 = 0x92
 _FIXARRAY_4 = 0x94
 
@@ -207,25 +208,27 @@ class _NodeReader:
         return self._raw[self._base + self._reader.tell()]
 
     def _array(self, malformed: str) -> int:
-        if self._peek() not in _CONTAINERS:
+        if self._peek() not in _ARRAYS:
             raise IntegrityError(f"{self._reader.what}: {malformed}")
         return int(self._reader.next(msgpack.Unpacker.read_array_header))
 
     def _refs(self, key: str) -> Sequence[Ref]:
         reader, what = self._reader, self._reader.what
         count = self._array(f"malformed reference list {key!r}")
-        at = array("Q")
+        inline = count <= INLINE_REFS
+        at = array("Q")  # where each ref starts, for a list kept encoded
         refs: list[Ref] = []
         total = 0
         for _ in range(count):
-            at.append(self._base + reader.tell())
+            if not inline:
+                at.append(self._base + reader.tell())
             if self._peek() != _FIXARRAY_4:
                 raise IntegrityError(f"{what}: malformed blob reference")
             ref = Ref.decode(reader.next(msgpack.Unpacker.unpack), what)
             total += ref.length
-            if count <= INLINE_REFS:
+            if inline:
                 refs.append(ref)
-        if count <= INLINE_REFS:
+        if inline:
             return refs
         at.append(self._base + reader.tell())
         return EncodedRefs(self._raw, at, total)
