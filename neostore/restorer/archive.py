@@ -51,11 +51,10 @@ Warn = Callable[[bytes, str], None]
 
 @dataclasses.dataclass
 class ArchiveStats:
-    files: int = 0
-    dirs: int = 0
-    others: int = 0
-    content_bytes: int = 0
-    skipped: int = 0
+    """What the caller reports: items whose privileged metadata was left
+    out, and files that could not be read (everything else is warned
+    about as it happens)."""
+
     privileged_dropped: int = 0
     errors: list[tuple[bytes, str]] = dataclasses.field(default_factory=list)
 
@@ -119,17 +118,12 @@ class _Walk:
                 return
         if node.type == tree.DIR:
             self._sink.directory(name, node)
-            self._stats.dirs += 1
             self.nodes(self._repo.blobs.load_tree(node.subtree), path, name)
         elif node.type == tree.FILE:
             self._file(node, path, name)
         elif node.type == tree.SYMLINK:
             self._sink.symlink(name, node)
-            self._stats.others += 1
-        elif self._sink.special(name, node):
-            self._stats.others += 1
-        else:
-            self._stats.skipped += 1
+        elif not self._sink.special(name, node):
             self._warn(path, f"left out: this archive format cannot hold a {_kind(node)}")
 
     def _file(self, node: Node, path: bytes, name: bytes) -> None:
@@ -139,8 +133,6 @@ class _Walk:
             self._links[key] = name
         content = _Content(self._repo, node, path, self._failed)
         self._sink.file(name, node, io.BufferedReader(content, _COPY), link_to)
-        self._stats.files += 1
-        self._stats.content_bytes += node.size if link_to is None else 0
 
     def _failed(self, path: bytes, message: str) -> None:
         self._stats.errors.append((path, message))
