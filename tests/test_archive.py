@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Cli
+from conftest import PASSWORD, Cli
 
 MTIME_NS = 1_600_000_000_123_456_789
 BAD_NAME = b"caf\xe9-latin1.txt"  # not UTF-8
@@ -135,6 +135,16 @@ def test_bad_arguments(repo: Cli, tmp_path: Path) -> None:
     assert folder.code == 1 and "not a regular file" in folder.err and "--archive" in folder.err
     assert repo.ok("dump", "latest", str(src / "docs" / "a.txt")).out == "hello\n"
     assert not list(tmp_path.glob("*.partial"))
+    # the library refuses an unknown format too (before anything is written)
+    from neostore.api import find_snapshot, open_repository
+    from neostore.errors import UsageError
+    from neostore.restorer.archive import write_archive
+
+    owner = open_repository(repo.repo, PASSWORD)
+    out = io.BytesIO()
+    with pytest.raises(UsageError, match="'rar' is not an archive format"):
+        write_archive(owner, find_snapshot(owner, "latest"), "/", "rar", out, print)
+    assert out.getvalue() == b""
 
 
 def test_a_damaged_chunk_is_named_and_the_archive_stays_whole(repo: Cli, tmp_path: Path) -> None:

@@ -102,7 +102,9 @@ def dump(
     wanted = inner if sep else path
     if not wanted:
         raise Fail("PATH: give the file or folder to dump", ExitCode.USAGE)
-    if archive is not None and archive not in ("tar", "zip"):
+    from neostore.restorer.archive import FORMATS
+
+    if archive is not None and archive not in FORMATS:
         raise Fail(f"--archive: {archive!r} is not tar or zip", ExitCode.USAGE)
     repository = context.open_repo(repo, password_file)
     from neostore.snapshots.lookup import find_snapshot

@@ -34,7 +34,7 @@ from typing import BinaryIO, Protocol
 
 from ..browse.navigate import in_snapshot, normalise, resolve
 from ..core.repository import Repository
-from ..errors import NeostoreError
+from ..errors import NeostoreError, UsageError
 from ..format import tree
 from ..format.targets import DATA
 from ..format.tree import Node
@@ -81,6 +81,8 @@ def write_archive(
     is reported (``warn``, and in ``errors``) and its file is completed
     with zeros, so the archive stays well-formed; the caller decides the
     exit status."""
+    if kind not in FORMATS:
+        raise UsageError(f"{kind!r} is not an archive format ({', '.join(FORMATS)})", option="kind")
     repo.load_index()
     wanted = normalise(path)
     node, listing = resolve(repo, snapshot, wanted)
