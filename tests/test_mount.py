@@ -166,6 +166,15 @@ def test_a_reader_and_a_share_key(repo: Cli, tmp_path: Path) -> None:
         assert (shown / "shared" / "deck.txt").read_text() == "deck\n"
 
 
+def test_a_key_that_cannot_read_is_refused_before_mounting(repo: Cli, tmp_path: Path) -> None:
+    new = {"NEOSTORE_NEW_PASSWORD": "writer pw"}
+    repo.ok("key", "add", "--role", "writer", "--target", "default", extra_env=new)
+    (tmp_path / "mnt").mkdir()
+    refused = repo("mount", str(tmp_path / "mnt"), password="writer pw", timeout=60)
+    assert refused.code == 13 and "needs a reader" in refused.err, refused.err
+    assert not os.path.ismount(tmp_path / "mnt")
+
+
 def test_bad_mountpoints(repo: Cli, tmp_path: Path) -> None:
     missing = repo("mount", str(tmp_path / "nowhere"))
     assert missing.code == 2 and "not a directory" in missing.err

@@ -52,7 +52,8 @@ def mount(
 
     repository.load_index()
     layout = Layout(repository, target, refresh)
-    layout.targets()  # a key that reads nothing fails here, not in the mount
+    for name in layout.targets():  # a key that cannot read fails here, not in the mount
+        layout.view(name)
     print(f"snapshots at {mountpoint}: fusermount -u or Ctrl-C to stop", file=sys.stderr)
     serve(
         repository,
