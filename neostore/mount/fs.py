@@ -19,7 +19,7 @@ import stat
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from ..browse.navigate import listing_key, root_listing
@@ -62,31 +62,32 @@ class _Virtual:
 
 
 class _Folder:
-    """A cached listing. A small one as its nodes by name (~600 bytes an
-    entry); one kept encoded (format.listing) as its bytes and where each
-    name is (~150 bytes an entry), its nodes decoded when asked for."""
+    """A cached listing, in its order, with where each name is. A small
+    one as its nodes (~600 bytes an entry); one kept encoded
+    (format.listing) as its bytes and the name map (~150 bytes an entry),
+    each node decoded when asked for."""
 
-    __slots__ = ("_at", "_encoded", "_nodes", "cost")
+    __slots__ = ("_at", "_nodes", "cost")
 
     def __init__(self, listing: Sequence[Node]) -> None:
         if isinstance(listing, EncodedListing):
-            self._encoded: EncodedListing | None = listing.detached()
+            self._nodes: Sequence[Node] = listing.detached()
             self._at = {node.name: i for i, node in enumerate(listing)}
-            self._nodes: dict[bytes, Node] = {}
             self.cost = listing.nbytes + 150 * len(self._at)
         else:
-            self._encoded, self._at = None, {}
-            self._nodes = {node.name: node for node in listing}
-            self.cost = 600 * len(self._nodes)
+            self._nodes = list(listing)
+            self._at = {node.name: i for i, node in enumerate(self._nodes)}
+            self.cost = 600 * len(self._at)
 
     def get(self, name: bytes) -> Node | None:
-        if self._encoded is None:
-            return self._nodes.get(name)
         at = self._at.get(name)
-        return None if at is None else self._encoded[at]
+        return None if at is None else self._nodes[at]
 
     def names(self) -> Iterable[bytes]:
-        return self._nodes if self._encoded is None else self._at
+        return self._at
+
+    def nodes(self, start: int = 0) -> Iterator[Node]:
+        return (self._nodes[i] for i in range(start, len(self._nodes)))
 
 
 class SnapshotFs:
@@ -213,21 +214,43 @@ class SnapshotFs:
         }
 
     def readdir(self, path: str) -> list[str]:
+        found = self._folder(path)
+        names = found.names() if isinstance(found, _Folder) else found
+        return [".", "..", *(os.fsdecode(name) for name in names)]
+
+    def listing(self, path: str, start: int = 0) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        """The entries of a folder from the ``start``-th, with their
+        ``stat`` attributes: what readdirplus hands the kernel, so that it
+        need not ask entry by entry."""
+        found = self._folder(path)
+        if not isinstance(found, _Folder):
+            base = path.rstrip("/")
+            for name in found[start:]:
+                yield os.fsencode(name), self.getattr(f"{base}/{name}")
+            return
+        hole = self._repo.config.chunk_max
+        try:
+            for node in found.nodes(start):
+                yield node.name, _attrs(node, hole)
+        except NeostoreError as e:
+            self._warn(path, str(e))
+            raise FsError(errno.EIO) from e
+
+    def _folder(self, path: str) -> _Folder | list[str]:
         found = self._resolve(path)
         if isinstance(found, _Virtual):
             if found.names is None:
                 raise FsError(errno.ENOTDIR)
-            return [".", "..", *found.names]
+            return found.names
         info, parts = found
         node = self._node(info, parts)
         if node is not None and node.type != tree.DIR:
             raise FsError(errno.ENOTDIR)
         try:
-            entries = self._root(info) if node is None else self._children(node)
+            return self._root(info) if node is None else self._children(node)
         except NeostoreError as e:
             self._warn(path, str(e))
             raise FsError(errno.EIO) from e
-        return [".", "..", *(os.fsdecode(name) for name in entries.names())]
 
     def readlink(self, path: str) -> str:
         found = self._resolve(path)

@@ -10,15 +10,21 @@ of neostore runs where no FUSE library is installed.
 
 from __future__ import annotations
 
-import errno
+import contextlib
+import ctypes.util
 import os
+import signal
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from ..core.repository import Repository
 from ..errors import NeostoreError, UsageError
 from .chunks import DEFAULT_CACHE, ChunkCache
-from .fs import FsError, SnapshotFs, Warn
+from .fs import SnapshotFs, Warn
 from .layout import Layout
+from .ops import fuse_class, operations
 
 INSTALL_HINT = (
     "install FUSE 3 (Debian/Ubuntu: apt install fuse3 libfuse3-3; Fedora: dnf install fuse3; "
@@ -38,6 +44,11 @@ def check_mountpoint(mountpoint: str) -> None:
 def _binding() -> Any:
     if not os.path.exists("/dev/fuse") and os.uname().sysname == "Linux":
         raise NeostoreError(f"/dev/fuse is missing: load the fuse module or {INSTALL_HINT}")
+    if "FUSE_LIBRARY_PATH" not in os.environ:
+        # mfusepy takes libfuse 2 where both are installed; 3 has readdirplus
+        found = ctypes.util.find_library("fuse3")
+        if found:
+            os.environ["FUSE_LIBRARY_PATH"] = found
     try:
         import mfusepy
     except (OSError, ImportError) as e:  # mfusepy finds libfuse when imported
@@ -73,65 +84,44 @@ def serve(
     }
     if allow_other:
         options.update(allow_other=True, default_permissions=True)
-    mfusepy.FUSE(_operations(mfusepy, fs), mountpoint, foreground=True, **options)
+    stopping = threading.Event()
+    fuse = fuse_class(mfusepy, fs)
+    _until_stopped(
+        lambda: fuse(operations(mfusepy, fs, stopping), mountpoint, foreground=True, **options),
+        mountpoint,
+        stopping,
+    )
 
 
-def _operations(mfusepy: Any, fs: SnapshotFs) -> Any:
-    """fs behind mfusepy's Operations interface."""
+def _until_stopped(run: Callable[[], None], mountpoint: str, stopping: threading.Event) -> None:
+    """Run the FUSE session; SIGINT and SIGTERM end it cleanly.
 
-    def errors(func: Any) -> Any:
-        def call(*args: Any) -> Any:
-            try:
-                return func(*args)
-            except FsError as e:
-                raise mfusepy.FuseOSError(e.errno) from None
+    libfuse's own handlers would do, but libfuse 3 then reports the session
+    as failed (fuse_main returns 8 for a loop ended by a signal). So the
+    signals are blocked in every thread (libfuse's inherit the mask) and
+    one thread waits for them, then asks the session to end from inside:
+    a ``statfs`` of the mount point reaches :func:`.ops.operations`, which
+    calls ``fuse_exit`` there. libfuse then unmounts as usual."""
+    signals = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    threading.Thread(
+        target=_stop_on_signal, args=(signals, mountpoint, stopping), daemon=True
+    ).start()
+    try:
+        run()
+    except RuntimeError as e:  # mfusepy: fuse_main failed
+        if not stopping.is_set():
+            raise NeostoreError(f"the FUSE session failed (libfuse returned {e})") from None
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
-        return call
 
-    class Operations(mfusepy.Operations):  # type: ignore[misc]
-        use_ns = True
-
-        @errors
-        def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
-            return fs.getattr(path)
-
-        @errors
-        def readdir(self, path: str, fh: int) -> list[str]:
-            return fs.readdir(path)
-
-        @errors
-        def readlink(self, path: str) -> str:
-            return fs.readlink(path)
-
-        @errors
-        def open(self, path: str, flags: int) -> int:
-            return fs.open(path, flags)
-
-        @errors
-        def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
-            return fs.read(path, size, offset, fh)
-
-        def release(self, path: str, fh: int) -> int:
-            fs.release(fh)
-            return 0
-
-        @errors
-        def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
-            value = fs.xattrs(path).get(os.fsencode(name))
-            if value is None:
-                raise FsError(mfusepy.ENOATTR)
-            return value
-
-        @errors
-        def listxattr(self, path: str) -> list[str]:
-            return [os.fsdecode(name) for name in fs.xattrs(path)]
-
-        def statfs(self, path: str) -> dict[str, int]:
-            return {"f_bsize": 4096, "f_frsize": 4096, "f_namemax": 255}
-
-        def access(self, path: str, amode: int) -> int:
-            if amode & os.W_OK:
-                raise mfusepy.FuseOSError(errno.EROFS)
-            return 0
-
-    return Operations()
+def _stop_on_signal(
+    signals: set[signal.Signals], mountpoint: str, stopping: threading.Event
+) -> None:
+    signal.sigwait(signals)
+    stopping.set()
+    while True:  # again if the session was not serving yet
+        with contextlib.suppress(OSError):
+            os.statvfs(mountpoint)
+        time.sleep(0.5)
