@@ -64,37 +64,24 @@ def _negotiate(conn: Any) -> None:
 
 def operations(mfusepy: Any, fs: SnapshotFs, stopping: threading.Event) -> Any:
     """fs behind mfusepy's Operations interface. Once ``stopping`` is set,
-    the next ``statfs`` ends the session (see :func:`.fuse.serve`)."""
-
-    def errors(func: Any) -> Any:
-        def call(*args: Any) -> Any:
-            try:
-                return func(*args)
-            except FsError as e:
-                raise mfusepy.FuseOSError(e.errno) from None
-
-        return call
+    the next ``statfs`` ends the session (see :func:`.fuse.serve`).
+    :class:`.fs.FsError` is an OSError: mfusepy answers it with its errno."""
 
     class Operations(mfusepy.Operations):  # type: ignore[misc]
         use_ns = True
 
-        @errors
         def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
             return fs.getattr(path)
 
-        @errors
         def readdir(self, path: str, fh: int) -> list[str]:
             return fs.readdir(path)
 
-        @errors
         def readlink(self, path: str) -> str:
             return fs.readlink(path)
 
-        @errors
         def open(self, path: str, flags: int) -> int:
             return fs.open(path, flags)
 
-        @errors
         def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
             return fs.read(path, size, offset, fh)
 
@@ -106,14 +93,12 @@ def operations(mfusepy: Any, fs: SnapshotFs, stopping: threading.Event) -> Any:
             if conn is not None and mfusepy.fuse_version_major == 3:
                 _negotiate(conn)
 
-        @errors
         def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
             value = fs.xattrs(path).get(os.fsencode(name))
             if value is None:
                 raise FsError(_missing_xattr(mfusepy, name))
             return value
 
-        @errors
         def listxattr(self, path: str) -> list[str]:
             return [os.fsdecode(name) for name in fs.xattrs(path)]
 
