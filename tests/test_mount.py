@@ -344,7 +344,9 @@ def test_readdirplus_pages_resume_at_their_offsets() -> None:
         def listing(self, path: str, start: int = 0) -> Iterator[tuple[bytes, dict[str, Any]]]:
             assert path == "/t/dir"
             for i in range(start, 5):
-                yield f"e{i}".encode(), {"st_mode": 0o100644, "st_size": i, "st_mtime": i}
+                attrs = dict.fromkeys(("st_nlink", "st_uid", "st_gid", "st_rdev", "st_blocks"), 0)
+                times = dict.fromkeys(("st_atime", "st_mtime", "st_ctime"), i * 10**9 + 5)
+                yield f"e{i}".encode(), {**attrs, **times, "st_mode": 0o100644, "st_size": i}
 
     calls: list[tuple[bytes, int | None, int, int]] = []
 
@@ -352,6 +354,8 @@ def test_readdirplus_pages_resume_at_their_offsets() -> None:
         def filler(buf: Any, name: bytes, st: Any, off: int, fill: int) -> int:
             if len(calls) == room:
                 return 1  # the kernel's buffer is full
+            if st is not None:
+                assert st.st_mtimespec.tv_sec == st.st_size and st.st_mtimespec.tv_nsec == 5
             calls.append((name, None if st is None else st.st_size, off, fill))
             return 0
 

@@ -127,13 +127,7 @@ class EncodedListing(_Encoded[Node]):
         return EncodedListing(self._raw, self._at, self._what)
 
     def _decode(self, start: int, end: int) -> Node:
-        if end - start <= _SMALL_NODE:
-            raw = msgpack.unpackb(self._raw[start:end], raw=False, strict_map_key=False)
-            return decode_node(raw, self._what)
-        pieces = (
-            bytes(self._raw[at : min(at + (1 << 20), end)]) for at in range(start, end, 1 << 20)
-        )
-        return _NodeReader(Pieces(pieces, self._what, **_LIMITS), self._raw, start).read()
+        return _decode_node_at(self._raw, start, end, self._what)
 
     def __del__(self) -> None:
         if self._release is not None:
@@ -157,13 +151,16 @@ def read_encoded_listing(chunks: Iterable[bytes], size: int, what: str) -> Encod
             yield chunk
 
     reader = Pieces(kept(), what, **_LIMITS)
-    nodes = _NodeReader(reader, raw, 0)
     starts = array("Q")
     last: list[Any] = [b"", 0]  # the name and end of the node read last
 
     def scan() -> None:
-        starts.append(reader.tell())
-        name = nodes.read().name
+        # skipped over first (in C, allocating nothing) to learn where the
+        # node ends, then decoded from its bytes, which have arrived by then
+        start = reader.tell()
+        starts.append(start)
+        reader.next(msgpack.Unpacker.skip)
+        name = _decode_node_at(raw, start, reader.tell(), what).name
         if len(starts) > 1 and last[0] >= name:
             raise IntegrityError(f"{what}: names not sorted or duplicated")
         last[:] = [name, reader.tell()]
@@ -173,6 +170,16 @@ def read_encoded_listing(chunks: Iterable[bytes], size: int, what: str) -> Encod
         raise IntegrityError(f"{what}: listing shorter than its references say")
     starts.append(last[1] if len(starts) else 0)
     return EncodedListing(raw, starts, what)
+
+
+def _decode_node_at(raw: memoryview | bytes, start: int, end: int, what: str) -> Node:
+    """The node encoded in ``raw[start:end]``: a small one in one call, a
+    larger one field by field (its long reference lists kept encoded)."""
+    if end - start <= _SMALL_NODE:
+        value = msgpack.unpackb(raw[start:end], raw=False, strict_map_key=False, **_LIMITS)
+        return decode_node(value, what)
+    pieces = (bytes(raw[at : min(at + (1 << 20), end)]) for at in range(start, end, 1 << 20))
+    return _NodeReader(Pieces(pieces, what, **_LIMITS), raw, start).read()
 
 
 class _NodeReader:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -122,6 +122,28 @@ def _total(refs: Sequence[Ref]) -> int:
     return total if isinstance(total, int) else sum(r.length for r in refs)
 
 
+#: the integer fields of a node, with their defaults
+_INT_FIELDS = (
+    ("m", None), ("u", None), ("g", None), ("mt", None), ("at", 0), ("ct", 0),
+    ("ino", 0), ("dev", 0), ("nl", 1),
+)  # fmt: skip
+
+
+def _ints(raw: dict[str, Any], what: str) -> tuple[int, ...]:
+    """The integer fields of :data:`_INT_FIELDS` (checked in one pass: a
+    listing decodes a node per entry)."""
+    get = raw.get
+    ints = (
+        get("m"), get("u"), get("g"), get("mt"), get("at", 0), get("ct", 0),
+        get("ino", 0), get("dev", 0), get("nl", 1),
+    )  # fmt: skip
+    for value in ints:
+        if not isinstance(value, int):
+            for key, default in _INT_FIELDS:  # which one, for the message
+                _int(raw, key, what, default)
+    return cast("tuple[int, ...]", ints)
+
+
 def decode_node(raw: Any, what: str, decoded: dict[str, Sequence[Ref]] | None = None) -> Node:
     """A node from its msgpack map; ``decoded``: reference lists already
     read from the stream (large ones stay encoded, see format.listing)."""
@@ -137,20 +159,22 @@ def decode_node(raw: Any, what: str, decoded: dict[str, Sequence[Ref]] | None = 
     ntype = raw.get("t")
     if ntype not in NODE_TYPES:
         raise IntegrityError(f"{what}: unknown node type {ntype!r}")
+    mode, uid, gid, mtime, atime, ctime, inode, device, links = _ints(raw, what)
+    user, group = raw.get("un"), raw.get("gn")
     node = Node(
         name=name,
         type=ntype,
-        mode=_int(raw, "m", what),
-        uid=_int(raw, "u", what),
-        gid=_int(raw, "g", what),
-        user=raw.get("un") if isinstance(raw.get("un"), str) else None,
-        group=raw.get("gn") if isinstance(raw.get("gn"), str) else None,
-        mtime_ns=_int(raw, "mt", what),
-        atime_ns=_int(raw, "at", what, 0),
-        ctime_ns=_int(raw, "ct", what, 0),
-        inode=_int(raw, "ino", what, 0),
-        device=_int(raw, "dev", what, 0),
-        links=_int(raw, "nl", what, 1),
+        mode=mode,
+        uid=uid,
+        gid=gid,
+        user=user if isinstance(user, str) else None,
+        group=group if isinstance(group, str) else None,
+        mtime_ns=mtime,
+        atime_ns=atime,
+        ctime_ns=ctime,
+        inode=inode,
+        device=device,
+        links=links,
     )
     if ntype == FILE:
         node.size = _int(raw, "sz", what)
