@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import stat
 import statistics
 import sys
 import time
@@ -70,15 +72,33 @@ def setup(
     parser.add_argument("--size", choices=("small", "full"), default=size)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/neostore-bench"))
+    parser.add_argument(
+        "--corpus", type=Path, help="real files to use instead of the seeded corpus (read only)"
+    )
     args = parser.parse_args(argv)
     work = args.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
     neostore = str(Path(sys.executable).parent / "neostore")
-    corpus = work / f"corpus-{args.size}"
-    meta = generate_corpus(corpus, args.size)
+    if args.corpus is not None:
+        corpus = args.corpus.resolve()
+        meta = _described(corpus)
+        args.size = "real"
+    else:
+        corpus = work / f"corpus-{args.size}"
+        meta = generate_corpus(corpus, args.size)
     warm_cache(corpus)
     print(f"corpus: {meta['files']} files, {meta['bytes'] / MB:.1f} MB", flush=True)
     return args, work, neostore, corpus, meta
+
+
+def _described(corpus: Path) -> dict[str, Any]:
+    files = size = 0
+    for root, _, names in os.walk(corpus):
+        for name in names:
+            st = os.lstat(os.path.join(root, name))
+            files += 1
+            size += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    return {"files": files, "bytes": size, "source": str(corpus), "real": True}
 
 
 def save(
