@@ -68,6 +68,17 @@ def test_the_same_nodes_as_a_decoded_listing(piece: int) -> None:
     assert len(sent) < len(data) // 2 and pickle.loads(sent) == decoded[-1]
 
 
+@pytest.mark.parametrize("piece", [7, 1 << 20])
+def test_a_listing_within_decode_at_most_comes_back_decoded_by_the_same_read(piece: int) -> None:
+    data = encode_tree(_nodes())
+    decoded = decode_tree(data, "tree t")
+    whole = read_encoded_listing(_pieces(data, piece), len(data), "tree t", decode_at_most=3001)
+    assert isinstance(whole, list) and whole == decoded
+    assert isinstance(whole[-1].content, EncodedRefs)  # a long reference list stays encoded
+    over = read_encoded_listing(_pieces(data, piece), len(data), "tree t", decode_at_most=3000)
+    assert isinstance(over, EncodedListing) and list(over) == decoded
+
+
 def test_a_name_is_found_by_bisection() -> None:
     from neostore.browse.navigate import named
 
@@ -103,8 +114,9 @@ def test_a_listing_that_breaks_a_rule_is_refused(
     nodes: list[dict[str, object]], tail: bytes, message: str
 ) -> None:
     data = pack({"v": 1, "nodes": nodes}) + tail
-    with pytest.raises(IntegrityError, match=message):
-        read_encoded_listing(_pieces(data, 1000), len(data), "tree t")
+    for decode_at_most in (0, 10):  # kept encoded, or returned decoded
+        with pytest.raises(IntegrityError, match=message):
+            read_encoded_listing(_pieces(data, 1000), len(data), "tree t", decode_at_most)
     if len(data) < 1 << 20:  # a small listing is decoded at once: the same rules
         with pytest.raises(IntegrityError, match=message):
             decode_tree(data, "tree t")
@@ -163,6 +175,7 @@ def test_the_mount_caches_large_listings_encoded_and_within_its_bound(
     from neostore.mount.chunks import ChunkCache
     from neostore.mount.layout import Layout
 
+    monkeypatch.setattr(mountfs, "_DECODE_AT_MOST", 1000)  # else cached decoded
     src = tmp_path / "src"
     for folder in ("big", "other"):
         (src / folder).mkdir(parents=True)
@@ -188,3 +201,32 @@ def test_the_mount_caches_large_listings_encoded_and_within_its_bound(
     assert fs._cached <= mountfs.MAX_LISTING_CACHE + big.cost
     sizes = [len(list(f.names())) for f in fs._listings.values()]
     assert 6000 in sizes and 6001 not in sizes  # "other" in, "big" out
+
+
+def test_load_tree_decodes_a_large_listing_once_when_asked(repo: Cli, tmp_path: Path) -> None:
+    """A listing over the eager size comes back decoded when it has at most
+    ``decode_at_most`` entries, counted against the walk budget while it
+    lives; one with more stays encoded."""
+    from neostore.backend import LocalBackend
+    from neostore.browse.navigate import root_listing
+    from neostore.core.blobs import Listing
+    from neostore.core.repository import Repository
+    from neostore.snapshots.lookup import find_snapshot
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(6000):  # ~1.6 MB of listing
+        (src / (f"{i:05d}-" + "n" * 100)).write_bytes(b"")
+    repo.ok("snapshot", src)
+    owner = Repository.open(LocalBackend(str(repo.repo)), PASSWORD.encode())
+    owner.load_index()
+    node = root_listing(owner, find_snapshot(owner, "latest"))[0]
+    while node.name != b"src":
+        node = owner.blobs.load_tree(node.subtree)[0]
+    decoded = owner.blobs.load_tree(node.subtree, decode_at_most=6000)
+    assert isinstance(decoded, Listing) and len(decoded) == 6000
+    assert owner.blobs._budget.held > 6000 * 400
+    encoded = owner.blobs.load_tree(node.subtree, decode_at_most=5999)
+    assert isinstance(encoded, EncodedListing) and list(encoded) == decoded
+    del decoded, encoded
+    assert owner.blobs._budget.held == 0

@@ -199,14 +199,14 @@ class BlobReader:
     def read_stream(self, btype: int, refs: Sequence[Ref]) -> bytes:
         return b"".join(self.stream(btype, refs))
 
-    def load_tree(self, refs: Sequence[Ref]) -> Sequence[Node]:
+    def load_tree(self, refs: Sequence[Ref], decode_at_most: int = 0) -> Sequence[Node]:
         """A directory listing, verified as its blobs arrive. Refused before
         anything is fetched when its references add up to more than a
         listing may take, and as soon as a piece breaks a rule. A small
         listing is decoded; a large one is kept encoded and its nodes
-        decoded as they are read (format.listing). What it holds counts
-        against this process's budget of listings alive at once
-        (:class:`ListingBudget`)."""
+        decoded as they are read (format.listing), unless it has at most
+        ``decode_at_most`` entries. What it holds counts against this
+        process's budget of listings alive at once (:class:`ListingBudget`)."""
         if not refs:
             return []
         what = f"tree {refs[0].blob_id.hex()[:16]}"
@@ -225,10 +225,21 @@ class BlobReader:
             return self._budget.hold(Listing(nodes), 10 * declared + 512 * len(nodes), what)
         self._budget.reserve(declared, what)  # before its bytes are fetched
         try:
-            encoded = read_encoded_listing(pieces, declared, what)
+            if _decoded_cost(declared, 0) > MAX_HELD_BYTES // 2:
+                decode_at_most = 0  # its nodes could take too much of the budget
+            encoded = read_encoded_listing(pieces, declared, what, decode_at_most)
         finally:
             self._budget.give(declared)
+        if isinstance(encoded, list):
+            cost = _decoded_cost(declared, len(encoded))
+            return self._budget.hold(Listing(encoded), cost, what)
         return self._budget.hold(encoded, encoded.nbytes + 8 * len(encoded), what)
+
+
+def _decoded_cost(encoded: int, entries: int) -> int:
+    """Bytes a decoded listing takes at most, estimated: ~3 times its
+    references, names and xattrs, ~400 bytes a node besides."""
+    return 3 * encoded + 400 * entries
 
 
 #: bytes the directory listings alive at once in a process may take: one

@@ -37,14 +37,17 @@ class Ref(NamedTuple):
 
     @classmethod
     def decode(cls, value: object, what: str) -> Ref:
-        if (
-            isinstance(value, list)
-            and len(value) == 4
-            and all(isinstance(v, bytes) and len(v) == 32 for v in value[:3])
-            and isinstance(value[3], int)
-            and value[3] >= 0
-        ):
-            return cls(value[0], value[1], value[2], value[3])
+        if isinstance(value, list) and len(value) == 4:
+            blob_id, key, digest, length = value  # checked inline: one per chunk of a listing
+            if (
+                isinstance(blob_id, bytes)
+                and isinstance(key, bytes)
+                and isinstance(digest, bytes)
+                and len(blob_id) == len(key) == len(digest) == 32
+                and isinstance(length, int)
+                and length >= 0
+            ):
+                return cls(blob_id, key, digest, length)
         raise IntegrityError(f"{what}: malformed blob reference")
 
 

@@ -134,10 +134,15 @@ class EncodedListing(_Encoded[Node]):
             self._release()
 
 
-def read_encoded_listing(chunks: Iterable[bytes], size: int, what: str) -> EncodedListing:
+def read_encoded_listing(
+    chunks: Iterable[bytes], size: int, what: str, decode_at_most: int = 0
+) -> EncodedListing | list[Node]:
     """Verify a listing of ``size`` bytes arriving in ``chunks`` and keep it
     encoded. Fails, like :func:`~.tree.decode_tree_stream`, at the first
-    piece that breaks a rule."""
+    piece that breaks a rule. A listing of at most ``decode_at_most``
+    entries is returned as its nodes instead (the ones this read decoded
+    to verify it: a caller that wants them all pays one decoding, not
+    two); no more than that many nodes are kept meanwhile."""
     raw = memoryview(bytearray(size))
     filled = 0
 
@@ -153,21 +158,29 @@ def read_encoded_listing(chunks: Iterable[bytes], size: int, what: str) -> Encod
     reader = Pieces(kept(), what, **_LIMITS)
     starts = array("Q")
     last: list[Any] = [b"", 0]  # the name and end of the node read last
+    decoded: list[Node] | None = [] if decode_at_most > 0 else None
 
     def scan() -> None:
         # skipped over first (in C, allocating nothing) to learn where the
         # node ends, then decoded from its bytes, which have arrived by then
         start = reader.tell()
         starts.append(start)
+        nonlocal decoded
         reader.next(msgpack.Unpacker.skip)
-        name = _decode_node_at(raw, start, reader.tell(), what).name
-        if len(starts) > 1 and last[0] >= name:
+        node = _decode_node_at(raw, start, reader.tell(), what)
+        if len(starts) > 1 and last[0] >= node.name:
             raise IntegrityError(f"{what}: names not sorted or duplicated")
-        last[:] = [name, reader.tell()]
+        last[:] = [node.name, reader.tell()]
+        if decoded is not None:
+            decoded = decoded if len(decoded) < decode_at_most else None
+            if decoded is not None:
+                decoded.append(node)
 
     read_listing(reader, what, scan)
     if filled != size:
         raise IntegrityError(f"{what}: listing shorter than its references say")
+    if decoded is not None:
+        return decoded
     starts.append(last[1] if len(starts) else 0)
     return EncodedListing(raw, starts, what)
 
