@@ -3,6 +3,7 @@ a decoded listing, the same refusals, and what a hostile one cannot do."""
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import random
@@ -193,6 +194,11 @@ def test_the_mount_caches_large_listings_encoded_and_within_its_bound(
     assert fs.getattr(f"{base}/big/zz-content")["st_size"] == 8
     handle = fs.open(f"{base}/big/zz-content", os.O_RDONLY)
     assert fs.read(f"{base}/big/zz-content", 100, 0, handle) == b"content\n"
+    # handle 0: a file the kernel opened without asking, found by its path
+    assert fs.read(f"{base}/big/zz-content", 3, 2, 0) == b"nte"
+    with pytest.raises(OSError) as caught:
+        fs.read(f"{base}/big", 10, 0, 0)
+    assert caught.value.errno == errno.EISDIR
     assert owner.blobs._budget.held == 0  # nothing kept counts against walks
     (big,) = [f for f in fs._listings.values() if len(list(f.names())) == 6001]
     assert 1 << 20 < big.cost < 4 << 20  # bytes + index, not decoded nodes

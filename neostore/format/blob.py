@@ -7,6 +7,7 @@ Stored blob = ``nonce ‖ XChaCha20-Poly1305(blob_key, P, AD)`` with
 
 from __future__ import annotations
 
+import queue
 import struct
 import threading
 from typing import NamedTuple
@@ -87,12 +88,22 @@ def _compressor() -> zstandard.ZstdCompressor:
     return comp
 
 
-def _decompressor() -> zstandard.ZstdDecompressor:
-    dec = getattr(_local, "decompressor", None)
-    if dec is None:
+#: decompressors not in use. A pool, not one per thread: FUSE calls the
+#: mount from threads Python sees anew at every call (ctypes gives a foreign
+#: thread a fresh thread state each time), so a per-thread one would be
+#: made again for every read
+_decompressors: queue.SimpleQueue[zstandard.ZstdDecompressor] = queue.SimpleQueue()
+
+
+def _decompress(payload: bytes | memoryview, size: int) -> bytes:
+    try:
+        dec = _decompressors.get_nowait()
+    except queue.Empty:
         dec = zstandard.ZstdDecompressor()
-        _local.decompressor = dec
-    return dec
+    try:
+        return dec.decompress(payload, max_output_size=size)
+    finally:
+        _decompressors.put(dec)
 
 
 def blob_ad(repo_id: bytes, btype: int, blob_id: bytes) -> bytes:
@@ -136,7 +147,7 @@ def decrypt_blob(repo_id: bytes, btype: int, ref: Ref, stored: bytes | memoryvie
             params = zstandard.get_frame_parameters(payload)
             if params.content_size != ref.length:
                 raise IntegrityError(f"{what}: length does not match its reference")
-            plain = _decompressor().decompress(payload, max_output_size=ref.length)
+            plain = _decompress(payload, ref.length)
         except zstandard.ZstdError as e:
             raise IntegrityError(f"{what}: cannot decompress") from e
     else:

@@ -39,6 +39,10 @@ MAX_LISTING_CACHE = 256 << 20
 #: listings of at most this many entries are cached decoded (a quarter of
 #: the cache at ~600 bytes a node)
 _DECODE_AT_MOST = MAX_LISTING_CACHE // 4 // 600
+#: paths whose nodes are remembered (:meth:`SnapshotFs._node`)
+_PATHS = 4096
+#: files read without an open (handle 0) whose chunk offsets are kept
+_UNASKED = 64
 _TYPE_BITS = {
     tree.FILE: stat.S_IFREG,
     tree.DIR: stat.S_IFDIR,
@@ -110,6 +114,8 @@ class SnapshotFs:
         self._cached = 0  # bytes, estimated
         self._files: dict[int, OpenFile] = {}
         self._handles = itertools.count(1)
+        self._paths: OrderedDict[tuple[bytes, bytes], Node] = OrderedDict()
+        self._unasked: OrderedDict[tuple[bytes, bytes], OpenFile] = OrderedDict()
         self._started = time.time_ns()
 
     # -- the layout ----------------------------------------------------------------
@@ -177,7 +183,24 @@ class SnapshotFs:
         return self._entries(key, lambda: self._repo.blobs.load_tree(node.subtree, decode))
 
     def _node(self, info: SnapshotInfo, parts: list[bytes]) -> Node | None:
-        """The node at ``parts`` below the snapshot's root (None: the root)."""
+        """The node at ``parts`` below the snapshot's root (None: the root).
+        Remembered for the last :data:`_PATHS` paths (a snapshot never
+        changes): FUSE asks about one path several times in a row (open,
+        read, listxattr, getxattr), each from the top."""
+        if not parts:
+            return None
+        key = (info.snapshot_id, b"/".join(parts))
+        with self._lock:
+            node = self._paths.get(key)
+        if node is None:
+            node = self._walk(info, parts)
+            with self._lock:
+                self._paths[key] = node
+                if len(self._paths) > _PATHS:
+                    self._paths.popitem(last=False)
+        return node
+
+    def _walk(self, info: SnapshotInfo, parts: list[bytes]) -> Node:
         try:
             entries = self._root(info)
             node = None
@@ -189,6 +212,7 @@ class SnapshotFs:
                 node = entries.get(part)
                 if node is None:
                     raise FsError(errno.ENOENT)
+            assert node is not None
             return node
         except NeostoreError as e:
             self._warn(f"{info.hex_id[:8]}:/{os.fsdecode(b'/'.join(parts))}", str(e))
@@ -293,15 +317,39 @@ class SnapshotFs:
         return handle
 
     def read(self, path: str, size: int, offset: int, handle: int) -> bytes:
-        with self._lock:
-            opened = self._files.get(handle)
-        if opened is None:
-            raise FsError(errno.EBADF)
+        """``handle`` 0: a file the kernel opened without asking (see
+        :mod:`.ops`), found by its path."""
+        if handle:
+            with self._lock:
+                opened = self._files.get(handle)
+            if opened is None:
+                raise FsError(errno.EBADF)
+        else:
+            opened = self._unasked_file(path)
         try:
             return opened.read(size, offset)
         except NeostoreError as e:
             self._warn(path, f"cannot be read: {e}")
             raise FsError(errno.EIO) from e
+
+    def _unasked_file(self, path: str) -> OpenFile:
+        found = self._resolve(path)
+        if isinstance(found, _Virtual):
+            raise FsError(errno.EISDIR if found.names is not None else errno.EINVAL)
+        info, parts = found
+        key = (info.snapshot_id, b"/".join(parts))  # not the path: names are reused
+        with self._lock:
+            opened = self._unasked.get(key)
+        if opened is None:
+            node = self._node(info, parts)
+            if node is None or node.type == tree.DIR:
+                raise FsError(errno.EISDIR)
+            opened = OpenFile(node.content, self._cache, self._repo)
+            with self._lock:
+                self._unasked[key] = opened
+                if len(self._unasked) > _UNASKED:
+                    self._unasked.popitem(last=False)
+        return opened
 
     def release(self, handle: int) -> None:
         with self._lock:

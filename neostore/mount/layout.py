@@ -72,16 +72,20 @@ class Layout:
 
     def targets(self) -> list[str]:
         with self._lock:
-            if self._names is None:
-                self._names = [self._only] if self._only else self._repo.target_names()
-            return list(self._names)
+            return list(self._shown())
+
+    def _shown(self) -> list[str]:
+        """(Under the lock.)"""
+        if self._names is None:
+            self._names = [self._only] if self._only else self._repo.target_names()
+        return self._names
 
     def view(self, target: str) -> TargetView | None:
         """The target's snapshots, listed again when the last listing is
         older than the refresh interval; None for a target not shown."""
-        if target not in self.targets():
-            return None
         with self._lock:
+            if target not in self._shown():
+                return None
             view = self._views.get(target)
             if view is None or time.monotonic() - view.listed > self._refresh:
                 try:

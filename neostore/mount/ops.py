@@ -1,6 +1,12 @@
 """The mount's FUSE operations: :class:`.fs.SnapshotFs` behind mfusepy's
 interface, with readdirplus on libfuse 3 and the connection options the
-mount asks the kernel for."""
+mount asks the kernel for.
+
+Where the kernel allows it (libfuse 3, Linux 4.20+), ``open`` answers "not
+implemented" once and the kernel then opens and closes files without
+asking: two round trips fewer per file, a third of what reading a small
+file cost. Reads then come with handle 0 and find their file by path. The
+mount is read-only, so the kernel itself refuses opens for writing."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from .fs import FsError, SnapshotFs
 #: libfuse 3's fuse_common.h and fuse.h
 _CAP_READDIRPLUS = 1 << 13
 _CAP_READDIRPLUS_AUTO = 1 << 14
+_CAP_NO_OPEN_SUPPORT = 1 << 17
 _READDIR_PLUS = 1 << 0
 _FILL_DIR_PLUS = 1 << 1
 
@@ -62,7 +69,7 @@ def _fill_stat(st: Any, attrs: dict[str, Any]) -> None:
         spec.tv_sec, spec.tv_nsec = divmod(attrs[key], 1_000_000_000)
 
 
-def _negotiate(conn: Any) -> None:
+def _negotiate(conn: Any) -> bool:
     """Every readdir a readdirplus: the kernel's default ("auto") uses it
     only for the first page of a folder and then looks entries up one by
     one. (Symlink targets are not left to the kernel to keep: ``latest``
@@ -73,12 +80,14 @@ def _negotiate(conn: Any) -> None:
     if capable & _CAP_READDIRPLUS:
         want = (want | _CAP_READDIRPLUS) & ~_CAP_READDIRPLUS_AUTO
     setattr(conn, field, want)
+    return bool(capable & _CAP_NO_OPEN_SUPPORT)
 
 
 def operations(mfusepy: Any, fs: SnapshotFs, stopping: threading.Event) -> Any:
     """fs behind mfusepy's Operations interface. Once ``stopping`` is set,
     the next ``statfs`` ends the session (see :func:`.fuse.serve`).
     :class:`.fs.FsError` is an OSError: mfusepy answers it with its errno."""
+    unasked_opens = [False]
 
     class Operations(mfusepy.Operations):  # type: ignore[misc]
         use_ns = True
@@ -93,6 +102,8 @@ def operations(mfusepy: Any, fs: SnapshotFs, stopping: threading.Event) -> Any:
             return fs.readlink(path)
 
         def open(self, path: str, flags: int) -> int:
+            if unasked_opens[0]:  # from now on the kernel opens and closes alone
+                raise FsError(errno.ENOSYS)
             return fs.open(path, flags)
 
         def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
@@ -104,7 +115,7 @@ def operations(mfusepy: Any, fs: SnapshotFs, stopping: threading.Event) -> Any:
 
         def init_with_config(self, conn: Any, config: Any) -> None:
             if conn is not None and mfusepy.fuse_version_major == 3:
-                _negotiate(conn)
+                unasked_opens[0] = _negotiate(conn)
 
         def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
             value = fs.xattrs(path).get(os.fsencode(name))
