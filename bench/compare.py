@@ -76,6 +76,7 @@ import platform
 import random
 import resource
 import shutil
+import stat
 import statistics
 import subprocess
 import sys
@@ -224,11 +225,14 @@ def generate_corpus(root: Path, size: str, seed: int = SEED) -> dict[str, Any]:
 
 
 def iter_files(root: Path) -> Iterator[Path]:
-    """Regular files under ``root`` in a stable order."""
+    """Regular files under ``root`` in a stable order (a real corpus also
+    holds symlinks, some dangling: :func:`tree_digest` hashes those)."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for name in sorted(filenames):
-            yield Path(dirpath) / name
+            path = Path(dirpath) / name
+            if stat.S_ISREG(path.lstat().st_mode):
+                yield path
 
 
 def tree_digest(root: Path) -> dict[str, Any]:
@@ -243,6 +247,13 @@ def tree_digest(root: Path) -> dict[str, Any]:
                 h.update(block)
         files += 1
         total += size
+    for dirpath, _, filenames in sorted(os.walk(root)):
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                h.update(
+                    os.fsencode(path.relative_to(root)) + b"\0->" + os.fsencode(os.readlink(path))
+                )
     return {"files": files, "bytes": total, "sha256": h.hexdigest()}
 
 
