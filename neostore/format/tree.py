@@ -117,7 +117,7 @@ def _ref_list(
 
 def _total(refs: Sequence[Ref]) -> int:
     if isinstance(refs, list):
-        return sum(r.length for r in refs)
+        return refs[0].length if len(refs) == 1 else sum(r.length for r in refs)
     total = getattr(refs, "total", None)  # kept encoded: summed when read
     return total if isinstance(total, int) else sum(r.length for r in refs)
 
@@ -161,6 +161,9 @@ def decode_node(raw: Any, what: str, decoded: dict[str, Sequence[Ref]] | None = 
         raise IntegrityError(f"{what}: unknown node type {ntype!r}")
     mode, uid, gid, mtime, atime, ctime, inode, device, links = _ints(raw, what)
     user, group = raw.get("un"), raw.get("gn")
+    # the content and subtree given at once: each default would be a list
+    # made and thrown away, per entry of every listing read
+    content = _ref_list(raw, "c", what, decoded) if ntype == FILE else []
     node = Node(
         name=name,
         type=ntype,
@@ -175,14 +178,13 @@ def decode_node(raw: Any, what: str, decoded: dict[str, Sequence[Ref]] | None = 
         inode=inode,
         device=device,
         links=links,
+        content=content,
+        subtree=_ref_list(raw, "st", what, decoded) if ntype == DIR else [],
     )
     if ntype == FILE:
         node.size = _int(raw, "sz", what)
-        node.content = _ref_list(raw, "c", what, decoded)
-        if _total(node.content) != node.size:
+        if _total(content) != node.size:
             raise IntegrityError(f"{what}: content of {name!r} does not add up to its size")
-    elif ntype == DIR:
-        node.subtree = _ref_list(raw, "st", what, decoded)
     elif ntype == SYMLINK:
         target = raw.get("lt")
         if not isinstance(target, bytes):
@@ -195,7 +197,10 @@ def decode_node(raw: Any, what: str, decoded: dict[str, Sequence[Ref]] | None = 
         raise IntegrityError(f"{what}: malformed xattrs")
     for pair in xattrs:
         if not (
-            isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, bytes) for p in pair)
+            isinstance(pair, list)
+            and len(pair) == 2
+            and isinstance(pair[0], bytes)
+            and isinstance(pair[1], bytes)
         ):
             raise IntegrityError(f"{what}: malformed xattr")
         node.xattrs[pair[0]] = pair[1]
