@@ -11,7 +11,8 @@ a 1 GiB file of random bytes (made once, seeded):
 * **cp -a**: the whole corpus copied out of the mount, checked against the
   corpus, and, for the ratio the issue asks for, the same tool's
   ``restore`` of the corpus from the same snapshot; as the floor, the
-  same ``cp -a`` from the corpus on local disk (no mount at all); copies
+  same ``cp -a`` from the corpus on local disk (no mount at all; and the
+  same ``ls -l`` of the folder on local disk, for the first); copies
   and restores are written to tmpfs (``/dev/shm``) where there is one;
 * **mount memory**: the mount process's peak RSS (VmHWM) after all that.
 
@@ -113,13 +114,17 @@ def _measure(
         raise SystemExit("the corpus copied out of the mount differs from the corpus")
     rss = _peak_rss(proc.pid)
     shutil.rmtree(out)
-    # the floor: the same cp -a from the corpus on local disk, no mount
+    # the floors: the same ls -l and cp -a on local disk, no mount
+    started = time.monotonic()
+    subprocess.run(["ls", "-l", extra / "wide"], check=True, stdout=subprocess.DEVNULL)
+    ls_local = time.monotonic() - started
     started = time.monotonic()
     subprocess.run(["cp", "-a", str(corpus), str(out)], check=True)
     cp_local = time.monotonic() - started
     shutil.rmtree(out)
     return {
         "ls_wall": ls_wall,
+        "ls_local_wall": ls_local,
         "middle_read": middle,
         "cp_wall": cp_wall,
         "cp_local_wall": cp_local,
@@ -210,6 +215,7 @@ def main(argv: list[str]) -> int:
     }
     rows = [
         ("ls_wall", "ls -l 100k entries (s)", 1),
+        ("ls_local_wall", "ls -l, no mount (s)", 1),
         ("middle_read", "1 MiB mid-file read (s)", 1),
         ("cp_wall", "cp -a corpus (s)", 1),
         ("cp_local_wall", "cp -a, no mount (s)", 1),

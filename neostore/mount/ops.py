@@ -73,7 +73,7 @@ def _negotiate(conn: Any) -> bool:
     """Every readdir a readdirplus: the kernel's default ("auto") uses it
     only for the first page of a folder and then looks entries up one by
     one. (Symlink targets are not left to the kernel to keep: ``latest``
-    changes.)"""
+    changes.) Returns whether the kernel can open files without asking."""
     field = "want_ext" if hasattr(conn, "want_ext") else "want"  # libfuse >= 3.17
     capable = getattr(conn, "capable_ext" if field == "want_ext" else "capable")
     want = getattr(conn, field)
