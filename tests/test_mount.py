@@ -295,8 +295,11 @@ def test_targets_and_the_target_option(repo: Cli, tmp_path: Path) -> None:
         assert sorted(os.listdir(tmp_path / "all")) == ["default", "work"]
         work = tmp_path / "all" / "work" / "latest" / str(src / "shared").lstrip("/")
         assert (work / "deck.txt").read_text() == "deck\n"
-    with _mounted(repo, tmp_path / "one", PASSWORD, "--target", "work") as _:
+    with _mounted(repo, tmp_path / "one", PASSWORD, "--target", "work") as proc:
         assert os.listdir(tmp_path / "one") == ["work"]
+        proc.send_signal(signal.SIGHUP)  # the terminal went away: a clean stop too
+        assert proc.wait(timeout=30) == 0
+    assert not os.path.ismount(tmp_path / "one")
 
 
 def test_a_large_folder_is_listed_page_by_page_with_its_attributes(

@@ -65,7 +65,7 @@ def serve(
     allow_other: bool = False,
 ) -> None:
     """Mount, serve in the foreground until unmounted (``fusermount -u``,
-    Ctrl-C, SIGTERM), and return."""
+    Ctrl-C, SIGTERM, SIGHUP), and return."""
     check_mountpoint(mountpoint)
     mfusepy = _binding()
     fs = SnapshotFs(repo, layout, ChunkCache(repo, cache_size), warn)
@@ -94,7 +94,7 @@ def serve(
 
 
 def _until_stopped(run: Callable[[], None], mountpoint: str, stopping: threading.Event) -> None:
-    """Run the FUSE session; SIGINT and SIGTERM end it cleanly.
+    """Run the FUSE session; SIGINT, SIGTERM and SIGHUP end it cleanly.
 
     libfuse's own handlers would do, but libfuse 3 then reports the session
     as failed (fuse_main returns 8 for a loop ended by a signal). So the
@@ -102,7 +102,7 @@ def _until_stopped(run: Callable[[], None], mountpoint: str, stopping: threading
     one thread waits for them, then asks the session to end from inside:
     a ``statfs`` of the mount point reaches :func:`.ops.operations`, which
     calls ``fuse_exit`` there. libfuse then unmounts as usual."""
-    signals = {signal.SIGINT, signal.SIGTERM}
+    signals = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
     before = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
     threading.Thread(
         target=_stop_on_signal, args=(signals, mountpoint, stopping), daemon=True
