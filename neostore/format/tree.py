@@ -192,10 +192,16 @@ def decode_node(raw: Any, what: str, decoded: dict[str, Sequence[Ref]] | None = 
         node.link_target = target
     elif ntype in (CHARDEV, BLOCKDEV):
         node.rdev = _int(raw, "rd", what)
-    xattrs = raw.get("x", [])
-    if not isinstance(xattrs, list):
+    if "x" in raw:
+        node.xattrs = _xattrs(raw["x"], what)
+    return node
+
+
+def _xattrs(pairs: Any, what: str) -> dict[bytes, bytes]:
+    if not isinstance(pairs, list):
         raise IntegrityError(f"{what}: malformed xattrs")
-    for pair in xattrs:
+    xattrs = {}
+    for pair in pairs:
         if not (
             isinstance(pair, list)
             and len(pair) == 2
@@ -203,8 +209,8 @@ def decode_node(raw: Any, what: str, decoded: dict[str, Sequence[Ref]] | None = 
             and isinstance(pair[1], bytes)
         ):
             raise IntegrityError(f"{what}: malformed xattr")
-        node.xattrs[pair[0]] = pair[1]
-    return node
+        xattrs[pair[0]] = pair[1]
+    return xattrs
 
 
 #: the most entries one directory listing may hold, and the most bytes its
