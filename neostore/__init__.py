@@ -42,6 +42,11 @@ _EXPORTS = {
     "Overwrite": "neostore.restorer.options",
     "Reporter": "neostore.progress",
     "Role": "neostore.format.keyfile",
+    # checking
+    "check": "neostore.api",
+    "last_check": "neostore.api",
+    "CheckResult": "neostore.lifecycle.check",
+    "LastCheck": "neostore.lifecycle.check",
     # errors
     "NeostoreError": "neostore.errors",
     "RepositoryNotFound": "neostore.errors",
@@ -61,8 +66,10 @@ _EXPORTS = {
 __all__ = [
     "BackendError",
     "BackendOptions",
+    "CheckResult",
     "Credentials",
     "IntegrityError",
+    "LastCheck",
     "Listing",
     "Manifest",
     "NeostoreError",
@@ -88,8 +95,10 @@ __all__ = [
     "UsageError",
     "WrongPassword",
     "__version__",
+    "check",
     "find_snapshot",
     "init_repository",
+    "last_check",
     "list_directory",
     "list_snapshots",
     "list_targets",
@@ -116,8 +125,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from .api import (
+        check,
         find_snapshot,
         init_repository,
+        last_check,
         list_directory,
         list_snapshots,
         list_targets,
@@ -148,6 +159,7 @@ if TYPE_CHECKING:
     from .format.keyfile import Role
     from .format.manifest import Manifest
     from .format.tree import Node
+    from .lifecycle.check import CheckResult, LastCheck
     from .progress import Reporter
     from .restorer.options import Overwrite, RestoreOptions, RestoreStats
     from .snapshots.chains import Listing

@@ -1,5 +1,5 @@
 """The supported Python API: open a repository, list and browse snapshots,
-read files, back up and restore. ``neostore`` re-exports it (its
+read files, back up, restore and check. ``neostore`` re-exports it (its
 ``__all__``); docs/api.md shows it at work.
 
 Paths in snapshots are the absolute paths backed up, as bytes or str
@@ -22,6 +22,8 @@ from .core.repository import Repository
 from .errors import UsageError
 from .format.keyfile import kdf_profile
 from .format.tree import DIR, Node
+from .lifecycle import check as checks
+from .lifecycle.check import Checker, CheckResult, LastCheck
 from .progress import Reporter
 from .restorer.options import RestoreOptions, RestoreStats
 from .restorer.walk import Restorer
@@ -139,3 +141,19 @@ def restore(
     ``options.destination``; files that could not be restored are listed
     in the result's ``errors``."""
     return Restorer(repo, options, reporter).run(snapshot)
+
+
+def check(
+    repo: Repository, read_data: bool = False, reporter: Reporter | None = None
+) -> CheckResult:
+    """Verify the repository as ``neostore check`` does (an owner key; with
+    ``read_data`` every blob is read and verified too). What it found is
+    kept on this machine: :func:`last_check`."""
+    repo.require_owner("check")
+    return Checker(repo, reporter).run(read_data=read_data)
+
+
+def last_check(repo: Repository) -> LastCheck | None:
+    """When this machine last checked the repository, and what it found
+    (None if it never did)."""
+    return checks.last_check(repo)

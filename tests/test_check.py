@@ -4,6 +4,7 @@ part holding a corrupt pack is the one that fails."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from conftest import PASSWORD, Cli
@@ -65,3 +66,29 @@ def _a_pack_of_file_data(repo: Cli) -> Path:
         kinds.setdefault(location.pack_id, set()).add(location.btype)
     pack_id = min(p for p, k in kinds.items() if TREE not in k)
     return repo.repo / relative_path("data", pack_id.hex())
+
+
+def test_the_last_check_is_remembered_on_this_machine(repo: Cli, tmp_path: Path) -> None:
+    """``neostore check`` records when and what it found; the Python API
+    reads it back (for the graphical front-end's status page)."""
+    import neostore
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a\n")
+    repo.ok("snapshot", src)
+    opened = neostore.open_repository(repo.repo, PASSWORD)
+    assert neostore.last_check(opened) is None
+    before = time.time_ns()
+    repo.ok("check", "--read-data", process=True)
+    status = neostore.last_check(opened)
+    assert status is not None and status.ok and status.read_data
+    assert before <= status.time_ns <= time.time_ns() and status.snapshots == 1
+    # damage: the next check's record says so
+    pack = sorted(p for p in (repo.repo / "data").rglob("*") if p.is_file())[0]
+    data = bytearray(pack.read_bytes())
+    data[100] ^= 1
+    pack.write_bytes(bytes(data))
+    assert repo("check", "--read-data", process=True).code != 0
+    damaged = neostore.last_check(opened)
+    assert damaged is not None and not damaged.ok and damaged.errors >= 1

@@ -236,3 +236,16 @@ def pin_future(repo_id: bytes, target_id: bytes, first_seen: dict[bytes, int]) -
         pins = state.setdefault("future_pins", {}).setdefault(target_id.hex(), {})
         for sid, ns in first_seen.items():
             pins.setdefault(sid.hex(), ns)
+
+
+def record_check(repo_id: bytes, outcome: dict[str, Any]) -> None:
+    """What the last check of this repository on this machine found (for
+    status displays; not security state)."""
+    with _state(repo_id) as state:
+        state["last_check"] = outcome
+
+
+def last_check(repo_id: bytes) -> dict[str, Any] | None:
+    with _state(repo_id) as state:
+        found = state.get("last_check")
+        return dict(found) if isinstance(found, dict) else None

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..backend.names import ObjectType
-from ..core import objects
+from ..core import localstate, objects
 from ..core.repository import Repository
 from ..errors import IntegrityError, NeostoreError, NotFound, TamperingDetected, UsageError
 from ..format import crypto, pack
@@ -43,6 +43,29 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return not self.errors and not self.tampering
+
+
+@dataclass(frozen=True)
+class LastCheck:
+    """What the last check of a repository on this machine found."""
+
+    time_ns: int
+    ok: bool
+    errors: int
+    warnings: int
+    tampering: int
+    snapshots: int
+    #: blobs read and verified too (``--read-data`` or a subset of packs)
+    read_data: bool
+
+
+def last_check(repo: Repository) -> LastCheck | None:
+    """None when this machine never checked the repository."""
+    found = localstate.last_check(repo.config.repo_id)
+    try:
+        return None if found is None else LastCheck(**found)
+    except TypeError:  # written by another version: as if never checked
+        return None
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -125,7 +148,24 @@ class Checker:
         finally:
             self.repo.on_problem = on_problem
         self.reporter.finish()
+        self._record(read_data or subset is not None)
         return self.result
+
+    def _record(self, read_data: bool) -> None:
+        """Kept on this machine for status displays (:func:`last_check`)."""
+        result = self.result
+        localstate.record_check(
+            self.repo.config.repo_id,
+            {
+                "time_ns": time.time_ns(),
+                "ok": result.ok,
+                "errors": len(result.errors),
+                "warnings": len(result.warnings),
+                "tampering": len(result.tampering),
+                "snapshots": result.snapshots,
+                "read_data": read_data,
+            },
+        )
 
     def _check_packs_present(self) -> None:
         stored = self.repo.objects.list(ObjectType.DATA)
