@@ -15,7 +15,6 @@ import ctypes.util
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -104,24 +103,37 @@ def _until_stopped(run: Callable[[], None], mountpoint: str, stopping: threading
     calls ``fuse_exit`` there. libfuse then unmounts as usual."""
     signals = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
     before = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-    threading.Thread(
-        target=_stop_on_signal, args=(signals, mountpoint, stopping), daemon=True
-    ).start()
+    ended = threading.Event()
+    watcher = threading.Thread(
+        target=_stop_on_signal, args=(signals, mountpoint, stopping, ended), daemon=True
+    )
+    watcher.start()
     try:
         run()
     except RuntimeError as e:  # mfusepy: fuse_main failed
         if not stopping.is_set():
             raise NeostoreError(f"the FUSE session failed (libfuse returned {e})") from None
     finally:
+        ended.set()
+        if watcher.ident is not None and watcher.is_alive():
+            # wakes its sigwait, so that it takes no signal meant for later
+            signal.pthread_kill(watcher.ident, signal.SIGHUP)
+        watcher.join()
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _stop_on_signal(
-    signals: set[signal.Signals], mountpoint: str, stopping: threading.Event
+    signals: set[signal.Signals],
+    mountpoint: str,
+    stopping: threading.Event,
+    ended: threading.Event,
 ) -> None:
     signal.sigwait(signals)
+    if ended.is_set():  # the session ended without a signal
+        return
     stopping.set()
     while True:  # again if the session was not serving yet
         with contextlib.suppress(OSError):
             os.statvfs(mountpoint)
-        time.sleep(0.5)
+        if ended.wait(0.5):
+            return
