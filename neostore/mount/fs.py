@@ -298,19 +298,22 @@ class SnapshotFs:
             raise FsError(errno.EINVAL)
         return os.fsdecode(node.link_target or b"")
 
-    def _file(self, path: str) -> Node:
+    def _file(self, path: str) -> tuple[tuple[bytes, bytes], Node]:
+        """The file at ``path``, and its key: snapshot id and path inside
+        (not the mount's path: a time-stamped name can be reused)."""
         found = self._resolve(path)
         if isinstance(found, _Virtual):
             raise FsError(errno.EISDIR if found.names is not None else errno.EINVAL)
-        node = self._node(*found)
+        info, parts = found
+        node = self._node(info, parts)
         if node is None or node.type == tree.DIR:
             raise FsError(errno.EISDIR)
-        return node
+        return (info.snapshot_id, b"/".join(parts)), node
 
     def open(self, path: str, flags: int) -> int:
         if flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND):
             raise FsError(errno.EROFS)
-        node = self._file(path)
+        _, node = self._file(path)
         handle = next(self._handles)
         with self._lock:
             self._files[handle] = OpenFile(node.content, self._cache, self._repo)
@@ -333,17 +336,10 @@ class SnapshotFs:
             raise FsError(errno.EIO) from e
 
     def _unasked_file(self, path: str) -> OpenFile:
-        found = self._resolve(path)
-        if isinstance(found, _Virtual):
-            raise FsError(errno.EISDIR if found.names is not None else errno.EINVAL)
-        info, parts = found
-        key = (info.snapshot_id, b"/".join(parts))  # not the path: names are reused
+        key, node = self._file(path)  # its node remembered: cheap per read
         with self._lock:
             opened = self._unasked.get(key)
         if opened is None:
-            node = self._node(info, parts)
-            if node is None or node.type == tree.DIR:
-                raise FsError(errno.EISDIR)
             opened = OpenFile(node.content, self._cache, self._repo)
             with self._lock:
                 self._unasked[key] = opened
