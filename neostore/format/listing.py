@@ -11,10 +11,14 @@ reference list longer than :data:`INLINE_REFS` stays encoded the same way
 (:class:`EncodedRefs`), so one file with a million chunks costs its
 encoding, not three times it.
 
-The verifying read never holds more than one value beyond the listing's
-own bytes: reference lists and extended attributes are read element by
-element, other values are scalars of bounded size (a node field this
-version does not know must be a scalar).
+The verifying read skips each node first (in C, building nothing) to
+learn where it ends, so the unpacker's buffer holds one whole node's bytes
+at a time (a second copy of at most the largest node, within the
+listing's own size). A node of up to 64 KiB is then decoded in one call;
+a larger one is decoded field by field, holding one value at a time:
+reference lists and extended attributes are read element by element,
+other values are scalars of bounded size (a node field this version does
+not know must be a scalar).
 """
 
 from __future__ import annotations
