@@ -417,26 +417,29 @@ def test_libfuse_2_serves_and_stops_cleanly_too(repo: Cli, tmp_path: Path) -> No
 
 
 def test_the_signal_watcher_ends_with_the_session(tmp_path: Path) -> None:
-    """In-process (the Python API): a session that ends by itself leaves no
-    thread behind waiting for signals (it would take a later Ctrl-C meant
-    for the program); one ended by SIGTERM asks for the session's end, and
-    its watcher goes too. The signals stay blocked only meanwhile."""
-    import threading
+    """In a process of its own (a process-wide signal would reach any
+    thread of pytest's that does not block it): a session that ends by
+    itself leaves no thread behind waiting for signals (it would take a
+    later Ctrl-C meant for a program using the API); one ended by SIGTERM
+    asks for the session's end, and its watcher goes too. The signals stay
+    blocked only meanwhile."""
+    script = f"""
+import os, signal, threading
+from neostore.mount.fuse import _until_stopped
 
-    from neostore.mount.fuse import _until_stopped
+stopping = threading.Event()
+_until_stopped(lambda: None, {str(tmp_path)!r}, stopping)
+assert not stopping.is_set() and threading.active_count() == 1, threading.enumerate()
 
-    def watchers() -> int:
-        return sum(t.name != "MainThread" and t.daemon for t in threading.enumerate())
+def session():  # stands for fuse_main: ends once asked to
+    os.kill(os.getpid(), signal.SIGTERM)  # blocked here: the watcher takes it
+    assert stopping.wait(10), "the watcher did not ask the session to end"
 
-    before = watchers()
-    stopping = threading.Event()
-    _until_stopped(lambda: None, str(tmp_path), stopping)
-    assert not stopping.is_set() and watchers() == before
-
-    def session() -> None:  # stands for fuse_main: ends once asked to
-        os.kill(os.getpid(), signal.SIGTERM)  # blocked here: the watcher takes it
-        assert stopping.wait(10), "the watcher did not ask the session to end"
-
-    _until_stopped(session, str(tmp_path), stopping)
-    assert stopping.is_set() and watchers() == before
-    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+_until_stopped(session, {str(tmp_path)!r}, stopping)
+assert stopping.is_set() and threading.active_count() == 1, threading.enumerate()
+assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+print("ok")
+"""
+    run = [sys.executable, "-c", script]
+    done = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
