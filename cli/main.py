@@ -28,6 +28,7 @@ from .commands import (
     restore,
     shares,
     tag,
+    ui,
 )
 from .context import ServerOptions, command
 
@@ -82,6 +83,7 @@ _register(
         ("dump", browse.dump),
         ("restore", restore.restore),
         ("mount", mount.mount),
+        ("ui", ui.ui),
         ("check", repository.check),
         ("find", browse.find),
         ("diff", browse.diff),

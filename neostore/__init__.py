@@ -31,12 +31,20 @@ _EXPORTS = {
     "list_directory": "neostore.api",
     "walk": "neostore.api",
     "open_file": "neostore.api",
+    "find": "neostore.api",
+    "diff": "neostore.api",
+    "Change": "neostore.browse.diff",
+    "dump_archive": "neostore.api",
+    "ArchiveStats": "neostore.restorer.archive",
+    "stored_bytes": "neostore.api",
     # backing up and restoring
     "snapshot": "neostore.api",
     "SnapshotOptions": "neostore.backup.options",
     "SnapshotResult": "neostore.backup.options",
     "SnapshotStats": "neostore.backup.options",
     "restore": "neostore.api",
+    "count_paths": "neostore.api",
+    "PathCount": "neostore.backup.precount",
     "RestoreOptions": "neostore.restorer.options",
     "RestoreStats": "neostore.restorer.options",
     "Overwrite": "neostore.restorer.options",
@@ -64,8 +72,10 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "ArchiveStats",
     "BackendError",
     "BackendOptions",
+    "Change",
     "CheckResult",
     "Credentials",
     "IntegrityError",
@@ -76,6 +86,7 @@ __all__ = [
     "Node",
     "NotFound",
     "Overwrite",
+    "PathCount",
     "PermanentBackendError",
     "PermissionDenied",
     "Reporter",
@@ -96,6 +107,10 @@ __all__ = [
     "WrongPassword",
     "__version__",
     "check",
+    "count_paths",
+    "diff",
+    "dump_archive",
+    "find",
     "find_snapshot",
     "init_repository",
     "last_check",
@@ -106,6 +121,7 @@ __all__ = [
     "open_repository",
     "restore",
     "snapshot",
+    "stored_bytes",
     "walk",
 ]
 

@@ -11,13 +11,21 @@ a :class:`~neostore.progress.Reporter`. Every error is a
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from io import BufferedReader
+from typing import BinaryIO
 
 from .backend import BackendOptions, open_backend
+from .backend.names import OBJECT_TYPES, ObjectType
 from .backup.archiver import Archiver
 from .backup.options import SnapshotOptions, SnapshotResult
+from .backup.precount import PathCount
+from .backup.precount import count_paths as _count_paths
+from .browse import diff as diffs
 from .browse import files, navigate
+from .browse.diff import Change
+from .browse.find import find as _find
 from .core.repository import Repository
 from .errors import UsageError
 from .format.keyfile import kdf_profile
@@ -25,6 +33,7 @@ from .format.tree import DIR, Node
 from .lifecycle import check as checks
 from .lifecycle.check import Checker, CheckResult, LastCheck
 from .progress import Reporter
+from .restorer.archive import ArchiveStats, write_archive
 from .restorer.options import RestoreOptions, RestoreStats
 from .restorer.walk import Restorer
 from .snapshots import chains, lookup
@@ -157,3 +166,57 @@ def last_check(repo: Repository) -> LastCheck | None:
     """When this machine last checked the repository, and what it found
     (None if it never did)."""
     return checks.last_check(repo)
+
+
+def find(
+    repo: Repository, snapshots: Sequence[SnapshotInfo], patterns: Sequence[str]
+) -> Iterator[tuple[SnapshotInfo, list[tuple[bytes, Node]]]]:
+    """For each snapshot, the (path, node) pairs whose path matches one of
+    ``patterns`` (as ``neostore find``: a glob without "/" matches a name,
+    one with "/" the whole path). A folder that several snapshots share
+    is searched once."""
+    repo.load_index()
+    return _find(repo, list(snapshots), list(patterns))
+
+
+def diff(
+    repo: Repository, before: SnapshotInfo, after: SnapshotInfo, path: str | bytes = "/"
+) -> Iterator[Change]:
+    """What changed below ``path`` from ``before`` to ``after``, in path
+    order (as ``neostore diff``); each :class:`Change` is ``added``,
+    ``removed``, ``modified`` (content) or ``metadata``."""
+    repo.load_index()
+    return diffs.diff_at(repo, before, after, path)
+
+
+def dump_archive(
+    repo: Repository,
+    snapshot: SnapshotInfo,
+    path: str | bytes,
+    kind: str,
+    out: BinaryIO,
+    reporter: Reporter | None = None,
+) -> ArchiveStats:
+    """Write the folder (or file) at ``path`` to ``out`` as a ``"tar"`` or
+    ``"zip"`` archive (as ``neostore dump --archive``). A file that fails
+    verification is zero-filled, reported to ``reporter.error`` and listed
+    in the result's ``errors``; the archive stays well-formed."""
+    report = reporter or Reporter()
+    return write_archive(repo, snapshot, path, kind, out, report.error)
+
+
+def count_paths(
+    paths: Sequence[str],
+    excludes: Sequence[str] = (),
+    one_file_system: bool = False,
+    stop: threading.Event | None = None,
+) -> PathCount:
+    """A quick count (no content read, no key) of the files, folders and
+    bytes a snapshot of ``paths`` will walk, for a progress bar's total
+    and an ETA; ``stop`` ends it early (``complete`` is then False)."""
+    return _count_paths(paths, excludes, one_file_system, stop)
+
+
+def stored_bytes(repo: Repository) -> int:
+    """Space the repository takes in its store: every object, as listed."""
+    return sum(sum(repo.objects.list(otype).values()) for otype in map(ObjectType, OBJECT_TYPES))

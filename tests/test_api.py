@@ -15,8 +15,10 @@ import pytest
 import neostore
 
 API = [
+    "ArchiveStats",
     "BackendError",
     "BackendOptions",
+    "Change",
     "CheckResult",
     "Credentials",
     "IntegrityError",
@@ -27,6 +29,7 @@ API = [
     "Node",
     "NotFound",
     "Overwrite",
+    "PathCount",
     "PermanentBackendError",
     "PermissionDenied",
     "Reporter",
@@ -47,6 +50,10 @@ API = [
     "WrongPassword",
     "__version__",
     "check",
+    "count_paths",
+    "diff",
+    "dump_archive",
+    "find",
     "find_snapshot",
     "init_repository",
     "last_check",
@@ -57,6 +64,7 @@ API = [
     "open_repository",
     "restore",
     "snapshot",
+    "stored_bytes",
     "walk",
 ]
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "api.md"

@@ -16,6 +16,7 @@ PACKAGES = {
     "neostore": ROOT / "neostore",
     "neostore_cli": ROOT / "cli",
     "neostore_server": ROOT / "server",
+    "neostore_ui": ROOT / "ui",
 }
 
 #: the library's layers, lowest first; a module may import its own package
@@ -176,6 +177,19 @@ def test_the_server_shares_only_leaf_modules() -> None:
         if not dep.startswith("neostore_server")
     }
     assert used <= SERVER_MAY_IMPORT, sorted(used - SERVER_MAY_IMPORT)
+
+
+def test_the_ui_uses_only_the_public_api() -> None:
+    """neostore ui is built on ``import neostore`` (its ``__all__``), not on
+    the library's modules, the CLI or the server."""
+    used = {
+        dep
+        for name, deps in GRAPH.items()
+        if name.startswith("neostore_ui")
+        for dep in deps
+        if not dep.startswith("neostore_ui")
+    }
+    assert used <= {"neostore"}, sorted(used - {"neostore"})
 
 
 def _sources() -> list[Path]:

@@ -1,0 +1,170 @@
+"""Bytes out of a snapshot: a file as it was (``?download=1``), a folder
+as a zip or tar archive (``?download=zip|tar``), and the preview on a
+file's page (text shown escaped, images of a few raster types only: an
+SVG could carry script)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import threading
+from urllib.parse import quote
+
+from aiohttp import web
+
+import neostore
+
+from .html import esc, path_url
+from .session import Session
+
+READ_SIZE = 1 << 20
+IMAGES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".bmp": "image/bmp",
+    ".ico": "image/x-icon",
+}
+PREVIEW_BYTES = 64 << 10
+
+
+def _disposition(kind: str, name: bytes) -> str:
+    text = os.fsdecode(name)
+    ascii_name = text.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(text, safe='')}"
+
+
+def _image_type(path: bytes) -> str | None:
+    return IMAGES.get(os.path.splitext(os.fsdecode(path))[1].lower())
+
+
+async def file(
+    request: web.Request,
+    session: Session,
+    info: neostore.SnapshotInfo,
+    path: bytes,
+    node: neostore.Node,
+) -> web.StreamResponse:
+    """The file's bytes, as the snapshot holds them."""
+    if node.type != "f":
+        raise web.HTTPNotFound(text="404: only regular files can be downloaded")
+    image = _image_type(path) if request.query.get("inline") == "1" else None
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": image or "application/octet-stream",
+            "Content-Disposition": _disposition(
+                "inline" if image else "attachment", path.rsplit(b"/", 1)[-1]
+            ),
+        }
+    )
+    response.content_length = node.size
+    stream = await session.run(neostore.open_file, session.need(), info, path)
+    try:
+        await response.prepare(request)
+        while True:
+            data = await session.run_unlocked(stream.read, READ_SIZE)
+            if not data:
+                break
+            await response.write(data)
+    finally:
+        stream.close()
+    await response.write_eof()
+    return response
+
+
+class _ToLoop(io.RawIOBase):
+    """A write-only file whose writes go, 256 KiB at a time, to a queue the
+    event loop drains (the archive is written in a thread)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes | None]):
+        self._loop, self._queue = loop, queue
+        self._buffer = bytearray()
+        #: set when the browser went away: the next write ends the archive
+        self.abandoned = threading.Event()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        view = memoryview(data)  # type: ignore[arg-type]
+        self._buffer += view
+        if len(self._buffer) >= 256 << 10:
+            self.flush()
+        return view.nbytes
+
+    def flush(self) -> None:
+        if self.abandoned.is_set():
+            raise OSError("the download was abandoned")
+        if self._buffer:
+            chunk, self._buffer = bytes(self._buffer), bytearray()
+            asyncio.run_coroutine_threadsafe(self._queue.put(chunk), self._loop).result()
+
+
+async def archive(
+    request: web.Request, session: Session, info: neostore.SnapshotInfo, path: bytes, kind: str
+) -> web.StreamResponse:
+    """The folder as a zip or tar archive, written while it is sent."""
+    name = path.rstrip(b"/").rsplit(b"/", 1)[-1] or b"snapshot-" + info.hex_id[:8].encode()
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "application/zip" if kind == "zip" else "application/x-tar",
+            "Content-Disposition": _disposition("attachment", name + b"." + kind.encode()),
+        }
+    )
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
+    failed: list[BaseException] = []
+    out = _ToLoop(loop, queue)
+
+    def produce() -> None:
+        try:
+            neostore.dump_archive(session.need(), info, path, kind, out)
+            out.flush()
+        except BaseException as e:
+            failed.append(e)
+        finally:
+            asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
+
+    await response.prepare(request)
+    threading.Thread(target=produce, name="ui-archive", daemon=True).start()
+    try:
+        while (chunk := await queue.get()) is not None:
+            await response.write(chunk)
+    except BaseException:
+        out.abandoned.set()
+        while await queue.get() is not None:  # let the writer reach its end
+            pass
+        raise
+    if failed:  # the archive is cut short: the client sees a broken download
+        raise failed[0]
+    await response.write_eof()
+    return response
+
+
+async def preview(
+    session: Session, info: neostore.SnapshotInfo, path: bytes, node: neostore.Node
+) -> str:
+    """The preview block of a file's page."""
+    image = _image_type(path)
+    if image is not None:
+        source = path_url(info.hex_id, path, download="1", inline="1")
+        return f'<figure><img src="{esc(source)}" alt="preview of the image"></figure>'
+
+    def head() -> bytes:
+        with neostore.open_file(session.need(), info, path) as f:
+            return f.read(PREVIEW_BYTES)
+
+    data = await session.run(head)
+    if b"\0" in data[:8192]:
+        return "<p>No preview: a binary file.</p>"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(data) - 4:  # not just a character cut at the end
+            return "<p>No preview: not UTF-8 text.</p>"
+        text = data[: e.start].decode("utf-8")
+    more = "<p>(first 64 KiB shown)</p>" if node.size > PREVIEW_BYTES else ""
+    return f'<pre class="preview" tabindex="0" aria-label="preview">{esc(text)}</pre>{more}'
