@@ -20,7 +20,10 @@ Commands:
 * ``prune [--size small|full] [--reps N]``: forget one snapshot and prune,
   beside restic's prune: time, peak memory, space freed (see :mod:`bench.prune`);
 * ``mount [--size small|full] [--reps N]``: browsing through ``neostore mount``
-  beside ``restic mount`` (see :mod:`bench.mount`).
+  beside ``restic mount`` (see :mod:`bench.mount`);
+* ``ui [--reps N]``: ``neostore ui``'s first page with 1 000 snapshots, a
+  100 000-entry folder, and download throughput beside ``dump`` (see
+  :mod:`bench.ui`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def main(argv: list[str]) -> int:
         "copy",
         "prune",
         "mount",
+        "ui",
     )
     if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
@@ -49,6 +53,10 @@ def main(argv: list[str]) -> int:
         from bench import compare
 
         return compare.main(rest)
+    if command == "ui":
+        from bench import ui
+
+        return ui.main(rest)
     if command == "mount":
         from bench import mount
 

@@ -43,6 +43,7 @@ FLAGS = {
     "keep_within": "--keep-within",
     "kdf": "--kdf",
     "insecure_http": "--insecure-http",
+    "listen": "--listen",
 }
 
 

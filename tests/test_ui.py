@@ -277,8 +277,10 @@ def test_an_unreachable_repository_shows_a_banner(repo: Cli, tmp_path: Path) -> 
         repo.repo.rename(tmp_path / "moved")
         time.sleep(5.5)  # past the listing's reuse time
         page = ui.get(snapshot_path(snapshot_id, src / "docs"))
-        assert page.status in (404, 502) and 'role="alert"' in page.text
-        assert "<nav" in page.text  # a page with its navigation, not a blank one
+        assert page.status == 502 and "The repository cannot be reached" in page.text
+        assert 'role="alert"' in page.text and "<nav" in page.text  # not a blank page
+        home = ui.get("/")
+        assert home.status == 502 and "is no longer there" in home.text
 
 
 def test_assets_are_local(repo: Cli) -> None:
@@ -288,3 +290,13 @@ def test_assets_are_local(repo: Cli) -> None:
         for asset in ("/static/app.js", "/static/app.css"):
             reply = ui.get(asset)
             assert reply.status == 200 and b"http" not in reply.body
+
+
+def test_listen_addresses(repo: Cli) -> None:
+    bad = repo("ui", "--no-open", "--listen", "127.0.0.1:http", timeout=60)  # never serves
+    assert bad.code == 2 and "--listen" in bad.err
+    wildcard = repo("ui", "--no-open", "--listen", "0.0.0.0:0", timeout=60)
+    assert wildcard.code == 2 and "the address people will use" in wildcard.err
+    with Ui(repo, "--listen", "127.0.0.2:0") as ui:  # not the default: a loopback all the same
+        assert ui.url.startswith("http://127.0.0.2:") and ui.login().status == 200
+        assert ui.get("/", headers={"Host": f"localhost:{ui.port}"}).status == 200

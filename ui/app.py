@@ -41,6 +41,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except web.HTTPException as e:  # a response of its own, returned so headers are added
         return web.Response(status=e.status, text=e.text, headers=e.headers)
+    except neostore.RepositoryNotFound as e:
+        status, banner = 502, f"The repository cannot be reached: {e}"
     except neostore.NotFound as e:
         status, banner = 404, str(e)
     except neostore.PermissionDenied as e:
@@ -104,8 +106,12 @@ def parse_listen(listen: str) -> tuple[str, int | None]:
         host, port = listen, ""
     host = host.strip("[]") or "127.0.0.1"
     if port and not port.isdigit():
+        raise neostore.UsageError(f"{listen!r}: the port must be a number", option="listen")
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - refused, not used
         raise neostore.UsageError(
-            f"--listen {listen!r}: the port must be a number", option="listen"
+            f"{listen!r}: give the address people will use, not a wildcard "
+            "(requests must name it: the Host check)",
+            option="listen",
         )
     return host, int(port) if port else None
 

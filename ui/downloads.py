@@ -18,7 +18,6 @@ import neostore
 from .html import esc, path_url
 from .session import Session
 
-READ_SIZE = 1 << 20
 IMAGES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -61,16 +60,10 @@ async def file(
         }
     )
     response.content_length = node.size
-    stream = await session.run(neostore.open_file, session.need(), info, path)
-    try:
-        await response.prepare(request)
-        while True:
-            data = await session.run_unlocked(stream.read, READ_SIZE)
-            if not data:
-                break
-            await response.write(data)
-    finally:
-        stream.close()
+    pieces = await session.run(neostore.read_file, session.need(), info, path)
+    await response.prepare(request)
+    while (data := await session.run_unlocked(next, pieces, None)) is not None:
+        await response.write(data)
     await response.write_eof()
     return response
 

@@ -54,6 +54,7 @@ class Session:
             OrderedDict()
         )
         self._stored: tuple[float, int] | None = None
+        self._warmed = False
 
     # -- unlocking ---------------------------------------------------------------
 
@@ -67,6 +68,26 @@ class Session:
             self.unlock = Unlock(location, self.options, password)
             self._listing = None
             self._folders.clear()
+
+    def warm(self) -> None:
+        """Once, after the first page is served: load the index (through
+        the newest snapshot's top folder) while the user reads it, so the
+        first folder opened does not wait for it. A failure shows on the
+        page that needs what failed."""
+        if self._warmed:
+            return
+        self._warmed = True
+
+        def run() -> None:
+            with self.lock:
+                try:
+                    listing = self.listing()
+                    if listing.snapshots:
+                        self.folder(listing.snapshots[-1], b"/")
+                except neostore.NeostoreError:
+                    self._listing = None
+
+        self.pool.submit(run)
 
     def _problem(self, error: neostore.NeostoreError) -> None:
         self.problems = [*self.problems[-19:], str(error)]
@@ -99,7 +120,9 @@ class Session:
     def listing(self) -> neostore.Listing:
         now = time.monotonic()
         if self._listing is None or now - self._listing[0] > LISTING_TTL:
-            self._listing = (now, neostore.list_snapshots(self.need()))
+            repo = self.need()
+            neostore.check_reachable(repo)  # a vanished store is not "no snapshots"
+            self._listing = (now, neostore.list_snapshots(repo))
         return self._listing[1]
 
     def forget_cached(self) -> None:
@@ -125,7 +148,7 @@ class Session:
         found = self._folders.get(key)
         if found is None:
             entries = neostore.list_directory(self.need(), info, path)
-            found = [(p.rsplit(b"/", 1)[-1], node) for p, node in entries]
+            found = [(node.name, node) for _, node in entries]
             self._folders[key] = found
             while len(self._folders) > FOLDERS_KEPT:
                 self._folders.popitem(last=False)

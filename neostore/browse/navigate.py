@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from ..core.repository import Repository
 from ..errors import IntegrityError, NotFound
 from ..format.blob import Ref
-from ..format.tree import DIR, Node
+from ..format.tree import DIR, MAX_LISTING_ENTRIES, Node
 from ..snapshots.info import SnapshotInfo
 
 
@@ -59,28 +59,33 @@ def named(listing: Sequence[Node], name: bytes) -> Node | None:
 
 
 def _descend(
-    repo: Repository, listing: Sequence[Node], path: bytes
+    repo: Repository, listing: Sequence[Node], path: bytes, every_entry: bool = False
 ) -> tuple[Node | None, Sequence[Node]] | None:
     """From ``listing`` down ``path``: (the node there or None for the
     start, the listing of that node when it is a directory), or None when
-    some component is missing."""
+    some component is missing. With ``every_entry`` the caller will read
+    all of the last listing: a large one is then returned decoded (its
+    verifying read decodes each node anyway: one decoding, not two)."""
     node: Node | None = None
-    for part in (p for p in path.split(b"/") if p):
+    parts = [p for p in path.split(b"/") if p]
+    for index, part in enumerate(parts):
         found = named(listing, part)
         if found is None:
             return None
         node = found
-        listing = repo.blobs.load_tree(found.subtree) if found.type == DIR else []
+        keep = MAX_LISTING_ENTRIES if every_entry and index == len(parts) - 1 else 0
+        listing = repo.blobs.load_tree(found.subtree, keep) if found.type == DIR else []
     return node, listing
 
 
 def resolve(
-    repo: Repository, snapshot: SnapshotInfo, path: bytes
+    repo: Repository, snapshot: SnapshotInfo, path: bytes, every_entry: bool = False
 ) -> tuple[Node | None, Sequence[Node]]:
     """``path`` in a snapshot: (its node, or None for "/"; its listing when
-    it is a directory, else empty). Raises NotFound."""
+    it is a directory, else empty; see :func:`_descend` for ``every_entry``).
+    Raises NotFound."""
     with in_snapshot(snapshot):
-        found = _descend(repo, root_listing(repo, snapshot), path)
+        found = _descend(repo, root_listing(repo, snapshot), path, every_entry)
     if found is None:
         raise NotFound(f"{os.fsdecode(path)}: not in snapshot {snapshot.hex_id[:12]}")
     return found
@@ -110,7 +115,7 @@ def entries(
     ``path`` (and, ``recursive``, everything below), or the node itself
     for a file."""
     wanted = normalise(path)
-    node, listing = resolve(repo, snapshot, wanted)
+    node, listing = resolve(repo, snapshot, wanted, every_entry=True)
     if node is not None and node.type != DIR:
         yield wanted, node
         return
