@@ -98,6 +98,7 @@ class _Ui:
         self.url = self.proc.stdout.readline().decode().strip()
         parts = urllib.parse.urlsplit(self.url)
         self.host, self.port = parts.hostname or "", parts.port or 0
+        self.base = parts.path  # every path of the UI is under this prefix
         reply = self.request(f"/?{parts.query}")
         self.cookie = reply[1]["Set-Cookie"].split(";", 1)[0]
 
@@ -105,7 +106,7 @@ class _Ui:
         """GET ``path``; the body is counted, or written to ``into``."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=600)
         headers = {"Cookie": self.cookie} if getattr(self, "cookie", None) else {}
-        conn.request("GET", path, headers=headers)
+        conn.request("GET", self.base + path.removeprefix("/"), headers=headers)
         response = conn.getresponse()
         size = 0
         with open(into or os.devnull, "wb") as out:
@@ -136,11 +137,11 @@ def _paint(url: str, cookie: str) -> float | None:
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(driver_path))
     try:
-        base = url.split("/s/")[0]
-        driver.get(base + "/static/app.css")  # the origin, for the cookie
+        base = url.split("/s/")[0] + "/"
+        driver.get(base + "static/app.css")  # the origin, for the cookie
         name, value = cookie.split("=", 1)
-        driver.add_cookie({"name": name, "value": value, "path": "/"})
-        driver.get(base + "/")
+        driver.add_cookie({"name": name, "value": value, "path": urllib.parse.urlsplit(base).path})
+        driver.get(base)
         driver.get(url)
         driver.set_script_timeout(10)
         paint = driver.execute_async_script(
@@ -180,7 +181,7 @@ def _one(env: dict[str, str], snapshot: str, extra: Path, scratch: Path) -> dict
         ui.stop()
     ui = _Ui(env)  # nothing cached again, for the browser
     try:
-        paint = _paint(f"http://{ui.host}:{ui.port}{folder_url}", ui.cookie)
+        paint = _paint(f"http://{ui.host}:{ui.port}{ui.base}{folder_url[1:]}", ui.cookie)
         t0 = time.monotonic()
         status, _, size = ui.request(
             f"/s/{snapshot}" + urllib.parse.quote(str(extra / "big.bin")) + "?download=1",

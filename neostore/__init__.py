@@ -39,6 +39,7 @@ _EXPORTS = {
     "ArchiveStats": "neostore.restorer.archive",
     "stored_bytes": "neostore.api",
     "check_reachable": "neostore.api",
+    "state_dir": "neostore.api",
     # backing up and restoring
     "snapshot": "neostore.api",
     "SnapshotOptions": "neostore.backup.options",
@@ -125,6 +126,7 @@ __all__ = [
     "read_file",
     "restore",
     "snapshot",
+    "state_dir",
     "stored_bytes",
     "walk",
 ]
@@ -146,6 +148,11 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from .api import (
         check,
+        check_reachable,
+        count_paths,
+        diff,
+        dump_archive,
+        find,
         find_snapshot,
         init_repository,
         last_check,
@@ -154,12 +161,17 @@ if TYPE_CHECKING:
         list_targets,
         open_file,
         open_repository,
+        read_file,
         restore,
         snapshot,
+        state_dir,
+        stored_bytes,
         walk,
     )
     from .backend.options import BackendOptions, Credentials
     from .backup.options import SnapshotOptions, SnapshotResult, SnapshotStats
+    from .backup.precount import PathCount
+    from .browse.diff import Change
     from .core.repository import Repository
     from .errors import (
         BackendError,
@@ -181,6 +193,7 @@ if TYPE_CHECKING:
     from .format.tree import Node
     from .lifecycle.check import CheckResult, LastCheck
     from .progress import Reporter
+    from .restorer.archive import ArchiveStats
     from .restorer.options import Overwrite, RestoreOptions, RestoreStats
     from .snapshots.chains import Listing
     from .snapshots.info import SnapshotInfo

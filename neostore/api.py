@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from io import BufferedReader
+from pathlib import Path
 from typing import BinaryIO
 
 from .backend import BackendOptions, open_backend
@@ -26,6 +27,7 @@ from .browse import diff as diffs
 from .browse import files, navigate
 from .browse.diff import Change
 from .browse.find import find as _find
+from .core import localstate
 from .core.repository import Repository
 from .errors import RepositoryNotFound, UsageError
 from .format.keyfile import kdf_profile
@@ -233,6 +235,13 @@ def check_reachable(repo: Repository) -> None:
     a repository open, before it reads "no snapshots" as the truth."""
     if not repo.objects.exists_repository():
         raise RepositoryNotFound(f"{repo.objects.location}: the repository is no longer there")
+
+
+def state_dir() -> Path:
+    """Where neostore keeps this user's local state (``$NEOSTORE_STATE_DIR``,
+    else ``$XDG_STATE_HOME/neostore``, else ``~/.local/state/neostore``):
+    pins, last checks, and what programs built on neostore keep there."""
+    return localstate.state_dir()
 
 
 def stored_bytes(repo: Repository) -> int:

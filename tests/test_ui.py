@@ -4,13 +4,16 @@ Origin, CSRF), what each page shows, downloads byte for byte, and jobs
 
 from __future__ import annotations
 
+import http.client
 import io
 import os
 import random
 import re
+import shutil
 import signal
 import tarfile
 import time
+import urllib.parse
 import zipfile
 from pathlib import Path
 
@@ -46,7 +49,7 @@ def test_nothing_without_the_token(repo: Cli, tmp_path: Path) -> None:
         assert ui.get("/").status == 401
         # the token buys an HttpOnly, SameSite=Strict cookie and leaves the URL
         reply = ui.get(f"/find?q=a&token={ui.token}", cookie=False)
-        assert reply.status == 303 and reply.headers["Location"] == "/find?q=a"
+        assert reply.status == 303 and reply.headers["Location"] == ui.base + "find?q=a"
         cookie = reply.headers["Set-Cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
         home = ui.login()
@@ -162,7 +165,7 @@ def test_backup_and_restore_jobs(repo: Cli, tmp_path: Path) -> None:
     with Ui(repo) as ui:
         ui.login()
         started = ui.post("/backup", {"paths": str(src), "target": "default", "tags": "ui"})
-        assert started.status == 303 and started.headers["Location"] == "/jobs/1"
+        assert started.status == 303 and started.headers["Location"] == ui.base + "jobs/1"
         job = ui.wait_job(1)
         assert job["state"] == "done", job
         assert job["total_files"] == 4 and job["total_bytes"] == job["bytes"] > 3_000_000
@@ -171,7 +174,7 @@ def test_backup_and_restore_jobs(repo: Cli, tmp_path: Path) -> None:
         # restore a folder into a chosen folder
         fields = [("snapshot", new), ("item", str(src / "docs")), ("where", "folder"),
                   ("destination", str(tmp_path / "out")), ("overwrite", "always")]  # fmt: skip
-        assert ui.post("/restore", fields).headers["Location"] == "/jobs/2"
+        assert ui.post("/restore", fields).headers["Location"] == ui.base + "jobs/2"
         assert ui.wait_job(2)["state"] == "done"
         assert (tmp_path / "out" / "docs" / "notes.txt").read_text() == "first version\n"
         # to the original place: a confirmation first, naming what is overwritten
@@ -183,7 +186,7 @@ def test_backup_and_restore_jobs(repo: Cli, tmp_path: Path) -> None:
         assert f"{src}/docs/notes.txt" in ask.text and "2\nexisting file(s)" in ask.text
         assert (src / "docs" / "notes.txt").read_text() == "edited since\n"
         done = ui.post("/restore", [*fields, ("confirm", "yes")])
-        assert done.headers["Location"] == "/jobs/3" and ui.wait_job(3)["state"] == "done"
+        assert done.headers["Location"] == ui.base + "jobs/3" and ui.wait_job(3)["state"] == "done"
         assert (src / "docs" / "notes.txt").read_text() == "first version\n"
         # a destination that cannot be written: said in the page, no job
         blocked = tmp_path / "a-file"
@@ -252,7 +255,7 @@ def test_roles_a_writer_and_a_share(repo: Cli, tmp_path: Path) -> None:
 def test_unlock_page_and_stopping(repo: Cli, tmp_path: Path) -> None:
     with Ui(repo, password=None) as ui:
         ui.login()
-        assert ui.get("/").headers["Location"] == "/unlock"
+        assert ui.get("/").headers["Location"] == ui.base + "unlock"
         form = ui.get("/unlock").text
         assert 'type="password"' in form and str(repo.repo) in form
         wrong = ui.post("/unlock", {"location": str(repo.repo), "password": "wrong"})
@@ -300,3 +303,141 @@ def test_listen_addresses(repo: Cli) -> None:
     with Ui(repo, "--listen", "127.0.0.2:0") as ui:  # not the default: a loopback all the same
         assert ui.url.startswith("http://127.0.0.2:") and ui.login().status == 200
         assert ui.get("/", headers={"Host": f"localhost:{ui.port}"}).status == 200
+
+
+def test_the_cookie_stays_under_the_prefix(repo: Cli, tmp_path: Path) -> None:
+    """Cookies are not scoped by port: one for "/" would reach any server
+    another user runs on 127.0.0.1. Ours is scoped to a random prefix."""
+    repo.ok("snapshot", _source(tmp_path))
+    with Ui(repo) as ui:
+        base = ui.base
+        assert len(base) > 20 and base.startswith("/") and base.endswith("/")
+        reply = ui.get(f"/?token={ui.token}", cookie=False)
+        assert f"Path={base}" in reply.headers["Set-Cookie"]
+        ui.login()
+        assert ui.get("/", raw=True).status in (401, 404)  # outside the prefix: nothing
+        # the login redirect never leaves the prefix, and keeps repeated values
+        away = ui.get(f"//evil.example/?token={ui.token}", raw=True, cookie=False)
+        assert away.headers["Location"] == base
+        kept = ui.get(f"/restore?snapshot=x&item=%2Fa&item=%2Fb&token={ui.token}", cookie=False)
+        where, _, query = kept.headers["Location"].partition("?")
+        assert where == base + "restore"
+        assert urllib.parse.parse_qsl(query) == [("snapshot", "x"), ("item", "/a"), ("item", "/b")]
+    prefix_file = Path(repo.env["NEOSTORE_STATE_DIR"]) / "ui-prefix"
+    assert prefix_file.stat().st_mode & 0o777 == 0o600
+    with Ui(repo) as again:  # bookmarks last: the same prefix next time
+        assert again.base == base
+
+
+def test_the_browser_is_not_given_the_token(repo: Cli, tmp_path: Path) -> None:
+    """Every local user can read a process's command line: the browser is
+    opened on a private file that redirects, not on the token URL."""
+    seen = tmp_path / "browser-args"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$@" > {seen}\ncat "${{1#file://}}" >> {seen}\nsleep 30\n')
+    browser.chmod(0o755)
+    env = {"BROWSER": f"{browser} %s"}
+    ui = Ui(repo, env=env, no_open=False)
+    try:
+        deadline = time.monotonic() + 30
+        while not (seen.exists() and "refresh" in seen.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        args, _, page = seen.read_text().partition("\n")
+        assert args.startswith("file://") and ui.token not in args
+        assert ui.token in page  # the page redirects to the token URL
+        started = time.monotonic()
+        ui.proc.send_signal(signal.SIGINT)  # while the browser command still runs
+        assert ui.proc.wait(timeout=20) == 0 and time.monotonic() - started < 10
+        assert not Path(args.removeprefix("file://").strip()).exists()
+    finally:
+        ui.stop()
+
+
+def test_names_that_are_hard_to_show(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    odd = os.fsencode(src) + b"/caf\xe9"
+    os.makedirs(odd)
+    with open(odd + b"/menu\xff.txt", "wb") as f:
+        f.write(b"not utf-8 names\n")
+    (src / "new\nline.txt").write_text("a newline in the name\n")
+    (src / "a%41.txt").write_text("percent\n")
+    (src / "aA.txt").write_text("the other one\n")
+    repo.ok("snapshot", os.fsdecode(odd))  # its path, shown on the home page, is not UTF-8
+    repo.ok("snapshot", src)
+    snapshot_id = _ids(repo)[1]
+    with Ui(repo) as ui:
+        home = ui.login()
+        assert home.status == 200 and "caf\\xe9" in home.text
+        folder = ui.get(snapshot_path(snapshot_id, odd))
+        assert folder.status == 200 and "menu\\xff.txt" in folder.text
+        got = ui.get(snapshot_path(snapshot_id, odd + b"/menu\xff.txt") + "?download=1")
+        assert got.status == 200 and got.body == b"not utf-8 names\n"
+        assert "\\" not in got.headers["Content-Disposition"].split(";")[1]
+        archive = ui.get(snapshot_path(snapshot_id, odd) + "?download=zip")
+        assert archive.status == 200 and archive.body.startswith(b"PK")
+        missing = ui.get(snapshot_path(snapshot_id, odd + b"/gone\xfe"))
+        assert missing.status == 404 and "gone\\xfe" in missing.text
+        newline = ui.get(snapshot_path(snapshot_id, src / "new\nline.txt") + "?download=1")
+        assert newline.body == b"a newline in the name\n"
+        # the file page's Restore link names this file, not aA.txt
+        page = ui.get(snapshot_path(snapshot_id, src / "a%41.txt")).text
+        link = re.search(r'href="(restore\?[^"]+)">Restore…', page)
+        assert link is not None
+        form = ui.get("/" + link.group(1).replace("&amp;", "&")).text
+        assert "a%41.txt" in form and "aA.txt" not in form
+        # odd page numbers and job numbers: pages, not crashes
+        assert ui.get(snapshot_path(snapshot_id, src) + "?page=%C2%B2").status == 200
+        assert ui.get("/jobs/%C2%B2").status == 404 and "<nav" in ui.get("/jobs/9").text
+        assert ui.get("/api/jobs/9").json() == {"error": "no such job"}
+
+
+def test_the_overwrite_list_is_what_the_restorer_replaces(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "data"
+    (src / "sub" / "inner").mkdir(parents=True)
+    (src / "sub" / "inner" / "f.txt").write_text("in the snapshot\n")
+    (src / "sub" / "top.txt").write_text("top\n")
+    repo.ok("snapshot", src)
+    (snapshot_id,) = _ids(repo)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "f.txt").write_text("behind a symlink: never touched\n")
+    shutil.rmtree(src / "sub" / "inner")
+    os.symlink(elsewhere, src / "sub" / "inner")
+    with Ui(repo) as ui:
+        ui.login()
+        fields = [("snapshot", snapshot_id), ("item", str(src / "sub")), ("where", "original"),
+                  ("overwrite", "always")]  # fmt: skip
+        ask = ui.post("/restore", fields).text
+        assert f"<code>{src}/sub/inner</code>" in ask and f"{src}/sub/top.txt" in ask
+        assert "inner/f.txt" not in ask and "2\nexisting file(s)" in ask
+        # two selected items with one name cannot go into one folder
+        two = [("snapshot", snapshot_id), ("item", str(src / "sub")), ("item", str(src)),
+               ("where", "folder"), ("destination", str(tmp_path / "out")),
+               ("overwrite", "always")]  # fmt: skip
+        assert "restore them one at a time" not in ui.post("/restore", two).text
+        same = [("snapshot", snapshot_id), ("item", str(src / "sub")),
+                ("item", str(src / "sub" / "inner")), ("item", str(src / "sub" / "inner")),
+                ("where", "folder"), ("destination", str(tmp_path / "out")),
+                ("overwrite", "always")]  # fmt: skip
+        assert "restore them one at a time" in ui.post("/restore", same).text
+
+
+def test_a_long_download_outlives_the_idle_timeout(repo: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    data = random.Random(3).randbytes(64 << 20)
+    (src / "large.bin").write_bytes(data)
+    repo.ok("snapshot", src)
+    (snapshot_id,) = _ids(repo)
+    with Ui(repo, "--idle-timeout", "1") as ui:
+        ui.login()
+        conn = http.client.HTTPConnection(ui.host, ui.port, timeout=60)
+        conn.request("GET", ui.base + snapshot_path(snapshot_id, src / "large.bin")[1:]
+                     + "?download=1", headers={"Cookie": ui.cookie or ""})  # fmt: skip
+        response = conn.getresponse()
+        got = bytearray()
+        while chunk := response.read(1 << 20):
+            got += chunk
+            time.sleep(0.06)  # a slow reader: ~4 s, past the idle timeout
+        assert bytes(got) == data
+        assert ui.proc.wait(timeout=30) == 0  # and then it stops by itself

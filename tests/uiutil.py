@@ -41,6 +41,7 @@ class Ui:
         *args: str,
         password: str | None = PASSWORD,
         env: dict[str, str] | None = None,
+        no_open: bool = True,
     ):
         full = dict(cli.env, NEOSTORE_REPO=str(cli.repo), **(env or {}))
         full.pop("NEOSTORE_PASSWORD", None)
@@ -52,7 +53,7 @@ class Ui:
                 "-m",
                 "neostore_cli.main",
                 "ui",
-                "--no-open",
+                *(["--no-open"] if no_open else []),
                 "--listen",
                 "127.0.0.1:0",
                 *args,
@@ -73,6 +74,8 @@ class Ui:
         parsed = urllib.parse.urlsplit(line)
         self.host, self.port = parsed.hostname or "", parsed.port or 0
         self.token = urllib.parse.parse_qs(parsed.query)["token"][0]
+        #: the URL prefix every path of the UI starts with
+        self.base = parsed.path
         self.cookie: str | None = None
         self.csrf: str | None = None
 
@@ -83,7 +86,12 @@ class Ui:
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
         cookie: bool = True,
+        raw: bool = False,
     ) -> Reply:
+        """``path`` is under the UI's prefix ("/find" is ``<base>find``)
+        unless ``raw``."""
+        if not raw and path.startswith("/") and not path.startswith(self.base):
+            path = self.base + path[1:]
         conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
         sent = {"Host": f"{self.host}:{self.port}", **(headers or {})}
         if cookie and self.cookie:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
+from collections.abc import Iterator
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from aiohttp import web
@@ -28,7 +30,7 @@ async def backup_form(request: web.Request, error: str | None = None) -> web.Str
     options = "".join(f'<option value="{esc(t)}">{esc(t)}</option>' for t in targets)
     message = f'<p class="bad" role="alert">{esc(error)}</p>' if error else ""
     csrf = csrf_field(s.guard.csrf)
-    body = f"""{message}<form method="post" action="/backup" class="stack">{csrf}
+    body = f"""{message}<form method="post" action="backup" class="stack">{csrf}
 <label for="target">Target</label><select id="target" name="target">{options}</select>
 <label for="paths">Folders and files to back up (one per line)</label>
 <textarea id="paths" name="paths" rows="4" required>{esc(form.get("paths", ""))}</textarea>
@@ -59,7 +61,7 @@ async def backup(request: web.Request) -> web.StreamResponse:
         "tags": [t.strip() for t in str(form.get("tags", "")).split(",") if t.strip()],
     }
     job = s.jobs.submit("backup", f"Back up {', '.join(paths)} into {spec['target']}", spec)
-    raise web.HTTPSeeOther(f"/jobs/{job.number}")
+    raise web.HTTPSeeOther(s.url(f"jobs/{job.number}"))
 
 
 def _items(request_items: list[str]) -> list[bytes]:
@@ -101,7 +103,7 @@ def _restore_body(
     checked = ("checked" if where == "folder" else "", "checked" if where == "original" else "")
     return f"""{message}<p>From the snapshot of {esc(time_text(info.manifest.time_ns))}
 (<code>{esc(info.hex_id[:8])}</code>):</p><ul>{listed}</ul>
-<form method="post" action="/restore" class="stack">{csrf_field(csrf)}
+<form method="post" action="restore" class="stack">{csrf_field(csrf)}
 <input type="hidden" name="snapshot" value="{esc(info.hex_id)}">{hidden}
 <fieldset><legend>Where to</legend>
 <label><input type="radio" name="where" value="folder" {checked[0]}> Into this folder:</label>
@@ -122,25 +124,52 @@ def _plan(
     plan: list[tuple[str, str]] = []
     existing: list[bytes] = []
     count = 0
+    names: set[bytes] = set()
     for path in items:
         _, node, _ = resolve(session, info.hex_id, path)
         is_dir = node is None or node.type == "d"
         name = path.rstrip(b"/").rsplit(b"/", 1)[-1]
         if where == "original":
             destination = path if is_dir else path.rsplit(b"/", 1)[0] or b"/"
-        else:
-            base = os.fsencode(folder)
-            destination = os.path.join(base, name) if is_dir and name else base
-        plan.append((os.fsdecode(path), os.fsdecode(destination)))
-        if where != "original":
-            continue
-        walked = neostore.walk(session.need(), info, path) if is_dir else [(path, node)]
-        for inner, _ in walked:
-            if os.path.lexists(inner) and not os.path.isdir(inner):
+            for inner in _overwritten(session, info, path, node):
                 count += 1
                 if len(existing) < CONFIRM_SHOWN:
                     existing.append(inner)
+        else:
+            if name in names:
+                raise neostore.UsageError(
+                    f"two selected items are named {name_text(name)}: restore them one at a time"
+                )
+            names.add(name)
+            base = os.fsencode(folder)
+            destination = os.path.join(base, name) if is_dir and name else base
+        plan.append((os.fsdecode(path), os.fsdecode(destination)))
     return plan, existing, count
+
+
+def _overwritten(
+    session: Session, info: neostore.SnapshotInfo, path: bytes, node: neostore.Node | None
+) -> Iterator[bytes]:
+    """What restoring ``path`` to its original place replaces, as the
+    restorer sees it (no symlink followed below the item): each existing
+    non-folder where the snapshot has something, and each symlink or file
+    where it has a folder (nothing behind it is touched)."""
+    if node is not None and node.type != "d":
+        if os.path.lexists(path):
+            yield path
+        return
+    skip: bytes | None = None
+    for inner, child in neostore.walk(session.need(), info, path):
+        if skip is not None and inner.startswith(skip):
+            continue
+        try:
+            found = os.lstat(inner)
+        except OSError:
+            found = None
+        if child.type == "d" and (found is None or not stat.S_ISDIR(found.st_mode)):
+            skip = inner + b"/"  # created afresh: nothing below it exists to replace
+        if found is not None and not (child.type == "d" and stat.S_ISDIR(found.st_mode)):
+            yield inner
 
 
 async def restore(request: web.Request) -> web.StreamResponse:
@@ -157,8 +186,14 @@ async def restore(request: web.Request) -> web.StreamResponse:
     if where == "folder" and not folder:
         problem = "choose a folder to restore into"
     if problem is None:
-        plan, existing, count = await s.session.run(_plan, s.session, info, items, where, folder)
-        problem = next((w for _, d in plan if (w := is_writable_dir(d))), None)
+        try:
+            plan, existing, count = await s.session.run(
+                _plan, s.session, info, items, where, folder
+            )
+        except neostore.UsageError as e:
+            problem = str(e)
+        else:
+            problem = next((w for _, d in plan if (w := is_writable_dir(d))), None)
     if problem is not None:
         body = _restore_body(s.guard.csrf, info, items, folder, where, problem)
         return s.page("Restore", body)
@@ -168,7 +203,7 @@ async def restore(request: web.Request) -> web.StreamResponse:
     where_to = "their original place" if where == "original" else folder
     names = ", ".join(name_text(p) for p in items[:3]) + (" …" if len(items) > 3 else "")
     job = s.jobs.submit("restore", f"Restore {names} to {where_to}", spec)
-    raise web.HTTPSeeOther(f"/jobs/{job.number}")
+    raise web.HTTPSeeOther(s.url(f"jobs/{job.number}"))
 
 
 def _confirm_body(csrf: str, form: object, existing: list[bytes], count: int) -> str:
@@ -184,10 +219,10 @@ def _confirm_body(csrf: str, form: object, existing: list[bytes], count: int) ->
     more = f"<p>… and {count - len(existing)} more.</p>" if count > len(existing) else ""
     return f"""<p role="alert">Restoring to the original place would overwrite {count}
 existing file(s) (as the overwrite choice says):</p><ul>{listed}</ul>{more}
-<form method="post" action="/restore">{csrf_field(csrf)}{hidden}
+<form method="post" action="restore">{csrf_field(csrf)}{hidden}
 <input type="hidden" name="confirm" value="yes">
 <button type="submit" id="confirm-restore">Overwrite and restore</button>
-<a href="/">Cancel</a></form>"""
+<a href="./">Cancel</a></form>"""
 
 
 # -- jobs ------------------------------------------------------------------------------
@@ -195,7 +230,8 @@ existing file(s) (as the overwrite choice says):</p><ul>{listed}</ul>{more}
 
 def _job(request: web.Request) -> Job:
     number = request.match_info["number"]
-    job = state(request).jobs.jobs.get(int(number)) if number.isdigit() else None
+    digits = number.isascii() and number.isdigit() and len(number) < 9
+    job = state(request).jobs.jobs.get(int(number)) if digits else None
     if job is None:
         raise web.HTTPNotFound(text="404: no such job")
     return job
@@ -204,7 +240,7 @@ def _job(request: web.Request) -> Job:
 async def jobs(request: web.Request) -> web.StreamResponse:
     s = state(request)
     rows = [
-        [f'<a href="/jobs/{j.number}">{esc(j.title)}</a>', esc(j.state),
+        [f'<a href="jobs/{j.number}">{esc(j.title)}</a>', esc(j.state),
          esc(f"{j.files} files, {size_text(j.bytes)}")]
         for j in reversed(list(s.jobs.jobs.values()))
     ]  # fmt: skip
@@ -230,7 +266,7 @@ async def job_page(request: web.Request) -> web.StreamResponse:
 <p id="job-current" class="current"></p>
 <p id="job-result" aria-live="polite"></p>
 <ul id="job-messages" class="messages"></ul>
-<form method="post" action="/jobs/{job.number}/cancel" id="cancel-form">{csrf_field(s.guard.csrf)}
+<form method="post" action="jobs/{job.number}/cancel" id="cancel-form">{csrf_field(s.guard.csrf)}
 <button type="submit" id="cancel">Cancel</button></form>
 <noscript><p>Reload the page to see progress.</p></noscript></div>"""
     return s.page(f"Job {job.number}: {job.kind}", body)
@@ -242,8 +278,9 @@ async def job_json(request: web.Request) -> web.StreamResponse:
 
 async def job_cancel(request: web.Request) -> web.StreamResponse:
     job = _job(request)
-    state(request).jobs.cancel(job.number)
-    raise web.HTTPSeeOther(f"/jobs/{job.number}")
+    s = state(request)
+    s.jobs.cancel(job.number)
+    raise web.HTTPSeeOther(s.url(f"jobs/{job.number}"))
 
 
 async def ping(request: web.Request) -> web.StreamResponse:

@@ -20,6 +20,7 @@ from .html import (
     name_text,
     page_number,
     path_url,
+    restore_url,
     size_text,
     table,
     time_text,
@@ -46,10 +47,13 @@ COLUMNS = (("name", "Name"), ("type", "Type"), ("size", "Size"), ("mtime", "Modi
 
 
 def target_of(request: web.Request) -> tuple[str, bytes]:
-    """(snapshot id, path) of a ``/s/…`` URL; 404 for a path that climbs."""
-    raw = request.rel_url.raw_path.split("/", 3)
-    snapshot_id = raw[2] if len(raw) > 2 else ""
-    path = parse_path(unquote_to_bytes(raw[3]) if len(raw) > 3 else b"")
+    """(snapshot id, path) of a ``…/s/<id>/<path>`` URL, the path from the
+    raw URL as bytes; 404 for a path that climbs."""
+    snapshot_id = request.match_info["snapshot"]
+    marker = f"/s/{snapshot_id}/"
+    raw = request.rel_url.raw_path
+    at = raw.find(marker)
+    path = parse_path(unquote_to_bytes(raw[at + len(marker) :])) if at >= 0 else None
     if path is None or not snapshot_id:
         raise web.HTTPNotFound(text="404: no such path")
     return snapshot_id, path
@@ -111,7 +115,7 @@ async def _folder_page(
     actions = _folder_actions(info.hex_id, path)
     pager = _pager(number, pages, len(ordered), sort, descending)
     body = f"""{breadcrumbs(info.hex_id, path)}{actions}
-<form method="get" action="/restore" id="selection">
+<form method="get" action="restore" id="selection">
 <input type="hidden" name="snapshot" value="{esc(info.hex_id)}">
 {pager}{table(headers, rows, "folder contents")}{pager}
 <button type="submit" id="restore-selected">Restore selected…</button></form>"""
@@ -157,15 +161,13 @@ def _pager(number: int, pages: int, total: int, sort: str, descending: bool) -> 
 
 
 def _folder_actions(snapshot_id: str, path: bytes) -> str:
-    quoted = quote_from_bytes(path)
     zip_url, tar_url = (
         path_url(snapshot_id, path, download="zip"),
         path_url(snapshot_id, path, download="tar"),
     )
     return (
         '<p class="actions">'
-        f'<a href="/restore?snapshot={esc(snapshot_id)}&amp;item={esc(quoted)}">'
-        "Restore this folder…</a> · "
+        f'<a href="{esc(restore_url(snapshot_id, path))}">Restore this folder…</a> · '
         f'<a href="{esc(zip_url)}" download>Download as zip</a> · '
         f'<a href="{esc(tar_url)}" download>Download as tar</a></p>'
     )
@@ -191,8 +193,7 @@ async def _file_page(
     if node.type == "f":
         body.append(
             f'<p class="actions"><a href="{esc(download)}" id="download" download>Download</a> · '
-            f'<a href="/restore?snapshot={esc(info.hex_id)}&amp;item='
-            f'{esc(quote_from_bytes(path))}">Restore…</a></p>'
+            f'<a href="{esc(restore_url(info.hex_id, path))}">Restore…</a></p>'
         )
         body.append(await downloads.preview(s.session, info, path, node))
     body.append('<section aria-labelledby="versions"><h2 id="versions">Versions</h2>')
@@ -232,17 +233,25 @@ def _fingerprint(node: neostore.Node | None) -> object:
     return (node.size, tuple(ref.digest for ref in node.content))
 
 
+def _change(versions: list[Version], index: int, complete: bool) -> str:
+    """How version ``index`` compares with the nearest older snapshot that
+    holds the path (snapshots without it in between are skipped)."""
+    node = versions[index][1]
+    if node is None:
+        return "absent"
+    older = next((n for _, n in versions[index + 1 :] if n is not None), None)
+    kind = "" if node.type == "f" else f" ({KINDS.get(node.type, node.type)})"
+    if older is None:
+        return ("first version" if complete else "older not shown") + kind
+    if older.type != node.type:
+        return f"was a {KINDS.get(older.type, older.type)}" + kind
+    return ("changed" if _fingerprint(node) != _fingerprint(older) else "unchanged") + kind
+
+
 def _versions_table(versions: list[Version], path: bytes, current: str, complete: bool) -> str:
     rows = []
     for index, (info, node) in enumerate(versions):
-        older = versions[index + 1][1] if index + 1 < len(versions) else None
-        if node is None:
-            change = "absent"
-        elif older is None:
-            last = index + 1 == len(versions)
-            change = "added" if not last else "first version" if complete else "older not shown"
-        else:
-            change = "changed" if _fingerprint(node) != _fingerprint(older) else "unchanged"
+        change = _change(versions, index, complete)
         when = esc(time_text(info.manifest.time_ns))
         link = when if node is None else f'<a href="{esc(path_url(info.hex_id, path))}">{when}</a>'
         mark = " (this one)" if info.hex_id == current else ""

@@ -6,9 +6,12 @@ SVG could carry script)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import threading
+from collections.abc import Iterator
+from typing import BinaryIO, cast
 from urllib.parse import quote
 
 from aiohttp import web
@@ -17,6 +20,7 @@ import neostore
 
 from .html import esc, path_url
 from .session import Session
+from .state import state
 
 IMAGES = {
     ".png": "image/png",
@@ -31,8 +35,13 @@ PREVIEW_BYTES = 64 << 10
 
 
 def _disposition(kind: str, name: bytes) -> str:
-    text = os.fsdecode(name)
-    ascii_name = text.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
+    """The header naming a download: an ASCII fallback (no quotes, no
+    backslashes, no control characters) and the UTF-8 name (bytes that
+    are not UTF-8 become U+FFFD)."""
+    text = name.decode("utf-8", "replace")
+    ascii_name = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in text
+    )
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(text, safe='')}"
 
 
@@ -61,11 +70,23 @@ async def file(
     )
     response.content_length = node.size
     pieces = await session.run(neostore.read_file, session.need(), info, path)
-    await response.prepare(request)
-    while (data := await session.run_unlocked(next, pieces, None)) is not None:
-        await response.write(data)
-    await response.write_eof()
+    with _streaming(request):
+        await response.prepare(request)
+        while (data := await session.run_unlocked(next, pieces, None)) is not None:
+            await response.write(data)
+        await response.write_eof()
     return response
+
+
+@contextlib.contextmanager
+def _streaming(request: web.Request) -> Iterator[None]:
+    """Counted while being sent: the idle timeout does not cut it off."""
+    s = state(request)
+    s.streaming += 1
+    try:
+        yield
+    finally:
+        s.streaming -= 1
 
 
 class _ToLoop(io.RawIOBase):
@@ -114,7 +135,10 @@ async def archive(
 
     def produce() -> None:
         try:
-            neostore.dump_archive(session.need(), info, path, kind, out)
+            # a repository of its own: an archive walks trees for as long as
+            # it is sent, and the pages' repository is not for two walkers
+            repo = session.open_another()
+            neostore.dump_archive(repo, info, path, kind, cast("BinaryIO", out))
             out.flush()
         except BaseException as e:
             failed.append(e)
@@ -123,17 +147,18 @@ async def archive(
 
     await response.prepare(request)
     threading.Thread(target=produce, name="ui-archive", daemon=True).start()
-    try:
-        while (chunk := await queue.get()) is not None:
-            await response.write(chunk)
-    except BaseException:
-        out.abandoned.set()
-        while await queue.get() is not None:  # let the writer reach its end
-            pass
-        raise
-    if failed:  # the archive is cut short: the client sees a broken download
-        raise failed[0]
-    await response.write_eof()
+    with _streaming(request):
+        try:
+            while (chunk := await queue.get()) is not None:
+                await response.write(chunk)
+        except BaseException:
+            out.abandoned.set()
+            while await queue.get() is not None:  # let the writer reach its end
+                pass
+            raise
+        if failed:  # the archive is cut short: the client sees a broken download
+            raise failed[0]
+        await response.write_eof()
     return response
 
 

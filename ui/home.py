@@ -4,14 +4,22 @@
 
 from __future__ import annotations
 
-import os
 from urllib.parse import quote
 
 from aiohttp import web
 
 import neostore
 
-from .html import csrf_field, esc, page_number, path_url, size_text, table, time_text
+from .html import (
+    csrf_field,
+    esc,
+    name_text,
+    page_number,
+    path_url,
+    size_text,
+    table,
+    time_text,
+)
 from .session import Session
 from .state import state
 
@@ -33,7 +41,7 @@ def _rows(snapshots: list[neostore.SnapshotInfo]) -> list[list[str]]:
     for info in snapshots:
         m = info.manifest
         size = m.stats.get("bytes_total") if isinstance(m.stats, dict) else None
-        paths = ", ".join(os.fsdecode(p) for p in m.paths)
+        paths = ", ".join(name_text(p) for p in m.paths)
         rows.append(
             [
                 f'<a href="{esc(path_url(info.hex_id, b"/"))}">{esc(time_text(m.time_ns))}</a>',
@@ -83,7 +91,7 @@ def _home_data(session: Session) -> Status:
 async def home(request: web.Request) -> web.StreamResponse:
     s = state(request)
     if s.session.locked:
-        raise web.HTTPSeeOther("/unlock")
+        raise web.HTTPSeeOther(s.url("unlock"))
     repo = s.session.need()
     listing, targets, last, used = await s.session.run(_home_data, s.session)
     s.session.warm()  # the index, while the page is read: folders open faster
@@ -106,7 +114,7 @@ async def home(request: web.Request) -> web.StreamResponse:
         body.append(f'<h2 id="t-{esc(target)}">Target {esc(target)} ({len(mine)} snapshots)</h2>')
         body.append(table(HEADERS, _rows(mine[:HOME_ROWS]), f"snapshots of {target}"))
         if len(mine) > HOME_ROWS:
-            body.append(f'<p><a href="/t/{quote(target)}">All {len(mine)} snapshots</a></p>')
+            body.append(f'<p><a href="t/{quote(target)}">All {len(mine)} snapshots</a></p>')
         body.append("</section>")
     return s.page("Snapshots", "".join(body))
 
@@ -137,7 +145,7 @@ async def unlock_form(request: web.Request) -> web.StreamResponse:
 
 def _unlock_body(location: str, csrf: str, error: str | None) -> str:
     message = f'<p class="bad" role="alert">{esc(error)}</p>' if error else ""
-    return f"""{message}<form method="post" action="/unlock" class="stack">{csrf_field(csrf)}
+    return f"""{message}<form method="post" action="unlock" class="stack">{csrf_field(csrf)}
 <label for="location">Repository</label>
 <input id="location" name="location" value="{esc(location)}" required>
 <label for="password">Password</label>
@@ -155,4 +163,4 @@ async def unlock(request: web.Request) -> web.StreamResponse:
         await s.session.run_unlocked(s.session.open, location, password.encode())
     except neostore.NeostoreError as e:
         return s.page("Unlock", _unlock_body(location, s.guard.csrf, str(e)))
-    raise web.HTTPSeeOther("/")
+    raise web.HTTPSeeOther(s.url(""))

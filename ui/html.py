@@ -5,7 +5,6 @@ snapshot or the user goes through :func:`esc` or :func:`path_url`."""
 from __future__ import annotations
 
 import html
-import os
 import stat
 import time
 from collections.abc import Iterable
@@ -17,18 +16,29 @@ from .security import CSRF_FIELD
 
 
 def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    """Escaped for HTML; a path decoded with surrogateescape (bytes that
+    are not UTF-8) shows its bytes as \\xNN instead of failing the page."""
+    text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return html.escape(text, quote=True)
 
 
 def name_text(name: bytes) -> str:
     """A file name as text; bytes that are not UTF-8 show as \\xNN."""
-    return os.fsdecode(name).encode("utf-8", "backslashreplace").decode("utf-8")
+    return name.decode("utf-8", "backslashreplace")
 
 
 def path_url(snapshot_id: str, path: bytes, **query: str) -> str:
-    """``/s/<id>/<path>``, each byte of ``path`` that needs it %-encoded."""
-    url = f"/s/{snapshot_id}" + quote_from_bytes(path if path.startswith(b"/") else b"/" + path)
+    """``s/<id>/<path>`` (relative to the page's base, the UI's prefix),
+    each byte of ``path`` that needs it %-encoded."""
+    url = f"s/{snapshot_id}" + quote_from_bytes(path if path.startswith(b"/") else b"/" + path)
     return url + ("?" + urlencode(query) if query else "")
+
+
+def restore_url(snapshot_id: str, *paths: bytes) -> str:
+    """The restore form for ``paths``: each %-encoded once as an item, and
+    the query encoded once more (the form decodes both)."""
+    items = [("item", quote_from_bytes(p)) for p in paths]
+    return "restore?" + urlencode([("snapshot", snapshot_id), *items])
 
 
 def size_text(nbytes: int | None) -> str:
@@ -61,7 +71,7 @@ def mode_text(mode: int, node_type: str) -> str:
 def page_number(request: web.Request) -> int:
     """``?page=N`` (1 when absent or not a number)."""
     text = request.query.get("page", "1")
-    return max(1, int(text)) if text.isdigit() and len(text) < 9 else 1
+    return max(1, int(text)) if text.isascii() and text.isdigit() and len(text) < 9 else 1
 
 
 def csrf_field(token: str) -> str:
@@ -93,15 +103,17 @@ def table(headers: Iterable[str], rows: Iterable[Iterable[str]], label: str) -> 
 
 
 NAV = (
-    ("/", "Snapshots"),
-    ("/find", "Search"),
-    ("/diff", "Compare"),
-    ("/backup", "Back up"),
-    ("/jobs", "Jobs"),
+    ("./", "Snapshots"),
+    ("find", "Search"),
+    ("diff", "Compare"),
+    ("backup", "Back up"),
+    ("jobs", "Jobs"),
 )
 
 
-def page(title: str, body: str, csrf: str, banner: str | None = None, locked: bool = False) -> str:
+def page(
+    title: str, body: str, csrf: str, base: str, banner: str | None = None, locked: bool = False
+) -> str:
     """The whole document: navigation, an error banner when there is one,
     the body, and the Quit control."""
     nav = "" if locked else "".join(f'<a href="{href}">{esc(text)}</a>' for href, text in NAV)
@@ -109,13 +121,14 @@ def page(title: str, body: str, csrf: str, banner: str | None = None, locked: bo
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<base href="{esc(base)}">
 <meta name="csrf-token" content="{esc(csrf)}">
 <title>{esc(title)} · neostore</title>
-<link rel="stylesheet" href="/static/app.css">
-<script src="/static/app.js" defer></script>
+<link rel="stylesheet" href="static/app.css">
+<script src="static/app.js" defer></script>
 </head><body>
-<header><a class="brand" href="/">neostore</a><nav aria-label="Main">{nav}</nav>
-<form method="post" action="/quit" class="quit">{csrf_field(csrf)}
+<header><a class="brand" href="./">neostore</a><nav aria-label="Main">{nav}</nav>
+<form method="post" action="quit" class="quit">{csrf_field(csrf)}
 <button type="submit" id="quit">Quit</button></form></header>
 {alert}<main id="main"><h1>{esc(title)}</h1>
 {body}

@@ -95,6 +95,7 @@ class JobQueue:
         self._running: Job | None = None
         self._process: Any = None
         self._cancelled: set[int] = set()
+        self._stopping = False
         self.jobs: dict[int, Job] = {}
 
     def submit(self, kind: str, title: str, spec: dict[str, Any]) -> Job:
@@ -125,15 +126,19 @@ class JobQueue:
                 return True
             self._cancelled.add(number)
             process = self._process
-        if process is not None and process.pid is not None:
-            if sys.platform == "win32":
-                process.terminate()
-            else:
-                os.kill(process.pid, signal.SIGINT)
+            # under the lock, while the process is known to be this job's
+            # and not yet reaped (its pid cannot have been reused)
+            if process is not None and process.is_alive():
+                if sys.platform == "win32":
+                    process.terminate()
+                else:
+                    os.kill(process.pid, signal.SIGINT)
         return True
 
     def stop(self, timeout: float = 30.0) -> None:
         """Cancel everything (the UI is stopping) and wait for the running job."""
+        with self._lock:
+            self._stopping = True  # nothing queued starts from now on
         for number in [j.number for j in self.jobs.values() if j.active]:
             self.cancel(number)
         process = self._process
@@ -146,7 +151,7 @@ class JobQueue:
 
     def _start_next(self) -> None:
         """With the lock held: start the first queued job, if any."""
-        if not self._queue:
+        if not self._queue or self._stopping:
             self._running = None
             return
         job = self._queue.popleft()
@@ -160,16 +165,20 @@ class JobQueue:
         reader, writer = context.Pipe(duplex=False)
         process = context.Process(target=jobworker.main, args=(writer, unlock, job.kind, job.spec))
         job.state, job.started = "running", time.monotonic()
+        done = threading.Event()  # set when it ends: its pre-count stops walking
         process.start()
         writer.close()
         self._process = process
         threading.Thread(
-            target=self._follow, args=(job, reader, process), name=f"job-{job.number}", daemon=True
+            target=self._follow,
+            args=(job, reader, process, done),
+            name=f"job-{job.number}",
+            daemon=True,
         ).start()
         if job.kind == "backup":
-            threading.Thread(target=self._precount, args=(job,), daemon=True).start()
+            threading.Thread(target=self._precount, args=(job, done), daemon=True).start()
 
-    def _follow(self, job: Job, reader: Any, process: Any) -> None:
+    def _follow(self, job: Job, reader: Any, process: Any, done: threading.Event) -> None:
         try:
             while True:
                 try:
@@ -180,6 +189,7 @@ class JobQueue:
         finally:
             reader.close()
             process.join()
+            done.set()
             with self._lock:
                 if job.state == "running":  # the process died without a word
                     cancelled = job.number in self._cancelled
@@ -210,8 +220,7 @@ class JobQueue:
         elif kind == "failed":
             job.state, job.message = "failed", event[1]
 
-    def _precount(self, job: Job) -> None:
-        stop = threading.Event()
+    def _precount(self, job: Job, stop: threading.Event) -> None:
         try:
             count = neostore.count_paths(job.spec["paths"], job.spec.get("excludes", ()), stop=stop)
         except neostore.NeostoreError:

@@ -44,7 +44,7 @@ async def find(request: web.Request) -> web.StreamResponse:
     pattern = request.query.get("q", "").strip()
     target = request.query.get("target", "")
     listing = await s.session.run(s.session.listing)
-    form = f"""<form method="get" action="/find" class="inline" role="search">
+    form = f"""<form method="get" action="find" class="inline" role="search">
 <label for="q">File name or pattern</label>
 <input id="q" name="q" value="{esc(pattern)}" placeholder="*.pdf or /home/*/notes.txt" autofocus>
 {_target_choice(listing, target)}<button type="submit">Search</button></form>
@@ -117,7 +117,7 @@ async def diff(request: web.Request) -> web.StreamResponse:
     before = request.query.get("a", ids[-2] if len(ids) > 1 else "")
     after = request.query.get("b", ids[-1] if ids else "")
     path = request.query.get("path", "")
-    form = f"""<form method="get" action="/diff" class="stack">
+    form = f"""<form method="get" action="diff" class="stack">
 {_snapshot_choice("a", "Before", listing, before)}{_snapshot_choice("b", "After", listing, after)}
 <label for="path">Only below (optional)</label>
 <input id="path" name="path" value="{esc(path)}" placeholder="/home/me/Documents">

@@ -96,6 +96,14 @@ class Session:
     def locked(self) -> bool:
         return self.repo is None
 
+    def open_another(self) -> neostore.Repository:
+        """The repository opened again, for a caller that reads it for long
+        in a thread of its own (blocking: Argon2id)."""
+        unlock = self.unlock
+        if unlock is None:
+            raise neostore.UsageError("the repository is not unlocked")
+        return neostore.open_repository(unlock.location, unlock.password, options=unlock.options)
+
     def need(self) -> neostore.Repository:
         if self.repo is None:
             raise neostore.UsageError("the repository is not unlocked")

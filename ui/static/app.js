@@ -50,7 +50,7 @@ function showJob(job) {
     result.appendChild(p);
     if (job.result && job.result.snapshot) {
       const a = document.createElement("a");
-      a.href = "/s/" + job.result.snapshot + "/";
+      a.href = "s/" + job.result.snapshot + "/";
       a.id = "new-snapshot";
       a.textContent = " Open the new snapshot " + job.result.snapshot.slice(0, 8);
       result.appendChild(a);
@@ -61,16 +61,18 @@ function showJob(job) {
 }
 
 function followJob(element) {
-  const url = "/api/jobs/" + element.dataset.job;
+  const url = "api/jobs/" + element.dataset.job;
   const poll = () => fetch(url, { credentials: "same-origin" })
-    .then((r) => r.json())
-    .then((job) => { if (showJob(job)) setTimeout(poll, 400); })
-    .catch(() => setTimeout(poll, 2000));
+    .then((r) => {
+      if (r.status === 404 || r.status === 401) throw new Error("gone");  // no such job: stop
+      return r.json().then((job) => { if (showJob(job)) setTimeout(poll, 400); });
+    })
+    .catch((e) => { if (e.message !== "gone") setTimeout(poll, 2000); });
   poll();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   const job = document.getElementById("job");
   if (job) followJob(job);
-  setInterval(() => fetch("/api/ping", { credentials: "same-origin" }).catch(() => {}), 30000);
+  setInterval(() => fetch("api/ping", { credentials: "same-origin" }).catch(() => {}), 30000);
 });
