@@ -29,7 +29,7 @@ from .session import Session, parse_path
 from .state import state
 
 #: entries per page of a folder
-PAGE_SIZE = 500
+PAGE_SIZE = 250
 #: versions shown on a file's page unless all are asked for
 VERSIONS_SHOWN = 50
 PREVIEW_BYTES = 64 << 10
@@ -117,7 +117,7 @@ async def _folder_page(
     body = f"""{breadcrumbs(info.hex_id, path)}{actions}
 <form method="get" action="restore" id="selection">
 <input type="hidden" name="snapshot" value="{esc(info.hex_id)}">
-{pager}{table(headers, rows, "folder contents")}{pager}
+{pager}{table(headers, rows, "folder contents", "listing")}{pager}
 <button type="submit" id="restore-selected">Restore selected…</button></form>"""
     return s.page(title, body)
 

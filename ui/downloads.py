@@ -10,7 +10,7 @@ import contextlib
 import io
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, cast
 from urllib.parse import quote
 
@@ -70,12 +70,12 @@ async def file(
     )
     response.content_length = node.size
     pieces = await session.run(neostore.read_file, session.need(), info, path)
-    with _streaming(request):
-        await response.prepare(request)
-        while (data := await session.run_unlocked(next, pieces, None)) is not None:
-            await response.write(data)
-        await response.write_eof()
-    return response
+
+    def produce(out: _ToLoop) -> None:
+        for data in pieces:  # fetched and verified here while the loop sends
+            out.write(data)
+
+    return await _relay(request, response, produce)
 
 
 @contextlib.contextmanager
@@ -90,19 +90,22 @@ def _streaming(request: web.Request) -> Iterator[None]:
 
 
 class _ToLoop(io.RawIOBase):
-    """A write-only file whose writes go, 256 KiB at a time, to a queue the
-    event loop drains (the archive is written in a thread)."""
+    """A write-only file whose writes go, 256 KiB or more at a time, to a
+    queue the event loop drains (the writer is a thread)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes | None]):
         self._loop, self._queue = loop, queue
         self._buffer = bytearray()
-        #: set when the browser went away: the next write ends the archive
+        #: set when the browser went away: the next write ends the download
         self.abandoned = threading.Event()
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: object) -> int:
+        if isinstance(data, bytes) and not self._buffer and len(data) >= 256 << 10:
+            self._put(data)  # a whole chunk: passed on as it is, not copied
+            return len(data)
         view = memoryview(data)  # type: ignore[arg-type]
         self._buffer += view
         if len(self._buffer) >= 256 << 10:
@@ -110,11 +113,14 @@ class _ToLoop(io.RawIOBase):
         return view.nbytes
 
     def flush(self) -> None:
-        if self.abandoned.is_set():
-            raise OSError("the download was abandoned")
         if self._buffer:
             chunk, self._buffer = bytes(self._buffer), bytearray()
-            asyncio.run_coroutine_threadsafe(self._queue.put(chunk), self._loop).result()
+            self._put(chunk)
+
+    def _put(self, chunk: bytes) -> None:
+        if self.abandoned.is_set():
+            raise OSError("the download was abandoned")
+        asyncio.run_coroutine_threadsafe(self._queue.put(chunk), self._loop).result()
 
 
 async def archive(
@@ -128,17 +134,29 @@ async def archive(
             "Content-Disposition": _disposition("attachment", name + b"." + kind.encode()),
         }
     )
+
+    def produce(out: _ToLoop) -> None:
+        # a repository of its own: an archive walks trees for as long as
+        # it is sent, and the pages' repository is not for two walkers
+        with session.another() as repo:
+            neostore.dump_archive(repo, info, path, kind, cast("BinaryIO", out))
+
+    return await _relay(request, response, produce)
+
+
+async def _relay(
+    request: web.Request, response: web.StreamResponse, produce: Callable[[_ToLoop], None]
+) -> web.StreamResponse:
+    """Send what ``produce`` writes, from a thread of its own, so that
+    reading the repository and sending overlap (a queue of 8 pieces)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
     failed: list[BaseException] = []
     out = _ToLoop(loop, queue)
 
-    def produce() -> None:
+    def run() -> None:
         try:
-            # a repository of its own: an archive walks trees for as long as
-            # it is sent, and the pages' repository is not for two walkers
-            repo = session.open_another()
-            neostore.dump_archive(repo, info, path, kind, cast("BinaryIO", out))
+            produce(out)
             out.flush()
         except BaseException as e:
             failed.append(e)
@@ -146,7 +164,7 @@ async def archive(
             asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
 
     await response.prepare(request)
-    threading.Thread(target=produce, name="ui-archive", daemon=True).start()
+    threading.Thread(target=run, name="ui-download", daemon=True).start()
     with _streaming(request):
         try:
             while (chunk := await queue.get()) is not None:
@@ -156,7 +174,7 @@ async def archive(
             while await queue.get() is not None:  # let the writer reach its end
                 pass
             raise
-        if failed:  # the archive is cut short: the client sees a broken download
+        if failed:  # cut short: the client sees a broken download
             raise failed[0]
         await response.write_eof()
     return response

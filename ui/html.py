@@ -92,12 +92,13 @@ def breadcrumbs(snapshot_id: str, path: bytes) -> str:
     return '<nav class="crumbs" aria-label="Breadcrumbs">' + " / ".join(crumbs) + "</nav>"
 
 
-def table(headers: Iterable[str], rows: Iterable[Iterable[str]], label: str) -> str:
+def table(headers: Iterable[str], rows: Iterable[Iterable[str]], label: str, css: str = "") -> str:
     """A table of already-escaped cells."""
     head = "".join(f'<th scope="col">{h}</th>' for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    style = f' class="{css}"' if css else ""
     return (
-        f'<table aria-label="{esc(label)}"><thead><tr>{head}</tr></thead>'
+        f'<table{style} aria-label="{esc(label)}"><thead><tr>{head}</tr></thead>'
         f"<tbody>{body}</tbody></table>"
     )
 

@@ -12,11 +12,12 @@ open the repository themselves (:mod:`.jobs`); nothing writes it anywhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -55,6 +56,8 @@ class Session:
         )
         self._stored: tuple[float, int] | None = None
         self._warmed = False
+        self._spare: neostore.Repository | None = None
+        self._spare_lock = threading.Lock()
 
     # -- unlocking ---------------------------------------------------------------
 
@@ -96,13 +99,24 @@ class Session:
     def locked(self) -> bool:
         return self.repo is None
 
-    def open_another(self) -> neostore.Repository:
-        """The repository opened again, for a caller that reads it for long
-        in a thread of its own (blocking: Argon2id)."""
-        unlock = self.unlock
-        if unlock is None:
-            raise neostore.UsageError("the repository is not unlocked")
-        return neostore.open_repository(unlock.location, unlock.password, options=unlock.options)
+    @contextlib.contextmanager
+    def another(self) -> Iterator[neostore.Repository]:
+        """The repository opened a second time, for a caller that reads it
+        for long in a thread of its own (an archive being sent). One such
+        copy is kept for the next caller (opening costs Argon2id and an
+        index load); callers at once each get their own."""
+        with self._spare_lock:
+            repo, self._spare = self._spare, None
+        if repo is None:
+            unlock = self.unlock
+            if unlock is None:
+                raise neostore.UsageError("the repository is not unlocked")
+            repo = neostore.open_repository(
+                unlock.location, unlock.password, options=unlock.options
+            )
+        yield repo
+        with self._spare_lock:
+            self._spare = self._spare or repo
 
     def need(self) -> neostore.Repository:
         if self.repo is None:
