@@ -168,27 +168,26 @@ def test_imports_point_down_the_layers() -> None:
     assert wrong == []
 
 
-def test_the_server_shares_only_leaf_modules() -> None:
-    used = {
+def _used_from_outside(package: str) -> set[str]:
+    """The modules of ours that ``package`` imports from other packages."""
+    return {
         dep
         for name, deps in GRAPH.items()
-        if name.startswith("neostore_server")
+        if name.startswith(package)
         for dep in deps
-        if not dep.startswith("neostore_server")
+        if not dep.startswith(package)
     }
+
+
+def test_the_server_shares_only_leaf_modules() -> None:
+    used = _used_from_outside("neostore_server")
     assert used <= SERVER_MAY_IMPORT, sorted(used - SERVER_MAY_IMPORT)
 
 
 def test_the_ui_uses_only_the_public_api() -> None:
     """neostore ui is built on ``import neostore`` (its ``__all__``), not on
     the library's modules, the CLI or the server."""
-    used = {
-        dep
-        for name, deps in GRAPH.items()
-        if name.startswith("neostore_ui")
-        for dep in deps
-        if not dep.startswith("neostore_ui")
-    }
+    used = _used_from_outside("neostore_ui")
     assert used <= {"neostore"}, sorted(used - {"neostore"})
 
 

@@ -48,6 +48,10 @@ class Job:
     dropped: int = 0
     result: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    #: how the process said it ended; the state says so only once the
+    #: process is gone and the pages' caches are dropped (a page loaded
+    #: after "done" shows the new snapshot)
+    outcome: str | None = None
 
     @property
     def active(self) -> bool:
@@ -190,15 +194,15 @@ class JobQueue:
             reader.close()
             process.join()
             done.set()
+            self._finished(job)  # before the state says so: see Job.outcome
             with self._lock:
-                if job.state == "running":  # the process died without a word
+                if job.outcome is None:  # the process died without a word
                     cancelled = job.number in self._cancelled
-                    job.state = "cancelled" if cancelled else "failed"
+                    job.outcome = "cancelled" if cancelled else "failed"
                     job.message = job.message or f"the job process ended ({process.exitcode})"
-                job.finished = time.monotonic()
+                job.state, job.finished = job.outcome, time.monotonic()
                 self._process = None
                 self._start_next()
-            self._finished(job)
 
     def _apply(self, job: Job, event: tuple[Any, ...]) -> None:
         kind = event[0]
@@ -212,13 +216,13 @@ class JobQueue:
             job.note(job.errors, event[1])
         elif kind == "done":
             job.result = event[1]
-            job.state = "failed" if event[1].get("errors") else "done"
-            if job.state == "failed":
+            job.outcome = "failed" if event[1].get("errors") else "done"
+            if job.outcome == "failed":
                 job.message = f"{event[1]['errors']} item(s) could not be processed"
         elif kind == "cancelled":
-            job.state = "cancelled"
+            job.outcome = "cancelled"
         elif kind == "failed":
-            job.state, job.message = "failed", event[1]
+            job.outcome, job.message = "failed", event[1]
 
     def _precount(self, job: Job, stop: threading.Event) -> None:
         try:

@@ -56,6 +56,7 @@ class Session:
         )
         self._stored: tuple[float, int] | None = None
         self._warmed = False
+        self._generation = 0
         self._spare: neostore.Repository | None = None
         self._spare_lock = threading.Lock()
 
@@ -143,12 +144,18 @@ class Session:
         now = time.monotonic()
         if self._listing is None or now - self._listing[0] > LISTING_TTL:
             repo = self.need()
+            generation = self._generation
             neostore.check_reachable(repo)  # a vanished store is not "no snapshots"
-            self._listing = (now, neostore.list_snapshots(repo))
+            listing = neostore.list_snapshots(repo)
+            if generation != self._generation:  # a backup ended meanwhile: not kept
+                return listing
+            self._listing = (now, listing)
         return self._listing[1]
 
     def forget_cached(self) -> None:
-        """After a backup: the next page lists snapshots again."""
+        """After a backup (from a job's thread, without the lock): the next
+        page lists snapshots again, also if a listing was under way."""
+        self._generation += 1
         self._listing = None
         self._stored = None
 
