@@ -144,9 +144,15 @@ def backend_options(server: ServerOptions) -> BackendOptions:
 
 
 def open_backend(location: str | None, server: ServerOptions | None = None) -> Backend:
+    """The store of a location given on the command line (a malformed or
+    unknown location: exit 2, like any malformed argument)."""
     from neostore.backend import open_backend as opened
+    from neostore.errors import UsageError
 
-    return opened(location or "", backend_options(server or global_server()))
+    try:
+        return opened(location or "", backend_options(server or global_server()))
+    except UsageError as e:
+        raise usage(e) from None
 
 
 def open_repository(

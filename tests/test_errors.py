@@ -53,7 +53,7 @@ def test_no_repository_given(cli: Cli) -> None:
         capture_output=True,
         stdin=subprocess.DEVNULL,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # a missing argument, as a malformed one
     assert b"no repository given" in result.stderr
 
 

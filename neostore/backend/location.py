@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote, urlparse
 
 from ..errors import UsageError
 from .base import Backend
 from .local import LocalBackend
 from .options import BackendOptions
+
+#: ``name:…`` with a name of two or more letters (restic's ``s3:``, ``sftp:``,
+#: ``rest:``, ``b2:``, ``rclone:`` …): a store, never a local folder by accident
+#: (``C:\\…`` on Windows has one letter; a folder named so is ``./name:…``)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
+SUPPORTED = "a directory, file://PATH, https://HOST:PORT/REPO (neostore-server)"
 
 
 def open_backend(location: str, options: BackendOptions | None = None) -> Backend:
@@ -18,6 +25,13 @@ def open_backend(location: str, options: BackendOptions | None = None) -> Backen
         raise UsageError("no repository given", option="repository")
     options = options or BackendOptions()
     if "://" not in location:
+        if _SCHEME.match(location):
+            scheme = location.split(":", 1)[0]
+            raise UsageError(
+                f"{location}: neostore does not know the location type {scheme!r}; "
+                f"it takes {SUPPORTED} (a folder whose name has a colon: ./{location})",
+                option="repository",
+            )
         return LocalBackend(location)
     url = urlparse(location)
     if url.scheme in ("http", "https"):
@@ -27,7 +41,8 @@ def open_backend(location: str, options: BackendOptions | None = None) -> Backen
         return RetryingBackend(HttpBackend(location, options), options.retries)
     if url.scheme != "file":
         raise UsageError(
-            f"unsupported repository URL scheme {url.scheme!r} (file://, https://, http://)",
+            f"{location}: neostore does not know the location type {url.scheme!r}; "
+            f"it takes {SUPPORTED}",
             option="repository",
         )
     return LocalBackend(unquote(url.path))
