@@ -144,15 +144,18 @@ def backend_options(server: ServerOptions) -> BackendOptions:
 
 
 def open_backend(location: str | None, server: ServerOptions | None = None) -> Backend:
-    """The store of a location given on the command line (a malformed or
-    unknown location: exit 2, like any malformed argument)."""
+    """The store of a location given on the command line (a missing or
+    unknown location: exit 2, like any malformed argument; other refusals,
+    e.g. a token over plain http, keep their exit code)."""
     from neostore.backend import open_backend as opened
     from neostore.errors import UsageError
 
     try:
         return opened(location or "", backend_options(server or global_server()))
     except UsageError as e:
-        raise usage(e) from None
+        if e.option == "repository":
+            raise usage(e) from None
+        raise
 
 
 def open_repository(
