@@ -7,9 +7,11 @@ import asyncio
 import os
 import stat
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from aiohttp import web
+from multidict import MultiDictProxy
 
 import neostore
 
@@ -206,10 +208,7 @@ async def restore(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(s.url(f"jobs/{job.number}"))
 
 
-def _confirm_body(csrf: str, form: object, existing: list[bytes], count: int) -> str:
-    from multidict import MultiDictProxy
-
-    assert isinstance(form, MultiDictProxy)
+def _confirm_body(csrf: str, form: MultiDictProxy[Any], existing: list[bytes], count: int) -> str:
     hidden = "".join(
         f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">'
         for k, v in form.items()

@@ -5,7 +5,10 @@ have stable URLs too; a ``.`` or ``..`` component is a 404."""
 
 from __future__ import annotations
 
+import bisect
 import os
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from aiohttp import web
@@ -32,14 +35,13 @@ from .state import state
 PAGE_SIZE = 250
 #: versions shown on a file's page unless all are asked for
 VERSIONS_SHOWN = 50
-PREVIEW_BYTES = 64 << 10
 KINDS = {"d": "folder", "f": "file", "l": "symlink", "p": "fifo", "c": "char device",
          "b": "block device", "s": "socket"}  # fmt: skip
-SORTS = {
-    "name": lambda e: e[0],
-    "size": lambda e: (e[1].size, e[0]),
-    "mtime": lambda e: (e[1].mtime_ns, e[0]),
-    "type": lambda e: (e[1].type != "d", e[1].type, e[0]),
+SORTS: dict[str, Callable[[neostore.Node], Any]] = {
+    "name": lambda n: n.name,
+    "size": lambda n: (n.size, n.name),
+    "mtime": lambda n: (n.mtime_ns, n.name),
+    "type": lambda n: (n.type != "d", n.type, n.name),
 }
 
 
@@ -61,15 +63,17 @@ def target_of(request: web.Request) -> tuple[str, bytes]:
 
 def resolve(
     session: Session, snapshot_id: str, path: bytes
-) -> tuple[neostore.SnapshotInfo, neostore.Node | None, list[tuple[bytes, neostore.Node]]]:
+) -> tuple[neostore.SnapshotInfo, neostore.Node | None, list[neostore.Node]]:
     """(snapshot, the node at ``path`` (None for the root), its entries if a folder)."""
     info = session.snapshot(snapshot_id)
     if path == b"/":
         return info, None, session.folder(info, path)
     parent, _, name = path.rpartition(b"/")
-    for entry_name, node in session.folder(info, parent or b"/"):
-        if entry_name == name:
-            return info, node, session.folder(info, path) if node.type == "d" else []
+    siblings = session.folder(info, parent or b"/")  # in name order
+    at = bisect.bisect_left(siblings, name, key=lambda n: n.name)
+    if at < len(siblings) and siblings[at].name == name:
+        node = siblings[at]
+        return info, node, session.folder(info, path) if node.type == "d" else []
     raise neostore.NotFound(f"{os.fsdecode(path)}: not in snapshot {snapshot_id[:8]}")
 
 
@@ -91,7 +95,7 @@ async def _folder_page(
     request: web.Request,
     info: neostore.SnapshotInfo,
     path: bytes,
-    entries: list[tuple[bytes, neostore.Node]],
+    entries: list[neostore.Node],
 ) -> web.StreamResponse:
     s = state(request)
     sort = request.query.get("sort", "name")
@@ -106,7 +110,7 @@ async def _folder_page(
     number = min(page_number(request), pages)
     shown = ordered[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
     base = path.rstrip(b"/")
-    rows = [_entry_row(info.hex_id, base + b"/" + name, name, node) for name, node in shown]
+    rows = [_entry_row(info.hex_id, base + b"/" + node.name, node) for node in shown]
     headers = ['<span class="sr-only">Select</span>'] + [
         _sort_link(key, label, sort, descending)
         for key, label in COLUMNS
@@ -122,7 +126,8 @@ async def _folder_page(
     return s.page(title, body)
 
 
-def _entry_row(snapshot_id: str, path: bytes, name: bytes, node: neostore.Node) -> list[str]:
+def _entry_row(snapshot_id: str, path: bytes, node: neostore.Node) -> list[str]:
+    name = node.name
     shown = name_text(name) + ("/" if node.type == "d" else "")
     quoted = quote_from_bytes(path)
     return [

@@ -51,9 +51,7 @@ class Session:
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ui-repo")
         self.lock = threading.Lock()
         self._listing: tuple[float, neostore.Listing] | None = None
-        self._folders: OrderedDict[tuple[str, bytes], list[tuple[bytes, neostore.Node]]] = (
-            OrderedDict()
-        )
+        self._folders: OrderedDict[tuple[str, bytes], list[neostore.Node]] = OrderedDict()
         self._stored: tuple[float, int] | None = None
         self._warmed = False
         self._generation = 0
@@ -170,14 +168,13 @@ class Session:
                 return info
         raise neostore.NotFound(f"no snapshot {snapshot_id[:64]} (forgotten, or never made)")
 
-    def folder(self, info: neostore.SnapshotInfo, path: bytes) -> list[tuple[bytes, neostore.Node]]:
-        """The entries at ``path``: (name, node) of a folder's children, or
-        a single entry when ``path`` is a file."""
+    def folder(self, info: neostore.SnapshotInfo, path: bytes) -> list[neostore.Node]:
+        """The nodes at ``path``: a folder's children in name order, or the
+        file itself."""
         key = (info.hex_id, path)
         found = self._folders.get(key)
         if found is None:
-            entries = neostore.list_directory(self.need(), info, path)
-            found = [(node.name, node) for _, node in entries]
+            found = [node for _, node in neostore.list_directory(self.need(), info, path)]
             self._folders[key] = found
             while len(self._folders) > FOLDERS_KEPT:
                 self._folders.popitem(last=False)
