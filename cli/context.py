@@ -144,18 +144,9 @@ def backend_options(server: ServerOptions) -> BackendOptions:
 
 
 def open_backend(location: str | None, server: ServerOptions | None = None) -> Backend:
-    """The store of a location given on the command line (a missing or
-    unknown location: exit 2, like any malformed argument; other refusals,
-    e.g. a token over plain http, keep their exit code)."""
     from neostore.backend import open_backend as opened
-    from neostore.errors import UsageError
 
-    try:
-        return opened(location or "", backend_options(server or global_server()))
-    except UsageError as e:
-        if e.option == "repository":
-            raise usage(e) from None
-        raise
+    return opened(location or "", backend_options(server or global_server()))
 
 
 def open_repository(
@@ -262,6 +253,10 @@ def _translate(error: BaseException) -> tuple[str, int] | None:
         (errors.PermissionDenied, ExitCode.PERMISSION),
     ]
     code = next((c for cls, c in table if isinstance(error, cls)), ExitCode.FATAL)
+    if isinstance(error, errors.UsageError) and error.option == "repository":
+        # a missing or unknown location, wherever it is opened (a command,
+        # `ui`): a malformed argument; other refusals keep exit 1
+        code = ExitCode.USAGE
     return describe(error), code
 
 

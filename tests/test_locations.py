@@ -25,3 +25,8 @@ def test_a_location_of_an_unknown_kind_is_refused_not_made_a_folder(
     # a folder whose name has a colon is still a folder, spelled as a path
     cli.ok("init", "-r", "./backups:2026", extra_env={"NEOSTORE_NEW_PASSWORD": "pw"})
     assert (tmp_path / "backups:2026" / "config").exists()
+
+
+def test_the_ui_refuses_an_unknown_location_like_every_command(cli: Cli) -> None:
+    refused = cli("ui", "--no-open", "-r", "s3:bucket/x", timeout=60)  # never serves
+    assert refused.code == 2 and "does not know the location type" in refused.err
