@@ -44,6 +44,7 @@ FLAGS = {
     "kdf": "--kdf",
     "insecure_http": "--insecure-http",
     "listen": "--listen",
+    "create_bucket": "--create-bucket",
 }
 
 
@@ -56,6 +57,8 @@ class ServerOptions:
     ca: str | None = None
     #: environment variables with the account: <prefix>_TOKEN etc.
     credentials_env: str = "NEOSTORE_SERVER"
+    #: before the usual names of store settings (AWS_*): "NEOSTORE_FROM_" for copy's source
+    env_prefix: str = ""
     #: send credentials over plain http:// all the same
     insecure_http: bool = False
 
@@ -130,7 +133,7 @@ def warn_if_weak(password: bytes) -> None:
         )
 
 
-def backend_options(server: ServerOptions) -> BackendOptions:
+def backend_options(server: ServerOptions, *, create_bucket: bool = False) -> BackendOptions:
     from neostore.backend import BackendOptions
 
     retries = os.environ.get("NEOSTORE_HTTP_RETRIES")
@@ -140,13 +143,18 @@ def backend_options(server: ServerOptions) -> BackendOptions:
         credentials_env=server.credentials_env,
         insecure_http=server.insecure_http,
         retries=int(retries) if retries and retries.isdigit() else 5,
+        env_prefix=server.env_prefix,
+        create_bucket=create_bucket,
     )
 
 
-def open_backend(location: str | None, server: ServerOptions | None = None) -> Backend:
+def open_backend(
+    location: str | None, server: ServerOptions | None = None, *, create_bucket: bool = False
+) -> Backend:
     from neostore.backend import open_backend as opened
 
-    return opened(location or "", backend_options(server or global_server()))
+    options = backend_options(server or global_server(), create_bucket=create_bucket)
+    return opened(location or "", options)
 
 
 def open_repository(

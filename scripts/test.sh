@@ -14,7 +14,8 @@ fi
 # what the tests run for real: restic against neostore-server
 # (tests/test_server.py), FUSE 3 for `neostore mount` (tests/test_mount.py),
 # unzip for `dump --archive zip` (tests/test_archive.py), headless Chromium
-# and its driver for `neostore ui` (tests/test_ui_browser.py)
+# and its driver for `neostore ui` (tests/test_ui_browser.py), a single-node
+# Ceph with its RADOS Gateway for s3: repositories (tests/services/ceph.py)
 missing=()
 command -v restic >/dev/null 2>&1 || missing+=(restic)
 command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
@@ -22,6 +23,10 @@ ldconfig -p 2>/dev/null | grep -q 'libfuse3\.so\.3' || missing+=(libfuse3-3)
 command -v unzip >/dev/null 2>&1 || missing+=(unzip)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+for tool in ceph-mon ceph-osd radosgw; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+command -v ceph >/dev/null 2>&1 || missing+=(ceph-common)
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"

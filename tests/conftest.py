@@ -210,3 +210,17 @@ def data_blob_count(repo_path: Path) -> int:
         assert location is not None
         count += location.btype == 0
     return count
+
+
+@pytest.fixture(scope="session")
+def ceph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One single-node Ceph cluster with a RADOS Gateway for the session
+    (tests use their own buckets or prefixes); tests/services/ceph.py."""
+    from services import ceph as service
+
+    if not service.installed():
+        pytest.fail("the S3 tests need Ceph: run scripts/test.sh, which installs it")
+    work = tmp_path_factory.mktemp("ceph")
+    started = service.start(work, memstore_bytes=3 << 30)
+    yield started
+    service.stop(work)

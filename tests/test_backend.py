@@ -14,12 +14,14 @@ from urllib.parse import urlsplit
 
 import blake3
 import pytest
+import s3util
 
 from neostore.backend import Backend, BackendOptions, Credentials, LocalBackend, MemoryBackend
 from neostore.backend.base import BufferedStream, ObjectStream, Payload
 from neostore.backend.http import HttpBackend
 from neostore.backend.names import CONTENT_ADDRESSED, OBJECT_TYPES, relative_path
 from neostore.backend.retry import FIRST_DELAY, MAX_DELAY, RetryingBackend
+from neostore.backend.s3 import S3Backend
 from neostore.errors import NotFound, PermanentBackendError, TransientBackendError, UsageError
 from neostore.fsutil import TEMP_MARK
 from neostore_server.storage import META
@@ -35,10 +37,18 @@ def ca(data: bytes) -> str:
 HELLO = ca(b"hello world")
 
 
-@pytest.fixture(params=["local", "memory", "http"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    if request.param == "local":
-        b: Backend = LocalBackend(str(tmp_path / "store"))
+@pytest.fixture(params=["local", "memory", "http", "s3"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Backend]:
+    if request.param == "s3":
+        ceph = request.getfixturevalue("ceph")
+        for name, value in s3util.account_env(ceph).items():
+            monkeypatch.setenv(name, value)
+        bucket = s3util.make_bucket(ceph, "conformance")
+        b: Backend = S3Backend(s3util.location(ceph, bucket, uuid.uuid4().hex[:12]))
+    elif request.param == "local":
+        b = LocalBackend(str(tmp_path / "store"))
     elif request.param == "memory":
         b = MemoryBackend()
     else:
@@ -61,6 +71,10 @@ def stored(backend: Backend, request: pytest.FixtureRequest) -> Callable[[], dic
     backend's objects by the path they would have."""
     if isinstance(backend, MemoryBackend):
         return lambda: {relative_path(t, n): d for (t, n), d in backend._objects.items()}
+    if isinstance(backend, S3Backend):
+        ceph = request.getfixturevalue("ceph")
+        where = backend.where
+        return lambda: s3util.objects(ceph, where.bucket, where.prefix.rstrip("/"))
     if isinstance(backend, LocalBackend):
         root = Path(backend.root)
     else:
@@ -110,7 +124,7 @@ def test_is_a_backend(backend: Backend) -> None:
     defaults (callers pass ``offset=``, ``length=`` by name), and the two
     attributes with their types; the streams too."""
     _assert_conforms(backend)
-    assert backend.batch_reads is isinstance(backend, HttpBackend)  # a request costs
+    assert backend.batch_reads is isinstance(backend, HttpBackend | S3Backend)  # a request costs
     stream = backend.create_stream("data")
     for name in _protocol_methods(ObjectStream):
         assert _parameters(getattr(stream, name), bound=True) == _parameters(

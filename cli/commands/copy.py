@@ -106,6 +106,7 @@ def _open_source(
             fingerprint,
             ca,
             credentials_env="NEOSTORE_FROM_SERVER",
+            env_prefix="NEOSTORE_FROM_",
             insecure_http=context.global_server().insecure_http,
         ),
     )

@@ -20,6 +20,10 @@ def init(
     chunk_max: Annotated[int | None, typer.Option(help="Maximum chunk size in bytes.")] = None,
     pack_size: Annotated[int | None, typer.Option(help="Target pack size in bytes.")] = None,
     kdf: KdfOpt = "default",
+    create_bucket: Annotated[
+        bool,
+        typer.Option("--create-bucket", help="On S3, create the bucket if it does not exist."),
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Create a repository and its owner key; prints the repository id."""
@@ -27,7 +31,7 @@ def init(
     from neostore.format import config as cfg
 
     params = context.kdf(kdf)
-    backend = context.open_backend(repo)
+    backend = context.open_backend(repo, create_bucket=create_bucket)
     if backend.exists_repository():
         raise Fail(f"{backend.location}: a repository already exists there")
     password = context.read_password(password_file, confirm=True)

@@ -14,7 +14,10 @@ from .options import BackendOptions
 #: ``rest:``, ``b2:``, ``rclone:`` …): a store, never a local folder by accident
 #: (``C:\\…`` on Windows has one letter; a folder named so is ``./name:…``)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
-SUPPORTED = "a directory, file://PATH, https://HOST:PORT/REPO (neostore-server)"
+SUPPORTED = (
+    "a directory, file://PATH, https://HOST:PORT/REPO (neostore-server), "
+    "s3:https://HOST/BUCKET[/PREFIX] or s3:BUCKET[/PREFIX] (S3)"
+)
 
 
 def open_backend(location: str, options: BackendOptions | None = None) -> Backend:
@@ -24,6 +27,12 @@ def open_backend(location: str, options: BackendOptions | None = None) -> Backen
     if not location:
         raise UsageError("no repository given", option="repository")
     options = options or BackendOptions()
+    scheme = location.split(":", 1)[0].lower() if _SCHEME.match(location) else ""
+    if scheme == "s3":
+        from .retry import RetryingBackend
+        from .s3 import S3Backend  # obstore only when S3 is used
+
+        return RetryingBackend(S3Backend(location, options), options.retries)
     if "://" not in location:
         if _SCHEME.match(location):
             scheme = location.split(":", 1)[0]

@@ -46,3 +46,9 @@ class BackendOptions:
     retries: int = 5
     #: seconds a request may wait for an answer
     timeout: float = 60.0
+    #: read store settings from the environment with this prefix before each
+    #: usual name (``NEOSTORE_FROM_`` + ``AWS_ACCESS_KEY_ID`` for the source
+    #: of ``copy``): two accounts never mix
+    env_prefix: str = ""
+    #: ``init`` on S3 may create a missing bucket
+    create_bucket: bool = False

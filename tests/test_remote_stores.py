@@ -1,0 +1,125 @@
+"""Repositories on real remote stores, through the ``neostore`` command:
+S3 on a single-node Ceph RADOS Gateway (tests/services/ceph.py). The whole
+life of a repository (init → snapshot → restore → check → forget → prune
+→ mount) and the errors a user meets first: no bucket, a wrong key, an
+endpoint that does not answer."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import s3util
+
+from conftest import PASSWORD, Cli
+
+
+@pytest.fixture
+def s3(cli: Cli, ceph: Any) -> Cli:
+    """The CLI with the Ceph account in its environment and a repository
+    location in a new bucket (not created)."""
+    cli.env.update(s3util.account_env(ceph))
+    cli.repo = s3util.location(ceph, f"t-{uuid.uuid4().hex[:16]}", "backups/laptop")  # type: ignore[assignment]
+    return cli
+
+
+def _tree(root: Path, generation: int) -> None:
+    (root / "docs").mkdir(parents=True, exist_ok=True)
+    (root / "docs" / "notes.txt").write_text(f"generation {generation}\n" * 200)
+    (root / "big.bin").write_bytes(os.urandom(3 << 20) if generation == 1 else b"small now")
+    (root / f"only-{generation}.txt").write_text(str(generation))
+
+
+def _same(a: Path, b: Path) -> None:
+    left = {p.relative_to(a): p.read_bytes() for p in a.rglob("*") if p.is_file()}
+    right = {p.relative_to(b): p.read_bytes() for p in b.rglob("*") if p.is_file()}
+    assert left == right
+
+
+def test_a_repository_lives_its_whole_life_on_s3(s3: Cli, ceph: Any, tmp_path: Path) -> None:
+    missing = s3("init")
+    assert (
+        missing.code == 1 and "does not exist" in missing.err and "--create-bucket" in missing.err
+    )
+    s3.ok("init", "--create-bucket")
+    bucket, prefix = str(s3.repo)[len(f"s3:{ceph.endpoint}/") :].split("/", 1)
+    keys = s3util.objects(ceph, bucket, prefix)
+    assert "config" in keys and any(k.startswith("keys/") for k in keys)
+    assert not s3util.objects(ceph, bucket, "").keys() - {f"{prefix}/{k}" for k in keys}
+
+    src = tmp_path / "src"
+    _tree(src, 1)
+    first = s3.ok("snapshot", src, "--json").json()
+    _tree(src, 2)
+    s3.ok("snapshot", src)
+    assert any(k.startswith("data/") for k in s3util.objects(ceph, bucket, prefix))
+
+    out = tmp_path / "out"
+    s3.ok("restore", "latest", "--to", out)
+    _same(src, out / src.relative_to("/"))
+    s3.ok("check", "--read-data")
+
+    s3.ok("forget", "--keep-last", "1", "--prune", "--grace", "0s")
+    s3.ok("prune", "--grace", "0s")  # the second run deletes what the first condemned
+    listed = s3.ok("snapshots", "--json").json()
+    assert len(listed) == 1 and listed[0]["id"] != first["id"]
+    s3.ok("check", "--read-data")
+    again = tmp_path / "again"
+    s3.ok("restore", "latest", "--to", again)
+    _same(src, again / src.relative_to("/"))
+
+    with _mounted(s3, tmp_path / "mnt") as mnt:
+        text = (
+            mnt / "default" / "latest" / src.relative_to("/") / "docs" / "notes.txt"
+        ).read_text()
+        assert text == "generation 2\n" * 200
+
+
+def test_errors_name_the_store_and_keep_their_exit_codes(s3: Cli, ceph: Any) -> None:
+    s3.ok("init", "--create-bucket")
+    denied = s3("snapshots", extra_env={"AWS_SECRET_ACCESS_KEY": "not-the-secret"})
+    assert denied.code == 1 and "access denied" in denied.err and str(s3.repo) in denied.err
+    nothing = s3("snapshots", "-r", s3util.location(ceph, "no-such-bucket-here", "x"))
+    assert nothing.code == 10 and "no repository" in nothing.err
+    gone = s3(
+        "snapshots",
+        "-r",
+        "s3:http://127.0.0.1:9/bucket/x",
+        extra_env={"NEOSTORE_HTTP_RETRIES": "1"},
+    )
+    assert gone.code == 1 and "unreachable" in gone.err
+
+
+@contextlib.contextmanager
+def _mounted(cli: Cli, mnt: Path) -> Iterator[Path]:
+    mnt.mkdir()
+    env = dict(cli.env, NEOSTORE_PASSWORD=PASSWORD, NEOSTORE_REPO=str(cli.repo))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "neostore_cli.main", "mount", str(mnt)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.ismount(mnt):
+            assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the mount did not appear"
+            time.sleep(0.05)
+        yield mnt
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount", "-u", "-z", str(mnt)], check=False)
