@@ -99,6 +99,39 @@ def test_errors_name_the_store_and_keep_their_exit_codes(s3: Cli, ceph: Any) -> 
     assert gone.code == 1 and "unreachable" in gone.err
 
 
+def test_copy_between_buckets_of_two_accounts(s3: Cli, ceph: Any, tmp_path: Path) -> None:
+    """The source's account is NEOSTORE_FROM_AWS_*, the destination's the
+    usual one; each bucket is private to its account, so a copy that used
+    one account for both would be refused."""
+    from services import ceph as service
+
+    key, secret = service.add_user(ceph, f"u{uuid.uuid4().hex[:8]}")
+    theirs = {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
+    source = s3util.location(ceph, f"t-{uuid.uuid4().hex[:16]}", "old")
+    src = tmp_path / "src"
+    _tree(src, 1)
+    s3.ok("init", "--create-bucket", "-r", source, extra_env=theirs)
+    s3.ok("snapshot", src, "-r", source, extra_env=theirs)
+    s3.ok("init", "--create-bucket")  # the destination, with the usual account
+    assert s3("snapshots", "-r", source).code == 1  # not this account's bucket
+
+    from_env = {f"NEOSTORE_FROM_{k}": v for k, v in theirs.items()}
+    copied = s3.ok(
+        "copy",
+        "--from-repo",
+        source,
+        "--json",
+        extra_env=dict(from_env, NEOSTORE_FROM_PASSWORD=PASSWORD),
+    ).json()
+    assert copied["stats"]["snapshots_copied"] == 1 and copied["problems"] == []
+    out = tmp_path / "out"
+    s3.ok("restore", "latest", "--to", out)
+    _same(src, out / src.relative_to("/"))
+    # without its own account the source is read with the usual one: refused
+    refused = s3("copy", "--from-repo", source, extra_env={"NEOSTORE_FROM_PASSWORD": PASSWORD})
+    assert refused.code == 1 and "access denied" in refused.err
+
+
 @contextlib.contextmanager
 def _mounted(cli: Cli, mnt: Path) -> Iterator[Path]:
     mnt.mkdir()

@@ -172,6 +172,29 @@ def start(workdir: str | os.PathLike[str], memstore_bytes: int = 2 << 30) -> S3S
     return service
 
 
+def add_user(service: S3Service, uid: str) -> tuple[str, str]:
+    """Another S3 account (its access key and secret): buckets are private
+    to the account that made them."""
+    work = Path(service.workdir)
+    access = f"NEOSTORE{uid.upper()}"[:20].ljust(20, "0")
+    secret = f"secret-of-{uid}-0123456789abcdef0123456789"
+    _run(
+        work,
+        "radosgw-admin",
+        "user",
+        "create",
+        "--uid",
+        uid,
+        "--display-name",
+        uid,
+        "--access-key",
+        access,
+        "--secret-key",
+        secret,
+    )
+    return access, secret
+
+
 def _config_value(work: Path, key: str) -> str:
     for line in (work / "ceph.conf").read_text().splitlines():
         name, _, value = line.partition("=")
