@@ -21,21 +21,21 @@ SUPPORTED = (
 
 
 def open_backend(location: str, options: BackendOptions | None = None) -> Backend:
-    """The store at ``location``: a directory path or ``file://`` URL, or
-    ``https://HOST:PORT/REPO`` (``http://``) on neostore-server, which is
-    opened with ``options`` and retries what is safe to retry."""
+    """The store at ``location``: a directory path or ``file://`` URL,
+    ``https://HOST:PORT/REPO`` (``http://``) on neostore-server, or an S3
+    bucket (``s3:…``, :mod:`.s3settings`); a remote store is opened with
+    ``options`` and retries what is safe to retry."""
     if not location:
         raise UsageError("no repository given", option="repository")
     options = options or BackendOptions()
-    scheme = location.split(":", 1)[0].lower() if _SCHEME.match(location) else ""
-    if scheme == "s3":
+    scheme = location.split(":", 1)[0] if _SCHEME.match(location) else ""
+    if scheme.lower() == "s3":
         from .retry import RetryingBackend
-        from .s3 import S3Backend  # obstore only when S3 is used
+        from .s3 import S3Backend  # boto3 only when S3 is used
 
         return RetryingBackend(S3Backend(location, options), options.retries)
     if "://" not in location:
-        if _SCHEME.match(location):
-            scheme = location.split(":", 1)[0]
+        if scheme:
             raise UsageError(
                 f"{location}: neostore does not know the location type {scheme!r}; "
                 f"it takes {SUPPORTED} (a folder whose name has a colon: ./{location})",

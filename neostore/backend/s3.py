@@ -62,7 +62,7 @@ class S3Backend:
     def __init__(self, location: str, options: BackendOptions | None = None) -> None:
         options = options or BackendOptions()
         self.where: S3Location = parse(location, options.env_prefix)
-        self.location = self.where.display
+        self.location = location.rstrip("/")  # as the user wrote it
         self._options = options
         self._client: Any = None
         self._lock = threading.Lock()
@@ -79,7 +79,6 @@ class S3Backend:
 
     def _connect(self) -> Any:
         import boto3
-        from botocore import UNSIGNED
         from botocore.config import Config
 
         where = self.where
@@ -105,8 +104,6 @@ class S3Backend:
         }
         if where.endpoint is None and session.region_name is None:
             settings["region_name"] = "us-east-1"  # boto3 follows AWS's redirect to the bucket
-        if where.anonymous:
-            settings["signature_version"] = UNSIGNED
         return session.client("s3", endpoint_url=where.endpoint, config=Config(**settings))
 
     def _call(self, what: str, call: Callable[[Any], T]) -> T:
@@ -127,7 +124,7 @@ class S3Backend:
     def _client_error(self, what: str, e: Any) -> Exception:
         error = e.response.get("Error", {})
         code = str(error.get("Code", ""))
-        status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        status = _status(e)
         message = str(error.get("Message") or code or status)
         if code == "NoSuchBucket":
             return NotFound(f"{self.location}: bucket {self.where.bucket!r} does not exist")
@@ -194,32 +191,37 @@ class S3Backend:
 
         key = self._key(otype, name)
         body = joined(data)
-        what = f"{otype}/{name}"
         if not self._conditional:
             if self.exists(otype, name):
                 return False
             self.save(otype, name, body)
             return True
-        for _ in range(20):
+
+        def put(s3: Any) -> int:
+            """0 when written, else the status that refused it (412, 409, 501)."""
             try:
-                self._s3().put_object(Bucket=self.where.bucket, Key=key, Body=body, IfNoneMatch="*")
-                return True
+                s3.put_object(Bucket=self.where.bucket, Key=key, Body=body, IfNoneMatch="*")
             except ClientError as e:
-                status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-                if status == 412:
-                    return False
-                if status == 409:  # another conditional write of it in progress
-                    time.sleep(0.05)
-                    if self.exists(otype, name):
-                        return False
-                    continue
-                if status == 501:
-                    self._conditional = False
-                    return self.save_new(otype, name, body)
-                raise self._client_error(what, e) from e
-            except Exception as e:
-                self._call(what, _reraise(e))
-        raise TransientBackendError(f"{self.location}: {what}: conditional write kept conflicting")
+                status = _status(e)
+                if status in (409, 412, 501):
+                    return status
+                raise
+            return 0
+
+        for _ in range(20):
+            refused = self._call(f"{otype}/{name}", put)
+            if refused in (0, 412):
+                return refused == 0
+            if refused == 501:  # no conditional writes here: check, then write
+                self._conditional = False
+                return self.save_new(otype, name, body)
+            # 409: a conditional write of the same name is in flight
+            time.sleep(0.05)
+            if self.exists(otype, name):
+                return False
+        raise TransientBackendError(
+            f"{self.location}: {otype}/{name}: conditional write kept conflicting"
+        )
 
     def create_stream(self, otype: str) -> ObjectStream:
         # the name (a hash of the bytes) is known at the end and S3 has no
@@ -342,8 +344,6 @@ class _Buffers(io.RawIOBase):
         return filled
 
 
-def _reraise(error: Exception) -> Callable[[Any], None]:
-    def again(_s3: Any) -> None:
-        raise error
-
-    return again
+def _status(error: Any) -> int:
+    """The HTTP status of a boto3 ClientError (0 when it has none)."""
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)

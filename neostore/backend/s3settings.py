@@ -44,13 +44,6 @@ class S3Location:
     #: an explicit account (a prefixed environment); empty: boto3's usual chain
     account: dict[str, str] = field(default_factory=dict, repr=False)
     profile: str | None = None
-    #: unsigned requests (a public bucket), NEOSTORE_S3_ANONYMOUS=1
-    anonymous: bool = False
-
-    @property
-    def display(self) -> str:
-        where = self.endpoint or "aws"
-        return f"s3:{where.rstrip('/')}/{self.bucket}/{self.prefix}".rstrip("/")
 
 
 def parse(location: str, env_prefix: str = "") -> S3Location:
@@ -109,7 +102,6 @@ def parse(location: str, env_prefix: str = "") -> S3Location:
         path_style=path_style,
         account=account,
         profile=env.get("AWS_PROFILE") if own and not account else None,
-        anonymous=env.get("NEOSTORE_S3_ANONYMOUS") == "1",
     )
 
 
