@@ -4,7 +4,6 @@ for the owner, a reader and a share key; unmounted by signal."""
 
 from __future__ import annotations
 
-import contextlib
 import ctypes.util
 import errno
 import os
@@ -14,12 +13,12 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from mountutil import mounted as _mounted
 
 from conftest import PASSWORD, Cli
 
@@ -61,35 +60,6 @@ def _source(tmp_path: Path) -> Path:
     (src / "shared").mkdir()
     (src / "shared" / "deck.txt").write_text("deck\n")
     return src
-
-
-@contextlib.contextmanager
-def _mounted(
-    repo: Cli, mnt: Path, password: str = PASSWORD, *args: str
-) -> Iterator[subprocess.Popen[bytes]]:
-    mnt.mkdir(exist_ok=True)
-    env = dict(repo.env, NEOSTORE_PASSWORD=password)
-    env.setdefault("NEOSTORE_REPO", str(repo.repo))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "neostore_cli.main", "mount", str(mnt), "--refresh", "0", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not os.path.ismount(mnt):
-            assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "the mount did not appear"
-            time.sleep(0.05)
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
-        if os.path.ismount(mnt):
-            subprocess.run(["fusermount", "-u", "-z", str(mnt)], check=False)
 
 
 def _compare(src: Path, seen: Path) -> int:

@@ -6,19 +6,14 @@ endpoint that does not answer."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import s3util
+from mountutil import mounted
 
 from conftest import PASSWORD, Cli
 
@@ -77,7 +72,8 @@ def test_a_repository_lives_its_whole_life_on_s3(s3: Cli, ceph: Any, tmp_path: P
     s3.ok("restore", "latest", "--to", again)
     _same(src, again / src.relative_to("/"))
 
-    with _mounted(s3, tmp_path / "mnt") as mnt:
+    mnt = tmp_path / "mnt"
+    with mounted(s3, mnt):
         text = (
             mnt / "default" / "latest" / src.relative_to("/") / "docs" / "notes.txt"
         ).read_text()
@@ -132,27 +128,23 @@ def test_copy_between_buckets_of_two_accounts(s3: Cli, ceph: Any, tmp_path: Path
     assert refused.code == 1 and "access denied" in refused.err
 
 
-@contextlib.contextmanager
-def _mounted(cli: Cli, mnt: Path) -> Iterator[Path]:
-    mnt.mkdir()
-    env = dict(cli.env, NEOSTORE_PASSWORD=PASSWORD, NEOSTORE_REPO=str(cli.repo))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "neostore_cli.main", "mount", str(mnt)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not os.path.ismount(mnt):
-            assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "the mount did not appear"
-            time.sleep(0.05)
-        yield mnt
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
-        if os.path.ismount(mnt):
-            subprocess.run(["fusermount", "-u", "-z", str(mnt)], check=False)
+def test_a_large_object_goes_up_in_parts_and_comes_back_whole(
+    ceph: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packs from MULTIPART_FROM on (a --pack-size of 64 MiB or more) are sent
+    as a multipart upload straight from their buffers, never joined."""
+    from neostore.backend import s3 as s3backend
+
+    for name, value in s3util.account_env(ceph).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(s3backend, "MULTIPART_FROM", 8 << 20)  # parts stay 16 MiB
+    bucket = s3util.make_bucket(ceph)
+    backend = s3backend.S3Backend(s3util.location(ceph, bucket, "big"))
+    parts = [os.urandom(5 << 20), b"", os.urandom(13 << 20), os.urandom(3)]
+    whole = b"".join(parts)
+    name = "cd" * 32
+    backend.save("data", name, parts)
+    assert backend.load("data", name) == whole
+    assert backend.load("data", name, (16 << 20) - 5, 10) == whole[(16 << 20) - 5 :][:10]
+    head = s3util.client(ceph).head_object(Bucket=bucket, Key=f"big/data/cd/{name}")
+    assert head["ETag"].strip('"').endswith("-2")  # S3's mark of a two-part upload
