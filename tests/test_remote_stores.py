@@ -148,3 +148,16 @@ def test_a_large_object_goes_up_in_parts_and_comes_back_whole(
     assert backend.load("data", name, (16 << 20) - 5, 10) == whole[(16 << 20) - 5 :][:10]
     head = s3util.client(ceph).head_object(Bucket=bucket, Key=f"big/data/cd/{name}")
     assert head["ETag"].strip('"').endswith("-2")  # S3's mark of a two-part upload
+
+
+def test_an_endpoint_whose_certificate_fails_is_refused_at_once(cli: Cli, neoserver: Any) -> None:
+    """neostore-server's self-signed certificate, taken for an S3 endpoint:
+    a TLS failure is permanent (not retried as "unreachable")."""
+    endpoint = neoserver.url("x").rsplit("/", 1)[0]
+    refused = cli(
+        "snapshots",
+        "-r",
+        f"s3:{endpoint}/bucket/x",
+        extra_env={"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"},
+    )
+    assert refused.code == 1 and "TLS verification failed" in refused.err

@@ -107,19 +107,27 @@ class S3Backend:
         return session.client("s3", endpoint_url=where.endpoint, config=Config(**settings))
 
     def _call(self, what: str, call: Callable[[Any], T]) -> T:
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        from botocore import exceptions as bx
 
         try:
             return call(self._s3())
-        except ClientError as e:
+        except bx.ClientError as e:
             raise self._client_error(what, e) from e
-        except NoCredentialsError as e:
+        except bx.NoCredentialsError as e:
             raise PermanentBackendError(
                 f"{self.location}: no S3 credentials: set AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
             ) from e
-        except BotoCoreError as e:  # no connection, timeouts, broken responses
+        except bx.SSLError as e:  # a certificate that fails checks: retrying will not help
+            raise PermanentBackendError(
+                f"{self.location}: TLS verification failed ({e}); for a private CA set "
+                "AWS_CA_BUNDLE"
+            ) from e
+        except (bx.ConnectionError, bx.HTTPClientError, bx.IncompleteReadError) as e:
+            # no connection, timeouts, a response cut short
             raise TransientBackendError(f"{self.location}: {what}: unreachable ({e})") from e
+        except bx.BotoCoreError as e:  # a malformed request or setting: permanent
+            raise PermanentBackendError(f"{self.location}: {what}: {e}") from e
 
     def _client_error(self, what: str, e: Any) -> Exception:
         error = e.response.get("Error", {})
