@@ -3,7 +3,9 @@
 The one reader of blobs for every operation (restore, browse, copy, check,
 prune). It owns how blobs are fetched: one range read per blob from a
 local directory; from a server (``batch_reads``), neighbouring blobs of a
-pack in one range request, and a file's next window of blobs at once.
+pack in one range request, a file's next window of blobs at once, and
+listings by segments of their packs (a walk opens them in the order a
+snapshot wrote them, close together).
 Nothing it returns is unverified: every plaintext is checked against the
 content hash in its reference, and a copy that fails (missing, corrupt,
 planted by a leaked writer key) makes it try the blob's other copies.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -31,6 +34,10 @@ MAX_GAP = 256 * 1024
 MAX_READ = 8 << 20
 #: a file's blobs are fetched ahead in windows of this many plaintext bytes
 WINDOW = 8 << 20
+#: listings are read from a remote store in segments of their pack this large
+TREE_SEGMENT = 4 << 20
+#: segments kept in memory, at most (the least recently used go first)
+TREE_SEGMENTS_HELD = 32 << 20
 
 
 class BlobReader:
@@ -44,6 +51,10 @@ class BlobReader:
         self._repo_id = repo_id
         self._chunk_max = chunk_max
         self._budget = ListingBudget()
+        self._segments_lock = threading.Lock()
+        #: (pack id, first byte) -> a segment of a pack of listings (remote stores)
+        self._segments: OrderedDict[tuple[bytes, int], bytes] = OrderedDict()
+        self._segments_bytes = 0
 
     @property
     def batch_reads(self) -> bool:
@@ -185,12 +196,45 @@ class BlobReader:
             total += ref.length
         return chosen
 
+    def _tree_stored(self, location: Location) -> bytes | None:
+        """The encrypted bytes of a listing's piece from the segment of its
+        pack that holds it, read whole on first use (remote stores): a
+        snapshot writes the listings of a walk side by side, so one request
+        brings the next thousands. Verified by the caller like any fetch."""
+        first = location.offset // TREE_SEGMENT * TREE_SEGMENT
+        end = location.offset + location.length
+        key = (location.pack_id, first)
+        with self._segments_lock:
+            held = self._segments.get(key)
+            if held is not None and end <= first + len(held):
+                self._segments.move_to_end(key)
+                return held[location.offset - first : end - first]
+        stop = max(end, min(first + TREE_SEGMENT, self._index.pack_size(location.pack_id) or end))
+        try:
+            data = self._store.load(objects.pack(location.pack_id), first, stop - first)
+        except NeostoreError:
+            return None
+        if len(data) < end - first:
+            return None
+        with self._segments_lock:
+            old = self._segments.pop(key, b"")
+            self._segments[key] = data
+            self._segments_bytes += len(data) - len(old)
+            while self._segments_bytes > TREE_SEGMENTS_HELD and len(self._segments) > 1:
+                _, dropped = self._segments.popitem(last=False)
+                self._segments_bytes -= len(dropped)
+        return data[location.offset - first : end - first]
+
     def stream(self, btype: int, refs: Sequence[Ref]) -> Iterator[bytes]:
         """The plaintext of ``refs`` in order, verified, fetched a window at
         a time where that pays (bounded memory: one window)."""
         ahead: dict[bytes, bytes] = {}
         for index, ref in enumerate(refs):
             stored = ahead.pop(ref.blob_id, None)
+            if stored is None and btype == TREE and self.batch_reads:
+                location = self._index.lookup(ref.blob_id)
+                if location is not None and location.btype == TREE:
+                    stored = self._tree_stored(location)
             if stored is None and self.batch_reads:
                 ahead = self.prefetch(btype, self.window(refs, index))
                 stored = ahead.pop(ref.blob_id, None)

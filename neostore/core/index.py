@@ -167,6 +167,10 @@ class MasterIndex:
             return size in claims
         return self._pack_size.get(pack_id) == size
 
+    def pack_size(self, pack_id: bytes) -> int | None:
+        """A pack's size as the index records it (None: not indexed)."""
+        return self._pack_size.get(pack_id)
+
     def packs(self) -> Iterator[tuple[bytes, int]]:
         with self._lock:
             items = list(self._pack_size.items())

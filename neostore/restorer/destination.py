@@ -28,29 +28,36 @@ _ZEROS = bytes(_HOLE_BLOCK)
 
 class Dest:
     """A destination directory, created on first use (so an include
-    pattern does not leave empty directories behind)."""
+    pattern does not leave empty directories behind). Its fd may be
+    closed while its metadata waits for workers (:mod:`.pending`) and is
+    opened again when needed."""
 
     def __init__(
-        self, parent: Dest | None, name: bytes, node: Node | None, fd: int | None = None
+        self,
+        parent: Dest | None,
+        name: bytes,
+        node: Node | None,
+        fd: int | None = None,
+        path: bytes = b"",
     ) -> None:
         self.parent = parent
         self.name = name
         self.node = node
+        self.path = path
         self._fd = fd
+        self._made = fd is not None
         self.lock = threading.Lock()
+        #: what it still waits for before its metadata is applied (:mod:`.pending`)
+        self.pending = 0
 
     def fd(self) -> int:
         with self.lock:
             if self._fd is None:
                 assert self.parent is not None
                 parent_fd = self.parent.fd()
-                try:
-                    os.mkdir(self.name, 0o700, dir_fd=parent_fd)
-                except FileExistsError:
-                    st = os.stat(self.name, dir_fd=parent_fd, follow_symlinks=False)
-                    if not stat.S_ISDIR(st.st_mode):
-                        os.unlink(self.name, dir_fd=parent_fd)
-                        os.mkdir(self.name, 0o700, dir_fd=parent_fd)
+                if not self._made:
+                    _make_dir(parent_fd, self.name)
+                    self._made = True
                 self._fd = os.open(self.name, DIR_FLAGS, dir_fd=parent_fd)
             return self._fd
 
@@ -65,12 +72,29 @@ class Dest:
 
     @property
     def created(self) -> bool:
+        """Whether this restore made (or took over) the directory."""
+        return self._made
+
+    @property
+    def open(self) -> bool:
         return self._fd is not None
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        with self.lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+def _make_dir(parent_fd: int, name: bytes) -> None:
+    """A directory ``name`` in ``parent_fd``, replacing a non-directory."""
+    try:
+        os.mkdir(name, 0o700, dir_fd=parent_fd)
+    except FileExistsError:
+        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        if not stat.S_ISDIR(st.st_mode):
+            os.unlink(name, dir_fd=parent_fd)
+            os.mkdir(name, 0o700, dir_fd=parent_fd)
 
 
 def open_below(root_fd: int, components: list[bytes]) -> int:

@@ -5,8 +5,9 @@ file that is not at the destination is created and written; one that is
 (a delta restore) is cut into chunks as the repository would cut it, and
 only the chunks it lacks are fetched, into a new file that replaces the
 old one once complete. All-zero chunks become holes without being
-fetched. On a remote store, the blobs of a batch's small files, and a
-large file's next window of blobs, are fetched with few range requests.
+fetched. On a remote store, the blobs of a batch's small files (of one
+directory or several), and a large file's next window of blobs, are
+fetched with few range requests.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ..fsutil import pread_all
 from ..progress import Collecting
 from . import destination
 from .destination import FILE_FLAGS, Metadata, create_file, open_below, write_sparse
-from .options import COUNTERS, Overwrite, Tally, keep_existing
+from .options import Overwrite, Tally, keep_existing
 
 #: files up to this size have their blobs fetched together per batch (remote stores)
 BATCH_READ_FILE_MAX = 1 << 20
@@ -74,26 +75,43 @@ class FileRestorer:
         #: encrypted blobs of the current batch fetched together (remote stores)
         self._stored: dict[bytes, bytes] = {}
 
-    def run_batch(self, components: list[bytes], batch: list[tuple[Node, bytes]]) -> BatchResult:
-        """In a worker: restore files into one directory; returns the outcome."""
+    def run_batch(self, work: list[tuple[list[bytes], list[tuple[Node, bytes]]]]) -> BatchResult:
+        """In a worker: restore files into their directories (each given by
+        its names from the root); returns the outcome."""
         collecting = Collecting()
         self.tally = Tally(collecting)
         self.metadata = Metadata(collecting.warning)
+        dirs: list[int | None] = []
         try:
-            dir_fd = open_below(self.root_fd, components)
+            for components, batch in work:
+                dirs.append(self._open_dir(components, batch))
+            if self.repo.blobs.batch_reads:
+                refs = [
+                    ref
+                    for dir_fd, (_, batch) in zip(dirs, work, strict=True)
+                    if dir_fd is not None
+                    for ref in self._small_refs(dir_fd, batch)
+                ]
+                self._stored = self.repo.blobs.prefetch(DATA, refs)
+                self.tally.add(bytes_downloaded=sum(len(v) for v in self._stored.values()))
+            oks: list[bool] = []
+            for dir_fd, (_, batch) in zip(dirs, work, strict=True):
+                for node, path in batch:
+                    oks.append(dir_fd is not None and self.restore(dir_fd, node, path))
+        finally:
+            self._stored = {}
+            for dir_fd in dirs:
+                if dir_fd is not None:
+                    os.close(dir_fd)
+        return oks, self.tally.counters(), self.tally.stats.errors, collecting.warnings
+
+    def _open_dir(self, components: list[bytes], batch: list[tuple[Node, bytes]]) -> int | None:
+        try:
+            return open_below(self.root_fd, components)
         except OSError as e:
             for _, path in batch:
                 self.tally.fail(path, f"cannot open its directory: {e.strerror or e}")
-            return [False] * len(batch), [0] * len(COUNTERS), self.tally.stats.errors, []
-        try:
-            if self.repo.blobs.batch_reads:
-                self._stored = self.repo.blobs.prefetch(DATA, self._small_refs(dir_fd, batch))
-                self.tally.add(bytes_downloaded=sum(len(v) for v in self._stored.values()))
-            oks = [self.restore(dir_fd, node, path) for node, path in batch]
-        finally:
-            self._stored = {}
-            os.close(dir_fd)
-        return oks, self.tally.counters(), self.tally.stats.errors, collecting.warnings
+            return None
 
     def is_hole(self, ref: Ref) -> bool:
         return ref.length >= self._hole_min and ref.digest == _zero_digest(ref.length)

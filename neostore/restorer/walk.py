@@ -22,6 +22,7 @@ import os
 import signal
 import stat
 import threading
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -40,14 +41,20 @@ from . import destination
 from .destination import Dest, Metadata, open_below
 from .files import BatchResult, FileRestorer
 from .options import Overwrite, RestoreOptions, RestoreStats, Tally, keep_existing
+from .pending import PendingDirs
 from .privileged import unprivileged
 
-#: a worker task restores up to this many files or bytes
-#: (large enough that workers tend to fill different directories: creating
-#: files in one directory from three processes at once doubled the kernel
-#: time per file here, on the directory's lock)
+#: a worker task restores up to this many files or bytes, of one directory
+#: or of several in walk order (large enough that workers tend to fill
+#: different directories: creating files in one directory from three
+#: processes at once doubled the kernel time per file here, on the
+#: directory's lock; and on a remote store the small files of many small
+#: directories come in one range request)
 BATCH_FILES = 256
 BATCH_BYTES = 16 * 1024 * 1024
+#: batches handed to workers and not yet done, per worker (the walk waits
+#: beyond: the files it has listed are held in memory until written)
+IN_FLIGHT_PER_WORKER = 3
 
 
 class _Written:
@@ -58,8 +65,8 @@ class _Written:
         self.ok = False
 
 
-#: a file handed to a worker: its node, its path, and when it is written
-_Job = tuple[Node, bytes, _Written]
+#: a file handed to a worker: its directory, node, path, and when it is written
+_Job = tuple[Dest, Node, bytes, _Written]
 
 
 class Restorer:
@@ -78,6 +85,11 @@ class Restorer:
         self._exclude = PathMatcher(options.excludes)
         # (device, inode) of a hard-linked file -> (its dest dir, name, when written)
         self._links: dict[tuple[int, int], tuple[list[bytes], bytes, _Written]] = {}
+        #: files listed and not yet handed to a worker, and their bytes
+        self._batch: list[_Job] = []
+        self._batch_bytes = 0
+        self._in_flight: deque[Future[BatchResult]] = deque()
+        self._dirs = PendingDirs(self._finish_dir)
 
     @property
     def stats(self) -> RestoreStats:
@@ -104,6 +116,10 @@ class Restorer:
                 self._restore_nodes(root, listing, base)
                 if self.options.delete:
                     self._delete_extra(root_fd, listing, base)
+            self._hand_over()
+            while self._in_flight:
+                self._in_flight.popleft().result()
+            self._dirs.drain()
         except BrokenProcessPool as e:
             raise NeostoreError("a restore worker process died") from e
         except BaseException:
@@ -111,6 +127,7 @@ class Restorer:
             raise
         finally:
             self.pool.shutdown(wait=True)
+            self._dirs.close_all()
             root.close()
         self.reporter.finish()
         return self.stats
@@ -142,23 +159,36 @@ class Restorer:
         pool.submit(int).result()  # forks every worker (the fork start method does)
         return pool
 
-    def _submit(self, dest: Dest, batch: list[_Job]) -> Future[BatchResult]:
-        dest.fd()  # the directory exists before a worker looks for it
-        jobs = [(node, path) for node, path, _ in batch]
-        if any(isinstance(node.content, EncodedRefs) for node, _ in jobs):
+    def _hand_over(self) -> None:
+        """Give the files listed so far to a worker; wait for the oldest
+        batch when enough are in flight."""
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        if not batch:
+            return
+        groups: dict[Dest, list[tuple[Node, bytes]]] = {}
+        for dest, node, path, _ in batch:
+            groups.setdefault(dest, []).append((node, path))
+        self._dirs.writing(groups)
+        work = [(dest.components(), jobs) for dest, jobs in groups.items()]
+        if any(isinstance(node.content, EncodedRefs) for _, node, _, _ in batch):
             # a file of thousands of chunks: its references, kept encoded
             # in the listing, are not copied to a worker but read here
             future: Future[BatchResult] = Future()
             try:
-                future.set_result(self.files.run_batch(dest.components(), jobs))
+                future.set_result(self.files.run_batch(work))
             except BaseException as e:
                 future.set_exception(e)
         else:
-            future = self.pool.submit(_child_batch, dest.components(), jobs)
-        future.add_done_callback(functools.partial(self._batch_done, batch))
-        return future
+            future = self.pool.submit(_child_batch, work)
+        future.add_done_callback(functools.partial(self._batch_done, batch, list(groups)))
+        self._in_flight.append(future)
+        while len(self._in_flight) > IN_FLIGHT_PER_WORKER * max(1, self.options.workers):
+            self._in_flight.popleft().result()
+            self._dirs.drain()
 
-    def _batch_done(self, batch: list[_Job], future: Future[BatchResult]) -> None:
+    def _batch_done(
+        self, batch: list[_Job], dests: list[Dest], future: Future[BatchResult]
+    ) -> None:
         """Runs in the pool's thread: merge a worker's outcome."""
         try:
             result = None if future.cancelled() or future.exception() else future.result()
@@ -170,11 +200,12 @@ class Restorer:
                 for wpath, message in warnings:
                     self.reporter.warning(wpath, message)
                 self.reporter.advance(counters[1], counters[0])
-                for (_, _, written), ok in zip(batch, oks, strict=True):
+                for (_, _, _, written), ok in zip(batch, oks, strict=True):
                     written.ok = ok
         finally:
-            for _, _, written in batch:
+            for _, _, _, written in batch:
                 written.done.set()
+            self._dirs.written(dests)
 
     # -- the walk ------------------------------------------------------------------
 
@@ -186,17 +217,7 @@ class Restorer:
         return node.type == tree.DIR or self._include.matches_or_below(path)
 
     def _restore_nodes(self, dest: Dest, nodes: Sequence[Node], prefix: bytes) -> None:
-        futures: list[Future[BatchResult]] = []
-        batch: list[_Job] = []
-        batch_bytes = 0
         deferred_links: list[tuple[Node, bytes]] = []
-
-        def hand_over() -> None:
-            nonlocal batch, batch_bytes
-            if batch:
-                futures.append(self._submit(dest, batch))
-                batch, batch_bytes = [], 0
-
         for listed in nodes:
             path = prefix + b"/" + listed.name
             if not self._wanted(path, listed):
@@ -209,34 +230,33 @@ class Restorer:
             self.reporter.item(path)
             try:
                 if node.type == tree.DIR:
-                    hand_over()  # first: a hard link below may wait for one of them
                     self._restore_dir(dest, node, path)
                 elif node.type != tree.FILE:
                     self._restore_special(dest, node, path)
-                elif not self._queue_file(dest, node, path, batch):
+                elif not self._queue_file(dest, node, path):
                     deferred_links.append((node, path))
                 else:
-                    batch_bytes += node.size
-                    if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
-                        hand_over()
+                    self._batch_bytes += node.size
+                    if len(self._batch) >= BATCH_FILES or self._batch_bytes >= BATCH_BYTES:
+                        self._hand_over()
             except OSError as e:
                 self.tally.fail(path, e.strerror or str(e))
-        hand_over()
-        for future in futures:
-            future.result()
+        if deferred_links:
+            self._hand_over()  # the files they link to may be listed but not handed over
         for node, path in deferred_links:
             self._restore_link(dest, node, path)
 
-    def _queue_file(self, dest: Dest, node: Node, path: bytes, batch: list[_Job]) -> bool:
+    def _queue_file(self, dest: Dest, node: Node, path: bytes) -> bool:
         """Add a file to the batch; False for another name of a hard-linked
         file already queued (it is linked once that one is written)."""
         key = (node.device, node.inode)
         if node.links > 1 and key in self._links:
             return False
+        dest.fd()  # the directory exists before a worker looks for it
         written = _Written()
         if node.links > 1:
             self._links[key] = (dest.components(), node.name, written)
-        batch.append((node, path, written))
+        self._batch.append((dest, node, path, written))
         return True
 
     def _restore_dir(self, parent: Dest, node: Node, path: bytes) -> None:
@@ -245,21 +265,30 @@ class Restorer:
         except NeostoreError as e:
             self.tally.fail(path, f"cannot read directory listing: {e}")
             return
-        child = Dest(parent, node.name, node)
+        child = Dest(parent, node.name, node, path=path)
         wanted = not self._include or self._include.matches_or_below(path)
         if wanted and self._in_the_way(parent, node, path):
             return
         if wanted:
             child.fd()
+        self._dirs.opened(child)
         try:
             self._restore_nodes(child, children, path)
             if self.options.delete and child.created:
                 self._delete_extra(child.fd(), children, path)
-            if child.created:
-                self.metadata.apply_fd(child.fd(), node, path)
-                self.tally.add(dirs=1)
         finally:
-            child.close()
+            self._dirs.walked(child)  # its metadata once its files are written
+
+    def _finish_dir(self, dest: Dest) -> None:
+        """A directory whose content is all written: its metadata now."""
+        if not dest.created or dest.node is None:
+            return
+        try:
+            self.metadata.apply_fd(dest.fd(), dest.node, dest.path)
+        except OSError as e:
+            self.tally.fail(dest.path, e.strerror or str(e))
+            return
+        self.tally.add(dirs=1)
 
     def _delete_extra(self, dir_fd: int, nodes: Sequence[Node], prefix: bytes) -> None:
         """``delete``: remove what this destination directory holds that the
@@ -379,6 +408,6 @@ def _child_init(files: FileRestorer) -> None:
     tune_malloc(mmap_threshold=4 * MIB)
 
 
-def _child_batch(components: list[bytes], batch: list[tuple[Node, bytes]]) -> BatchResult:
+def _child_batch(work: list[tuple[list[bytes], list[tuple[Node, bytes]]]]) -> BatchResult:
     assert _WORKER is not None
-    return _WORKER.run_batch(components, batch)
+    return _WORKER.run_batch(work)

@@ -83,7 +83,7 @@ osd memory target = 1073741824
 
 [client.rgw.local]
 ms mon client mode = crc secure
-rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
+rgw frontends = beast endpoint=127.0.0.1:{rgw_port} tcp_nodelay=1
 rgw data = {work}/rgw
 rgw thread pool size = 64
 rgw enable usage log = false
