@@ -15,7 +15,9 @@ fi
 # (tests/test_server.py), FUSE 3 for `neostore mount` (tests/test_mount.py),
 # unzip for `dump --archive zip` (tests/test_archive.py), headless Chromium
 # and its driver for `neostore ui` (tests/test_ui_browser.py), a single-node
-# Ceph with its RADOS Gateway for s3: repositories (tests/services/ceph.py)
+# Ceph with its RADOS Gateway for s3: repositories (tests/services/ceph.py),
+# OpenSSH's server for sftp: repositories (tests/services/sshd.py), rclone
+# serving restic's REST protocol for rest: repositories (tests/services/rclone.py)
 missing=()
 command -v restic >/dev/null 2>&1 || missing+=(restic)
 command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
@@ -27,6 +29,9 @@ for tool in ceph-mon ceph-osd radosgw; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 command -v ceph >/dev/null 2>&1 || missing+=(ceph-common)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+command -v rclone >/dev/null 2>&1 || missing+=(rclone)
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -224,3 +224,17 @@ def ceph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     started = service.start(work, memstore_bytes=3 << 30)
     yield started
     service.stop(work)
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One OpenSSH server on a loopback port for the session, with a
+    throwaway host key and user key (tests/services/sshd.py)."""
+    from services import sshd as service
+
+    if not service.installed():
+        pytest.fail("the SFTP tests need OpenSSH's server: run scripts/test.sh, which installs it")
+    work = tmp_path_factory.mktemp("sshd")
+    started = service.start(work)
+    yield started
+    service.stop(work)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import blake3
 import pytest
 import s3util
+import sftputil
 
 from neostore.backend import Backend, BackendOptions, Credentials, LocalBackend, MemoryBackend
 from neostore.backend.base import BufferedStream, ObjectStream, Payload
@@ -22,6 +23,7 @@ from neostore.backend.http import HttpBackend
 from neostore.backend.names import CONTENT_ADDRESSED, OBJECT_TYPES, relative_path
 from neostore.backend.retry import FIRST_DELAY, MAX_DELAY, RetryingBackend
 from neostore.backend.s3 import S3Backend
+from neostore.backend.sftp import SftpBackend
 from neostore.errors import NotFound, PermanentBackendError, TransientBackendError, UsageError
 from neostore.fsutil import TEMP_MARK
 from neostore_server.storage import META
@@ -37,7 +39,7 @@ def ca(data: bytes) -> str:
 HELLO = ca(b"hello world")
 
 
-@pytest.fixture(params=["local", "memory", "http", "s3"])
+@pytest.fixture(params=["local", "memory", "http", "s3", "sftp"])
 def backend(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Backend]:
@@ -47,6 +49,10 @@ def backend(
             monkeypatch.setenv(name, value)
         bucket = s3util.make_bucket(ceph, "conformance")
         b: Backend = S3Backend(s3util.location(ceph, bucket, uuid.uuid4().hex[:12]))
+    elif request.param == "sftp":
+        home = sftputil.ssh_home(request.getfixturevalue("sshd"), tmp_path / "home")
+        monkeypatch.setenv("HOME", str(home))
+        b = SftpBackend(sftputil.location(tmp_path / "over-sftp"))
     elif request.param == "local":
         b = LocalBackend(str(tmp_path / "store"))
     elif request.param == "memory":
@@ -77,6 +83,8 @@ def stored(backend: Backend, request: pytest.FixtureRequest) -> Callable[[], dic
         return lambda: s3util.objects(ceph, where.bucket, where.prefix.rstrip("/"))
     if isinstance(backend, LocalBackend):
         root = Path(backend.root)
+    elif isinstance(backend, SftpBackend):
+        root = Path(backend.where.path)  # the server runs on this machine
     else:
         assert isinstance(backend, HttpBackend)
         server = request.getfixturevalue("neoserver")
@@ -124,7 +132,7 @@ def test_is_a_backend(backend: Backend) -> None:
     defaults (callers pass ``offset=``, ``length=`` by name), and the two
     attributes with their types; the streams too."""
     _assert_conforms(backend)
-    assert backend.batch_reads is isinstance(backend, HttpBackend | S3Backend)  # a request costs
+    assert backend.batch_reads is isinstance(backend, HttpBackend | S3Backend | SftpBackend)
     stream = backend.create_stream("data")
     for name in _protocol_methods(ObjectStream):
         assert _parameters(getattr(stream, name), bound=True) == _parameters(

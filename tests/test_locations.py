@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from neostore.backend import s3settings
+from neostore.backend import s3settings, sftpsettings
 
 from conftest import Cli
 
@@ -20,11 +20,11 @@ def test_a_location_of_an_unknown_kind_is_refused_not_made_a_folder(
     """`init -r s3:bucket/x` used to create a local folder named `s3:bucket`
     (S3 is a store now: tests/test_remote_stores.py)."""
     monkeypatch.chdir(tmp_path)
-    for location in ("b2:bucket/x", "sftp:host:/srv/repo", "rclone:remote:path", "gs://b/x"):
+    for location in ("b2:bucket/x", "azure:c:/x", "rclone:remote:path", "gs://b/x"):
         refused = cli("init", "-r", location, extra_env={"NEOSTORE_NEW_PASSWORD": "pw"})
         assert refused.code == 2, (location, refused.err)
         assert "does not know the location type" in refused.err and "https://" in refused.err
-        assert "s3:" in refused.err  # what it does know
+        assert "s3:" in refused.err and "sftp:" in refused.err  # what it does know
     assert os.listdir(tmp_path) == []  # nothing made
     # a folder whose name has a colon is still a folder, spelled as a path
     cli.ok("init", "-r", "./backups:2026", extra_env={"NEOSTORE_NEW_PASSWORD": "pw"})
@@ -93,3 +93,27 @@ def test_s3_region_and_account(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_malformed_s3_locations_are_usage_errors(cli: Cli, location: str) -> None:
     refused = cli("snapshots", "-r", location)
     assert refused.code == 2 and "-r/--repo" in refused.err
+
+
+@pytest.mark.parametrize(
+    ("location", "user", "host", "port", "path"),
+    [
+        ("sftp:backup@nas.local:/srv/restic", "backup", "nas.local", None, "/srv/restic"),
+        ("sftp:nas:2222:/srv/x/", None, "nas", 2222, "/srv/x"),
+        ("sftp:nas:repos/laptop", None, "nas", None, "repos/laptop"),  # below the login dir
+        ("sftp:me@[::1]:22:/r", "me", "::1", 22, "/r"),
+        ("sftp://me@nas:2200//srv/r", "me", "nas", 2200, "/srv/r"),
+        ("sftp://nas/relative", None, "nas", None, "relative"),
+    ],
+)
+def test_sftp_locations_in_restics_spelling(
+    location: str, user: str | None, host: str, port: int | None, path: str
+) -> None:
+    where = sftpsettings.parse(location)
+    assert (where.user, where.host, where.port, where.path) == (user, host, port, path)
+
+
+@pytest.mark.parametrize("location", ["sftp:", "sftp:host", "sftp:@:/x", "sftp://nas:99999//x"])
+def test_malformed_sftp_locations_are_usage_errors(cli: Cli, location: str) -> None:
+    refused = cli("snapshots", "-r", location)
+    assert refused.code == 2 and "-r/--repo" in refused.err and "sftp:" in refused.err

@@ -1,18 +1,21 @@
 """Repositories on real remote stores, through the ``neostore`` command:
-S3 on a single-node Ceph RADOS Gateway (tests/services/ceph.py). The whole
-life of a repository (init → snapshot → restore → check → forget → prune
-→ mount) and the errors a user meets first: no bucket, a wrong key, an
-endpoint that does not answer."""
+S3 on a single-node Ceph RADOS Gateway (tests/services/ceph.py), SFTP on
+OpenSSH's server (tests/services/sshd.py). The whole life of a repository
+(init → snapshot → restore → check → forget → prune → mount) and the
+errors a user meets first: no bucket, a wrong key, an unknown host key,
+an endpoint that does not answer."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import s3util
+import sftputil
 from mountutil import mounted
 
 from conftest import PASSWORD, Cli
@@ -51,29 +54,35 @@ def test_a_repository_lives_its_whole_life_on_s3(s3: Cli, ceph: Any, tmp_path: P
     assert "config" in keys and any(k.startswith("keys/") for k in keys)
     assert not s3util.objects(ceph, bucket, "").keys() - {f"{prefix}/{k}" for k in keys}
 
-    src = tmp_path / "src"
-    _tree(src, 1)
-    first = s3.ok("snapshot", src, "--json").json()
-    _tree(src, 2)
-    s3.ok("snapshot", src)
+    _life(s3, tmp_path)
     assert any(k.startswith("data/") for k in s3util.objects(ceph, bucket, prefix))
 
-    out = tmp_path / "out"
-    s3.ok("restore", "latest", "--to", out)
-    _same(src, out / src.relative_to("/"))
-    s3.ok("check", "--read-data")
 
-    s3.ok("forget", "--keep-last", "1", "--prune", "--grace", "0s")
-    s3.ok("prune", "--grace", "0s")  # the second run deletes what the first condemned
-    listed = s3.ok("snapshots", "--json").json()
+def _life(neo: Cli, tmp_path: Path) -> None:
+    """Snapshot → restore → check → forget → prune → restore → mount on an
+    initialised repository."""
+    src = tmp_path / "src"
+    _tree(src, 1)
+    first = neo.ok("snapshot", src, "--json").json()
+    _tree(src, 2)
+    neo.ok("snapshot", src)
+
+    out = tmp_path / "out"
+    neo.ok("restore", "latest", "--to", out)
+    _same(src, out / src.relative_to("/"))
+    neo.ok("check", "--read-data")
+
+    neo.ok("forget", "--keep-last", "1", "--prune", "--grace", "0s")
+    neo.ok("prune", "--grace", "0s")  # the second run deletes what the first condemned
+    listed = neo.ok("snapshots", "--json").json()
     assert len(listed) == 1 and listed[0]["id"] != first["id"]
-    s3.ok("check", "--read-data")
+    neo.ok("check", "--read-data")
     again = tmp_path / "again"
-    s3.ok("restore", "latest", "--to", again)
+    neo.ok("restore", "latest", "--to", again)
     _same(src, again / src.relative_to("/"))
 
     mnt = tmp_path / "mnt"
-    with mounted(s3, mnt):
+    with mounted(neo, mnt):
         text = (
             mnt / "default" / "latest" / src.relative_to("/") / "docs" / "notes.txt"
         ).read_text()
@@ -161,3 +170,59 @@ def test_an_endpoint_whose_certificate_fails_is_refused_at_once(cli: Cli, neoser
         extra_env={"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"},
     )
     assert refused.code == 1 and "TLS verification failed" in refused.err
+
+
+@pytest.fixture
+def sftp(cli: Cli, sshd: Any, tmp_path: Path) -> Cli:
+    """The CLI with a home whose ~/.ssh/config reaches the test server, and
+    a repository location in a new directory there."""
+    cli.env["HOME"] = str(sftputil.ssh_home(sshd, tmp_path / "home"))
+    cli.repo = sftputil.location(tmp_path / "on-the-server" / "repo")  # type: ignore[assignment]
+    return cli
+
+
+def test_a_repository_lives_its_whole_life_over_sftp(sftp: Cli, tmp_path: Path) -> None:
+    sftp.ok("init")
+    stored = tmp_path / "on-the-server" / "repo"
+    assert (stored / "config").is_file() and any((stored / "keys").iterdir())
+    _life(sftp, tmp_path)
+    assert any(p.is_file() for p in (stored / "data").rglob("*"))
+    assert not [p for p in stored.rglob("*") if ".tmp-" in p.name]
+
+
+def test_sftp_refuses_an_unknown_host_key_and_shows_its_fingerprint(
+    sftp: Cli, sshd: Any, tmp_path: Path
+) -> None:
+    sftp.ok("init")
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    sftputil.ssh_home(sshd, tmp_path / "home", known_hosts=str(empty))
+    refused = sftp("snapshots")
+    assert refused.code == 1 and "host key refused" in refused.err
+    assert sshd.host_key_fingerprint in refused.err and str(sftp.repo) in refused.err
+    # a changed key: known_hosts names another key for the host
+    other = tmp_path / "other_known_hosts"
+    other.write_text(
+        f"[{sshd.host}]:{sshd.port} ssh-ed25519 "
+        "AAAAC3NzaC1lZDI1NTE5AAAAIHeQ0VcIc5gHxJAxDD3sZc1m2l1p2j7oZ3w3eG8l2v8D\n"
+    )
+    sftputil.ssh_home(sshd, tmp_path / "home", known_hosts=str(other))
+    changed = sftp("snapshots")
+    assert changed.code == 1 and sshd.host_key_fingerprint in changed.err
+
+
+def test_sftp_errors_keep_their_exit_codes(sftp: Cli, sshd: Any, tmp_path: Path) -> None:
+    nothing = sftp("snapshots")
+    assert nothing.code == 10 and "no repository" in nothing.err
+    sftp.ok("init")
+    stranger = tmp_path / "stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", stranger], check=True)
+    home = sftputil.ssh_home(sshd, tmp_path / "home")
+    config = (home / ".ssh" / "config").read_text().replace(sshd.identity, str(stranger))
+    (home / ".ssh" / "config").write_text(config)
+    denied = sftp("snapshots")
+    assert denied.code == 1 and "access denied" in denied.err
+    gone = sftp(
+        "snapshots", "-r", "sftp:root@127.0.0.1:9:/x", extra_env={"NEOSTORE_HTTP_RETRIES": "1"}
+    )
+    assert gone.code == 1 and "unreachable" in gone.err

@@ -16,14 +16,16 @@ from .options import BackendOptions
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
 SUPPORTED = (
     "a directory, file://PATH, https://HOST:PORT/REPO (neostore-server), "
-    "s3:https://HOST/BUCKET[/PREFIX] or s3:BUCKET[/PREFIX] (S3)"
+    "s3:https://HOST/BUCKET[/PREFIX] or s3:BUCKET[/PREFIX] (S3), "
+    "sftp:[USER@]HOST[:PORT]:/PATH (SFTP)"
 )
 
 
 def open_backend(location: str, options: BackendOptions | None = None) -> Backend:
     """The store at ``location``: a directory path or ``file://`` URL,
-    ``https://HOST:PORT/REPO`` (``http://``) on neostore-server, or an S3
-    bucket (``s3:…``, :mod:`.s3settings`); a remote store is opened with
+    ``https://HOST:PORT/REPO`` (``http://``) on neostore-server, an S3
+    bucket (``s3:…``, :mod:`.s3settings`) or an SSH server's directory
+    (``sftp:…``, :mod:`.sftpsettings`); a remote store is opened with
     ``options`` and retries what is safe to retry."""
     if not location:
         raise UsageError("no repository given", option="repository")
@@ -34,6 +36,11 @@ def open_backend(location: str, options: BackendOptions | None = None) -> Backen
         from .s3 import S3Backend  # boto3 only when S3 is used
 
         return RetryingBackend(S3Backend(location, options), options.retries)
+    if scheme.lower() == "sftp":
+        from .retry import RetryingBackend
+        from .sftp import SftpBackend  # asyncssh only when SFTP is used
+
+        return RetryingBackend(SftpBackend(location, options), options.retries)
     if "://" not in location:
         if scheme:
             raise UsageError(

@@ -1,0 +1,191 @@
+"""A restic REST server over a local directory, for tests of the REST backend.
+
+``rclone serve restic`` serves ``DIR/data`` on a free 127.0.0.1 port with
+HTTP basic authentication for a single user; every repository is a path
+under the URL (``http://127.0.0.1:PORT/repo/``), created with
+``POST /repo/?create=true``. rclone reads no user config (an empty one is
+kept in the work directory).
+Everything lives under one work directory and is stopped by PID.
+
+    python tests/services/rclone.py start DIR [--user U] [--password P]   # prints JSON
+    python tests/services/rclone.py stop DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PACKAGES = ("rclone",)
+USER = "neostore"
+PASSWORD = "neostore-test-password"
+
+
+@dataclass
+class RestService:
+    url: str  # "http://127.0.0.1:PORT/", ending with "/"
+    user: str
+    password: str
+    workdir: str
+    pids: list[int]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def installed() -> bool:
+    return shutil.which("rclone") is not None
+
+
+def _log_tail(work: Path) -> str:
+    text = ""
+    for name in ("rclone.log", "rclone.out"):
+        if (work / name).exists():
+            text += (work / name).read_text(errors="replace")
+    return text.strip()[-2000:]
+
+
+def _wait_port(proc: subprocess.Popen[bytes], work: Path, port: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"rclone exited with status {proc.returncode}: {_log_tail(work)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"rclone did not listen on port {port}: {_log_tail(work)}")
+
+
+def start(
+    workdir: str | os.PathLike[str],
+    user: str = USER,
+    password: str = PASSWORD,
+    *,
+    append_only: bool = False,
+    private_repos: bool = False,
+    cache_objects: bool = True,
+) -> RestService:
+    """``append_only`` refuses overwrites and deletions, except deletions of
+    locks; ``private_repos`` limits the user to repositories under
+    ``/<user>/``. With ``cache_objects`` (rclone's default) a listing caches
+    what it saw, and a later GET trusts that: a file changed or removed in
+    DIR/data behind rclone's back is then served with the stale size and an
+    empty body; turn it off for tests that tamper with the stored files."""
+    if not installed():
+        raise RuntimeError(f"rclone not found: apt-get install {' '.join(PACKAGES)}")
+    work = Path(workdir).resolve()
+    if work.exists():
+        stop(work)
+        shutil.rmtree(work)
+    (work / "data").mkdir(parents=True)
+    (work / "rclone.conf").touch()
+    port = free_port()
+    argv = [
+        "rclone",
+        "serve",
+        "restic",
+        str(work / "data"),
+        "--addr",
+        f"127.0.0.1:{port}",
+        "--user",
+        user,
+        "--pass",
+        password,
+        "--config",
+        str(work / "rclone.conf"),
+        "--log-file",
+        str(work / "rclone.log"),
+    ]
+    if append_only:
+        argv.append("--append-only")
+    if private_repos:
+        argv.append("--private-repos")
+    if not cache_objects:
+        argv.append("--cache-objects=false")
+    proc = _daemon(work, argv)
+    (work / "pids").write_text(str(proc.pid))
+    _wait_port(proc, work, port, time.monotonic() + 15)
+    service = RestService(f"http://127.0.0.1:{port}/", user, password, str(work), [proc.pid])
+    (work / "service.json").write_text(json.dumps(asdict(service)))
+    return service
+
+
+def _daemon(work: Path, argv: list[str]) -> subprocess.Popen[bytes]:
+    log = open(work / "rclone.out", "ab")  # noqa: SIM115 - the daemon keeps it
+    return subprocess.Popen(
+        argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+
+
+def stop(workdir: str | os.PathLike[str]) -> None:
+    pidfile = Path(workdir) / "pids"
+    if not pidfile.exists():
+        return
+    pids = [int(p) for p in pidfile.read_text().split()]
+    for pid in reversed(pids):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 5
+    for pid in pids:
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    pidfile.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie child of ours: reap it
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:  # not ours: a zombie waits for its parent only
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+        except OSError:
+            return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("start", "stop"))
+    parser.add_argument("workdir")
+    parser.add_argument("--user", default=USER)
+    parser.add_argument("--password", default=PASSWORD)
+    parser.add_argument("--append-only", action="store_true")
+    parser.add_argument("--private-repos", action="store_true")
+    parser.add_argument("--no-cache-objects", action="store_true")
+    args = parser.parse_args()
+    if args.action == "start":
+        service = start(
+            args.workdir,
+            args.user,
+            args.password,
+            append_only=args.append_only,
+            private_repos=args.private_repos,
+            cache_objects=not args.no_cache_objects,
+        )
+        print(json.dumps(asdict(service)))
+    else:
+        stop(args.workdir)
+
+
+if __name__ == "__main__":
+    main()

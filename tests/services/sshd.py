@@ -1,0 +1,229 @@
+"""A throwaway OpenSSH server on loopback, for tests of the SFTP backend.
+
+A fresh ed25519 host key and ed25519 user key (no passphrase) are made
+with ``ssh-keygen`` in the work directory; ``sshd`` runs in the foreground
+on a free 127.0.0.1 port with its own config, public-key login only for
+that user key, and the built-in ``internal-sftp`` subsystem. A
+``known_hosts`` file pins the host key so clients can check it strictly.
+Everything lives under one work directory and is stopped by PID.
+
+    python tests/services/sshd.py start DIR   # prints JSON, also in DIR/service.json
+    python tests/services/sshd.py stop DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PACKAGES = ("openssh-server", "openssh-client")
+SSHD = "/usr/sbin/sshd"  # sshd refuses to start unless run by its absolute path
+PRIVSEP_DIR = Path("/run/sshd")  # sshd's privilege-separation directory
+
+
+@dataclass
+class SshService:
+    host: str
+    port: int
+    user: str
+    identity: str  # the user's private key
+    known_hosts: str
+    host_key_fingerprint: str  # "SHA256:…", as ``ssh-keygen -lf`` prints it
+    workdir: str
+    pids: list[int]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def installed() -> bool:
+    return os.access(SSHD, os.X_OK) and shutil.which("ssh-keygen") is not None
+
+
+def _config(work: Path, port: int) -> str:
+    return f"""ListenAddress 127.0.0.1
+Port {port}
+HostKey {work}/host_ed25519
+PidFile {work}/sshd.pid
+AuthorizedKeysFile {work}/authorized_keys
+# the work directory may sit under a group-writable tree (e.g. /tmp)
+StrictModes no
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+PrintMotd no
+# parallel tests open many connections and many SFTP channels at once
+MaxStartups 100
+MaxSessions 100
+Subsystem sftp internal-sftp
+LogLevel ERROR
+"""
+
+
+def _keygen(path: Path, comment: str) -> None:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _fingerprint(public_key: Path) -> str:
+    out = subprocess.run(
+        ["ssh-keygen", "-l", "-f", str(public_key)], check=True, capture_output=True, text=True
+    ).stdout
+    return out.split()[1]  # "256 SHA256:… comment (ED25519)"
+
+
+def _privsep_dir() -> None:
+    if not PRIVSEP_DIR.is_dir():
+        PRIVSEP_DIR.mkdir(mode=0o755, parents=True)
+        PRIVSEP_DIR.chmod(0o755)  # mkdir's mode is masked by the umask
+
+
+def _log_tail(work: Path) -> str:
+    text = ""
+    for name in ("sshd.log", "sshd.out"):
+        if (work / name).exists():
+            text += (work / name).read_text(errors="replace")
+    return text.strip()[-2000:]
+
+
+def _wait_port(proc: subprocess.Popen[bytes], work: Path, port: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"sshd exited with status {proc.returncode}: {_log_tail(work)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"sshd did not listen on port {port}: {_log_tail(work)}")
+
+
+def start(workdir: str | os.PathLike[str]) -> SshService:
+    if not installed():
+        raise RuntimeError(f"{SSHD} not found: apt-get install {' '.join(PACKAGES)}")
+    work = Path(workdir).resolve()
+    if work.exists():
+        stop(work)
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    _privsep_dir()
+    _keygen(work / "host_ed25519", "neostore-test-host")
+    _keygen(work / "user_ed25519", "neostore-test-user")
+    (work / "authorized_keys").write_text((work / "user_ed25519.pub").read_text())
+    port = free_port()
+    config = work / "sshd_config"
+    config.write_text(_config(work, port))
+    test = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True)
+    if test.returncode != 0:
+        raise RuntimeError(f"sshd rejected {config}: {test.stderr.strip()[-2000:]}")
+    proc = _daemon(work, [SSHD, "-D", "-f", str(config), "-E", str(work / "sshd.log")])
+    (work / "pids").write_text(str(proc.pid))
+    _wait_port(proc, work, port, time.monotonic() + 15)
+    key_type, key_blob = (work / "host_ed25519.pub").read_text().split()[:2]
+    (work / "known_hosts").write_text(f"[127.0.0.1]:{port} {key_type} {key_blob}\n")
+    service = SshService(
+        "127.0.0.1",
+        port,
+        getpass.getuser(),
+        str(work / "user_ed25519"),
+        str(work / "known_hosts"),
+        _fingerprint(work / "host_ed25519.pub"),
+        str(work),
+        [proc.pid],
+    )
+    (work / "service.json").write_text(json.dumps(asdict(service)))
+    return service
+
+
+def _daemon(work: Path, argv: list[str]) -> subprocess.Popen[bytes]:
+    log = open(work / "sshd.out", "ab")  # noqa: SIM115 - the daemon keeps it
+    return subprocess.Popen(
+        argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+
+
+def stop(workdir: str | os.PathLike[str]) -> None:
+    """Stop sshd and the per-connection sshd processes it forked (they
+    would otherwise outlive it while a client stays connected)."""
+    pidfile = Path(workdir) / "pids"
+    if not pidfile.exists():
+        return
+    daemons = [int(p) for p in pidfile.read_text().split()]
+    pids = daemons + [c for pid in daemons for c in _descendants(pid)]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 5
+    for pid in pids:
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    pidfile.unlink()
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid …": comm may hold spaces, so split after ")"
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie child of ours: reap it
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:  # not ours: a zombie waits for its parent only
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+        except OSError:
+            return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("start", "stop"))
+    parser.add_argument("workdir")
+    args = parser.parse_args()
+    if args.action == "start":
+        print(json.dumps(asdict(start(args.workdir))))
+    else:
+        stop(args.workdir)
+
+
+if __name__ == "__main__":
+    main()
