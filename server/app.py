@@ -25,6 +25,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
+from neostore.backend import names
 from neostore.fsutil import fsync_dir, pread_all
 
 from .accounting import Accounting, Limits, OverQuota, Reservation, TooBusy
@@ -141,6 +142,8 @@ class Server:
         if len(rest) == 1 or rest[1:] == [""]:
             return await self._listing(request, account, repo, fmt, otype)
         name = "/".join(rest[1:])
+        if fmt != "restic":  # a rest: client's one-segment spelling (names.flat)
+            name = names.unflat(otype, name)
         return await self._object(request, account, self.storage.ref(repo, fmt, otype, name), meta)
 
     # -- repository ----------------------------------------------------------

@@ -238,3 +238,17 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     started = service.start(work)
     yield started
     service.stop(work)
+
+
+@pytest.fixture(scope="session")
+def rclone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One ``rclone serve restic`` over a local directory for the session,
+    with basic authentication (tests/services/rclone.py)."""
+    from services import rclone as service
+
+    if not service.installed():
+        pytest.fail("the rest: tests need rclone: run scripts/test.sh, which installs it")
+    work = tmp_path_factory.mktemp("rclone")
+    started = service.start(work, cache_objects=False)
+    yield started
+    service.stop(work)

@@ -226,3 +226,47 @@ def test_sftp_errors_keep_their_exit_codes(sftp: Cli, sshd: Any, tmp_path: Path)
         "snapshots", "-r", "sftp:root@127.0.0.1:9:/x", extra_env={"NEOSTORE_HTTP_RETRIES": "1"}
     )
     assert gone.code == 1 and "unreachable" in gone.err
+
+
+def test_a_repository_lives_its_whole_life_on_rclone_serve_restic(
+    cli: Cli, rclone: Any, tmp_path: Path
+) -> None:
+    """restic's REST protocol as rclone serves it: the account in the URL,
+    plain http on loopback (allowed with --insecure-http)."""
+    url = rclone.url.replace("http://", f"http://{rclone.user}:{rclone.password}@")
+    cli.repo = f"rest:{url}neostore/{uuid.uuid4().hex[:8]}/laptop"  # type: ignore[assignment]
+    refused = cli("init")
+    assert refused.code != 0 and "--insecure-http" in refused.err  # credentials over http
+    cli.env["NEOSTORE_INSECURE_HTTP"] = "1"  # what --insecure-http sets
+    cli.ok("init")
+    stored = Path(rclone.workdir) / "data" / str(cli.repo).split("/", 3)[3]
+    assert (stored / "config").is_file()
+    assert cli("init").code != 0  # never over an existing repository
+    _life(cli, tmp_path)
+    # two-part names are stored flat (rclone lists leaf names only)
+    names = [p.name for p in (stored / "snapshots").iterdir()]
+    assert len(names) == 1 and names[0].startswith("default+")
+    wrong = str(cli.repo).replace(rclone.password, "wrong-password")
+    denied = cli("snapshots", "-r", wrong)
+    assert denied.code == 1 and "refused the credentials" in denied.err
+
+
+def test_rest_locations_reach_neostore_server_with_an_account(
+    cli: Cli, neoserver: Any, tmp_path: Path
+) -> None:
+    token = neoserver.account("rest-user", ("over-rest", "repo", "read,append"))
+    rest = "rest:" + neoserver.url("over-rest").replace("https://", "https://{}@")
+    env = dict(cli.env, NEOSTORE_SERVER_FINGERPRINT=neoserver.fingerprint)
+    Cli(env, rest.format(f"admin:{neoserver.admin_token}")).ok("init")  # as the admin
+    neo = Cli(env, rest.format(f"rest-user:{token}"))
+    src = tmp_path / "src"
+    _tree(src, 1)
+    neo.ok("snapshot", src)
+    # the server keeps its usual two-part names: an https:// client sees them
+    https = Cli(
+        dict(cli.env, **neoserver.client_env(token, "rest-user")), neoserver.url("over-rest")
+    )
+    assert len(https.ok("snapshots", "--json").json()) == 1
+    out = tmp_path / "out"
+    neo.ok("restore", "latest", "--to", out)
+    _same(src, out / src.relative_to("/"))

@@ -93,6 +93,8 @@ def credentials_from_env(
 
 class HttpBackend:
     batch_reads = True  # a request costs ~1 ms even on localhost
+    #: a repository may be a path of several folders (restic's REST servers)
+    nested_paths = False
 
     def __init__(self, url: str, options: BackendOptions | None = None) -> None:
         options = options or BackendOptions()
@@ -100,7 +102,7 @@ class HttpBackend:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UsageError(f"invalid server URL {url!r}")
         repo_path = parts.path.strip("/")
-        if not repo_path or "/" in repo_path:
+        if not repo_path or ("/" in repo_path and not self.nested_paths):
             raise UsageError(f"{url}: expected https://HOST:PORT/REPOSITORY")
         credentials = options.credentials
         if credentials is None and options.credentials_env:
@@ -323,16 +325,19 @@ class HttpBackend:
     def remove_temporary(self, path: str) -> None:
         raise NotFound(f"{path}: the server keeps no temporary files in view")
 
-    def list(self, otype: str) -> Iterator[tuple[str, int]]:
+    def _listing(self, otype: str) -> list[tuple[str, int]]:
+        """(name, size) of a type's objects as the server lists them (v2)."""
         response = self._request("GET", self._url(otype, None), f"list of {otype}")
         if response.headers.get("Content-Type", "").split(";")[0].strip() != V2:
             raise PermanentBackendError(f"{self.location}: the server does not speak protocol v2")
         try:
             entries = json.loads(response.data)
-            items = [(str(e["name"]), int(e["size"])) for e in entries]
+            return [(str(e["name"]), int(e["size"])) for e in entries]
         except (ValueError, KeyError, TypeError) as e:
             raise PermanentBackendError(f"{self.location}: malformed listing of {otype}") from e
-        for name, size in items:
+
+    def list(self, otype: str) -> Iterator[tuple[str, int]]:
+        for name, size in self._listing(otype):
             try:
                 validate(otype, name)
             except UsageError:

@@ -17,7 +17,8 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
 SUPPORTED = (
     "a directory, file://PATH, https://HOST:PORT/REPO (neostore-server), "
     "s3:https://HOST/BUCKET[/PREFIX] or s3:BUCKET[/PREFIX] (S3), "
-    "sftp:[USER@]HOST[:PORT]:/PATH (SFTP)"
+    "sftp:[USER@]HOST[:PORT]:/PATH (SFTP), "
+    "rest:http(s)://[USER:PASS@]HOST:PORT/PATH (restic's REST protocol: rclone serve restic)"
 )
 
 
@@ -41,6 +42,11 @@ def open_backend(location: str, options: BackendOptions | None = None) -> Backen
         from .sftp import SftpBackend  # asyncssh only when SFTP is used
 
         return RetryingBackend(SftpBackend(location, options), options.retries)
+    if scheme.lower() == "rest":
+        from .rest import RestBackend
+        from .retry import RetryingBackend
+
+        return RetryingBackend(RestBackend(location, options), options.retries)
     if "://" not in location:
         if scheme:
             raise UsageError(

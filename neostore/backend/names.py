@@ -87,6 +87,25 @@ def relative_path(otype: str, name: str) -> str:
 
 
 #: neostore object types whose (last) name segment is the BLAKE3 of the bytes
+#: joins the two segments of a name where a store keeps one level per type
+#: (restic's REST protocol as rclone serves it lists leaf names only); no
+#: segment may contain it
+FLAT_JOIN = "+"
+
+
+def flat(name: str) -> str:
+    """A name as one segment: ``docs/ab…`` → ``docs+ab…``."""
+    return name.replace("/", FLAT_JOIN)
+
+
+def unflat(otype: str, name: str) -> str:
+    """The name :func:`flat` made, back in its usual form (other names as
+    they are)."""
+    if OBJECT_TYPES.get(otype) == 2 and "/" not in name:
+        return name.replace(FLAT_JOIN, "/", 1)
+    return name
+
+
 CONTENT_ADDRESSED: frozenset[str] = frozenset(
     {"data", "index", "snapshots", "sharelists", "forget"}
 )
