@@ -21,6 +21,9 @@ Commands:
   beside restic's prune: time, peak memory, space freed (see :mod:`bench.prune`);
 * ``mount [--size small|full] [--reps N]``: browsing through ``neostore mount``
   beside ``restic mount`` (see :mod:`bench.mount`);
+* ``stores [--size small|full | --corpus DIR] [--reps N]``: snapshot and restore
+  on Ceph RGW (S3) and OpenSSH (SFTP) beside restic on the same services (see
+  :mod:`bench.stores`);
 * ``ui [--reps N]``: ``neostore ui``'s first page with 1 000 snapshots, a
   100 000-entry folder, and download throughput beside ``dump`` (see
   :mod:`bench.ui`).
@@ -43,6 +46,7 @@ def main(argv: list[str]) -> int:
         "prune",
         "mount",
         "ui",
+        "stores",
     )
     if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
@@ -57,6 +61,10 @@ def main(argv: list[str]) -> int:
         from bench import ui
 
         return ui.main(rest)
+    if command == "stores":
+        from bench import stores
+
+        return stores.main(rest)
     if command == "mount":
         from bench import mount
 

@@ -161,7 +161,10 @@ class HttpBackend:
             validate_type(otype)
             return f"{self._base}{otype}/"
         validate(otype, name)
-        return f"{self._base}{otype}/{name}"
+        return f"{self._base}{otype}/{self._name_in_url(name)}"
+
+    def _name_in_url(self, name: str) -> str:
+        return name
 
     def _request(
         self,

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from ..errors import PermanentBackendError, UsageError
 from .base import Payload
 from .http import HttpBackend
-from .names import CONTENT_ADDRESSED, flat, unflat, validate, validate_type
+from .names import CONTENT_ADDRESSED, flat, unflat, validate
 from .options import BackendOptions
 
 
@@ -46,14 +46,8 @@ class RestBackend(HttpBackend):
         super().__init__(url, options)
         self.location = "rest:" + self._base
 
-    def _url(self, otype: str, name: str | None) -> str:
-        if otype == "config":
-            return self._base + "config"
-        if name is None:
-            validate_type(otype)
-            return f"{self._base}{otype}/"
-        validate(otype, name)
-        return f"{self._base}{otype}/{flat(name)}"
+    def _name_in_url(self, name: str) -> str:
+        return flat(name)
 
     def create_repository(self) -> None:
         if self.exists_repository():  # rclone answers 200 to a second creation

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,11 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+try:
+    from . import processes
+except ImportError:  # run as a script: python tests/services/NAME.py
+    import processes  # type: ignore[no-redef]
 
 PACKAGES = ("ceph-mon", "ceph-osd", "radosgw", "ceph-common")
 ACCESS_KEY = "NEOSTORETESTACCESS01"
@@ -37,12 +41,6 @@ class S3Service:
     region: str
     workdir: str
     pids: list[int]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def installed() -> bool:
@@ -124,7 +122,7 @@ def start(workdir: str | os.PathLike[str], memstore_bytes: int = 2 << 30) -> S3S
         shutil.rmtree(work)
     for sub in ("run", "log", "mon/mon.a", "osd/osd.0", "rgw"):
         (work / sub).mkdir(parents=True)
-    mon_port, rgw_port = free_port(), free_port()
+    mon_port, rgw_port = processes.free_port(), processes.free_port()
     (work / "ceph.conf").write_text(_config(work, mon_port, rgw_port, memstore_bytes))
     conf = str(work / "ceph.conf")
     monmap = str(work / "monmap")
@@ -204,42 +202,11 @@ def _config_value(work: Path, key: str) -> str:
 
 
 def _daemon(work: Path, argv: list[str], name: str) -> int:
-    log = open(work / "log" / f"{name}.out", "ab")  # noqa: SIM115 - the daemon keeps it
-    proc = subprocess.Popen(
-        argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
-    )
-    return proc.pid
+    return processes.daemon(work / "log" / f"{name}.out", argv).pid
 
 
 def stop(workdir: str | os.PathLike[str]) -> None:
-    pidfile = Path(workdir) / "pids"
-    if not pidfile.exists():
-        return
-    pids = [int(p) for p in pidfile.read_text().split()]
-    for pid in reversed(pids):
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 10
-    for pid in pids:
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.1)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-    pidfile.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie child of ours: reap it
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
+    processes.stop(workdir, grace=10)
 
 
 def main() -> None:

@@ -17,12 +17,16 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+try:
+    from . import processes
+except ImportError:  # run as a script: python tests/services/NAME.py
+    import processes  # type: ignore[no-redef]
 
 PACKAGES = ("rclone",)
 USER = "neostore"
@@ -36,12 +40,6 @@ class RestService:
     password: str
     workdir: str
     pids: list[int]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def installed() -> bool:
@@ -91,7 +89,7 @@ def start(
         shutil.rmtree(work)
     (work / "data").mkdir(parents=True)
     (work / "rclone.conf").touch()
-    port = free_port()
+    port = processes.free_port()
     argv = [
         "rclone",
         "serve",
@@ -114,7 +112,7 @@ def start(
         argv.append("--private-repos")
     if not cache_objects:
         argv.append("--cache-objects=false")
-    proc = _daemon(work, argv)
+    proc = processes.daemon(work / "rclone.out", argv)
     (work / "pids").write_text(str(proc.pid))
     _wait_port(proc, work, port, time.monotonic() + 15)
     service = RestService(f"http://127.0.0.1:{port}/", user, password, str(work), [proc.pid])
@@ -122,45 +120,8 @@ def start(
     return service
 
 
-def _daemon(work: Path, argv: list[str]) -> subprocess.Popen[bytes]:
-    log = open(work / "rclone.out", "ab")  # noqa: SIM115 - the daemon keeps it
-    return subprocess.Popen(
-        argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
-    )
-
-
 def stop(workdir: str | os.PathLike[str]) -> None:
-    pidfile = Path(workdir) / "pids"
-    if not pidfile.exists():
-        return
-    pids = [int(p) for p in pidfile.read_text().split()]
-    for pid in reversed(pids):
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 5
-    for pid in pids:
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.1)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-    pidfile.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie child of ours: reap it
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:  # not ours: a zombie waits for its parent only
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-        except OSError:
-            return False
+    processes.stop(workdir, grace=5)
 
 
 def main() -> None:

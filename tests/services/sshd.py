@@ -18,12 +18,16 @@ import getpass
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+try:
+    from . import processes
+except ImportError:  # run as a script: python tests/services/NAME.py
+    import processes  # type: ignore[no-redef]
 
 PACKAGES = ("openssh-server", "openssh-client")
 SSHD = "/usr/sbin/sshd"  # sshd refuses to start unless run by its absolute path
@@ -40,12 +44,6 @@ class SshService:
     host_key_fingerprint: str  # "SHA256:…", as ``ssh-keygen -lf`` prints it
     workdir: str
     pids: list[int]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def installed() -> bool:
@@ -127,13 +125,15 @@ def start(workdir: str | os.PathLike[str]) -> SshService:
     _keygen(work / "host_ed25519", "neostore-test-host")
     _keygen(work / "user_ed25519", "neostore-test-user")
     (work / "authorized_keys").write_text((work / "user_ed25519.pub").read_text())
-    port = free_port()
+    port = processes.free_port()
     config = work / "sshd_config"
     config.write_text(_config(work, port))
     test = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True)
     if test.returncode != 0:
         raise RuntimeError(f"sshd rejected {config}: {test.stderr.strip()[-2000:]}")
-    proc = _daemon(work, [SSHD, "-D", "-f", str(config), "-E", str(work / "sshd.log")])
+    proc = processes.daemon(
+        work / "sshd.out", [SSHD, "-D", "-f", str(config), "-E", str(work / "sshd.log")]
+    )
     (work / "pids").write_text(str(proc.pid))
     _wait_port(proc, work, port, time.monotonic() + 15)
     key_type, key_blob = (work / "host_ed25519.pub").read_text().split()[:2]
@@ -152,66 +152,10 @@ def start(workdir: str | os.PathLike[str]) -> SshService:
     return service
 
 
-def _daemon(work: Path, argv: list[str]) -> subprocess.Popen[bytes]:
-    log = open(work / "sshd.out", "ab")  # noqa: SIM115 - the daemon keeps it
-    return subprocess.Popen(
-        argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
-    )
-
-
 def stop(workdir: str | os.PathLike[str]) -> None:
     """Stop sshd and the per-connection sshd processes it forked (they
     would otherwise outlive it while a client stays connected)."""
-    pidfile = Path(workdir) / "pids"
-    if not pidfile.exists():
-        return
-    daemons = [int(p) for p in pidfile.read_text().split()]
-    pids = daemons + [c for pid in daemons for c in _descendants(pid)]
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 5
-    for pid in pids:
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.1)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-    pidfile.unlink()
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # "pid (comm) state ppid …": comm may hold spaces, so split after ")"
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie child of ours: reap it
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:  # not ours: a zombie waits for its parent only
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-        except OSError:
-            return False
+    processes.stop(workdir, grace=5, descendants=True)
 
 
 def main() -> None:
