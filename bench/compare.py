@@ -247,8 +247,10 @@ def tree_digest(root: Path) -> dict[str, Any]:
                 h.update(block)
         files += 1
         total += size
-    for dirpath, _, filenames in sorted(os.walk(root)):
-        for name in sorted(filenames):
+    for dirpath, dirnames, filenames in sorted(os.walk(root)):
+        # a symlink to a directory is among dirnames, where its target
+        # exists: one leaving the tree may resolve at the source only
+        for name in sorted(filenames + dirnames):
             path = Path(dirpath) / name
             if path.is_symlink():
                 h.update(

@@ -270,3 +270,33 @@ def test_rest_locations_reach_neostore_server_with_an_account(
     out = tmp_path / "out"
     neo.ok("restore", "latest", "--to", out)
     _same(src, out / src.relative_to("/"))
+
+
+def test_copy_from_sftp_and_rest_sources_into_s3(
+    sftp: Cli, rclone: Any, ceph: Any, tmp_path: Path
+) -> None:
+    """copy --from-repo takes every kind of location: SFTP and rclone
+    sources (each with its own way to an account) into an S3 bucket."""
+    src = tmp_path / "src"
+    _tree(src, 1)
+    sftp.ok("init")
+    sftp.ok("snapshot", src)
+    url = rclone.url.replace("http://", f"http://{rclone.user}:{rclone.password}@")
+    rest = f"rest:{url}copy-source/{uuid.uuid4().hex[:8]}"
+    sftp.env["NEOSTORE_INSECURE_HTTP"] = "1"
+    sftp.ok("init", "-r", rest)
+    _tree(src, 2)
+    sftp.ok("snapshot", src, "-r", rest)
+    sftp.env.update(s3util.account_env(ceph))
+    dest = s3util.location(ceph, f"t-{uuid.uuid4().hex[:16]}", "copies")
+    sftp.ok("init", "--create-bucket", "-r", dest)
+    for source in (str(sftp.repo), rest):
+        copied = sftp.ok(
+            "copy", "--from-repo", source, "-r", dest, "--json",
+            extra_env={"NEOSTORE_FROM_PASSWORD": PASSWORD},
+        ).json()  # fmt: skip
+        assert copied["stats"]["snapshots_copied"] == 1 and copied["problems"] == []
+    assert len(sftp.ok("snapshots", "-r", dest, "--json").json()) == 2
+    out = tmp_path / "out"
+    sftp.ok("restore", "latest", "--to", out, "-r", dest)
+    _same(src, out / src.relative_to("/"))

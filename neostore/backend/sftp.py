@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import threading
@@ -129,6 +130,12 @@ class SftpBackend:
             "password": None,
             "kbdint_auth": False,  # never a prompt: keys and the agent only
         }
+        if _has_aes_instructions():
+            # AES-GCM in hardware took 40 % less client CPU than asyncssh's
+            # first choice, ChaCha20-Poly1305, for a pack upload (design.md)
+            first = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]
+            rest = [a.decode() for a in ssh.encryption.get_default_encryption_algs()]
+            settings["encryption_algs"] = first + [a for a in rest if a not in first]
         if where.port is not None:
             settings["port"] = where.port
         if where.user is not None:
@@ -212,20 +219,21 @@ class SftpBackend:
             except ssh.SFTPNoSuchFile:  # a two-part name's first directory
                 await sftp.makedirs(directory, exist_ok=True)
                 await _write(sftp, temp, data)
+            renamed = False
             try:
                 if replace:
                     await sftp.posix_rename(temp, path)
-                    return True
-                try:
+                else:
                     await sftp.rename(temp, path)  # OpenSSH: refused when it exists
-                    return True
-                except ssh.SFTPFailure:
-                    if await _exists(sftp, path):
-                        return False
+                renamed = True
+            except ssh.SFTPFailure:
+                if replace or not await _exists(sftp, path):
                     raise
             finally:
-                with contextlib.suppress(ssh.SFTPError):
-                    await sftp.remove(temp)
+                if not renamed:  # (an error raised here would keep data alive in a cycle)
+                    with contextlib.suppress(ssh.SFTPError):
+                        await sftp.remove(temp)
+            return renamed
 
         return self._run(f"{otype}/{name}", store)
 
@@ -301,6 +309,19 @@ class SftpBackend:
             raise PermanentBackendError(f"{path}: not a temporary file of this repository")
         with contextlib.suppress(NotFound):
             self._run(path, lambda sftp: sftp.remove(self._join(path)))
+
+
+@functools.cache
+def _has_aes_instructions() -> bool:
+    """Whether the CPU says it has AES instructions (x86 ``aes``, ARM ``aes``)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            return any(
+                line.startswith(("flags", "Features")) and "aes" in line.split(":", 1)[1].split()
+                for line in f
+            )
+    except OSError:
+        return False
 
 
 def _serve(loop: asyncio.AbstractEventLoop) -> None:
