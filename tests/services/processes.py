@@ -25,6 +25,28 @@ def daemon(log: Path, argv: list[str]) -> subprocess.Popen[bytes]:
     )
 
 
+def log_tail(*logs: Path) -> str:
+    """The end of a daemon's logs, for an error message."""
+    text = "".join(log.read_text(errors="replace") for log in logs if log.exists())
+    return text.strip()[-2000:]
+
+
+def wait_port(
+    proc: subprocess.Popen[bytes], name: str, port: int, deadline: float, *logs: Path
+) -> None:
+    """Until ``proc`` accepts connections on the loopback ``port``; an
+    error with its logs' end when it exits or the deadline passes."""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with status {proc.returncode}: {log_tail(*logs)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{name} did not listen on port {port}: {log_tail(*logs)}")
+
+
 def stop(workdir: str | os.PathLike[str], grace: float, descendants: bool = False) -> None:
     """Stop the daemons listed in ``workdir/pids`` (last started first),
     and with ``descendants`` the processes they forked."""

@@ -17,8 +17,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
-import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,26 +42,6 @@ class RestService:
 
 def installed() -> bool:
     return shutil.which("rclone") is not None
-
-
-def _log_tail(work: Path) -> str:
-    text = ""
-    for name in ("rclone.log", "rclone.out"):
-        if (work / name).exists():
-            text += (work / name).read_text(errors="replace")
-    return text.strip()[-2000:]
-
-
-def _wait_port(proc: subprocess.Popen[bytes], work: Path, port: int, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"rclone exited with status {proc.returncode}: {_log_tail(work)}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"rclone did not listen on port {port}: {_log_tail(work)}")
 
 
 def start(
@@ -114,7 +92,9 @@ def start(
         argv.append("--cache-objects=false")
     proc = processes.daemon(work / "rclone.out", argv)
     (work / "pids").write_text(str(proc.pid))
-    _wait_port(proc, work, port, time.monotonic() + 15)
+    processes.wait_port(
+        proc, "rclone", port, time.monotonic() + 15, work / "rclone.log", work / "rclone.out"
+    )
     service = RestService(f"http://127.0.0.1:{port}/", user, password, str(work), [proc.pid])
     (work / "service.json").write_text(json.dumps(asdict(service)))
     return service

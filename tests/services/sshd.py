@@ -18,7 +18,6 @@ import getpass
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass
@@ -93,26 +92,6 @@ def _privsep_dir() -> None:
         PRIVSEP_DIR.chmod(0o755)  # mkdir's mode is masked by the umask
 
 
-def _log_tail(work: Path) -> str:
-    text = ""
-    for name in ("sshd.log", "sshd.out"):
-        if (work / name).exists():
-            text += (work / name).read_text(errors="replace")
-    return text.strip()[-2000:]
-
-
-def _wait_port(proc: subprocess.Popen[bytes], work: Path, port: int, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"sshd exited with status {proc.returncode}: {_log_tail(work)}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"sshd did not listen on port {port}: {_log_tail(work)}")
-
-
 def start(workdir: str | os.PathLike[str]) -> SshService:
     if not installed():
         raise RuntimeError(f"{SSHD} not found: apt-get install {' '.join(PACKAGES)}")
@@ -135,7 +114,9 @@ def start(workdir: str | os.PathLike[str]) -> SshService:
         work / "sshd.out", [SSHD, "-D", "-f", str(config), "-E", str(work / "sshd.log")]
     )
     (work / "pids").write_text(str(proc.pid))
-    _wait_port(proc, work, port, time.monotonic() + 15)
+    processes.wait_port(
+        proc, "sshd", port, time.monotonic() + 15, work / "sshd.log", work / "sshd.out"
+    )
     key_type, key_blob = (work / "host_ed25519.pub").read_text().split()[:2]
     (work / "known_hosts").write_text(f"[127.0.0.1]:{port} {key_type} {key_blob}\n")
     service = SshService(
