@@ -10,7 +10,6 @@ take effect without a restart and several server processes agree.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hmac
 import json
 import os
@@ -24,6 +23,7 @@ from typing import Any
 
 import blake3
 
+from neostore import filelocks
 from neostore.fsutil import atomic_write
 
 from .grants import Grant, parse_perms, parse_scope
@@ -104,9 +104,7 @@ class AccountStore:
 
     @contextlib.contextmanager
     def _editing(self) -> Iterator[dict[str, Any]]:
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with filelocks.held(self._lock_path):
             try:
                 with open(self.path, "rb") as f:
                     doc = json.load(f)
@@ -114,8 +112,6 @@ class AccountStore:
                 doc = {"version": 1, "accounts": {}}
             yield doc["accounts"]
             atomic_write(self.path, json.dumps(doc, indent=1, sort_keys=True).encode())
-        finally:
-            os.close(fd)
 
     def add(self, name: str) -> str:
         """Create an account; returns its token (shown once, stored hashed)."""

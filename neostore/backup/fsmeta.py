@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import errno
-import functools
-import grp
 import os
-import pwd
 import stat
 
+from .. import owners
 from ..format import tree
 from ..format.tree import Node
 
@@ -23,20 +21,8 @@ _TYPES = {
 }
 
 
-@functools.lru_cache(maxsize=4096)
-def user_name(uid: int) -> str | None:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return None
-
-
-@functools.lru_cache(maxsize=4096)
-def group_name(gid: int) -> str | None:
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return None
+user_name = owners.user_name
+group_name = owners.group_name
 
 
 def read_xattrs(path: bytes) -> dict[bytes, bytes]:

@@ -17,13 +17,13 @@ re-uploads, never data.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import msgpack
 
+from .. import filelocks
 from ..format.indexfile import PackRecord
 from ..format.pack import PackEntry
 
@@ -34,8 +34,9 @@ class Journal:
         self.directory = directory
         self.prefix = prefix
         self.path = directory / f"{prefix}{os.getpid()}-{os.urandom(4).hex()}"
+        #: held for the run: a journal whose lock is free is an orphan
+        self._lock = filelocks.acquire(_lock_path(self.path))
         self._file = open(self.path, "ab")  # noqa: SIM115 -- held for the run
-        fcntl.flock(self._file, fcntl.LOCK_EX)
 
     def add(self, record: PackRecord) -> None:
         entries = [e.encode() for e in record.entries]
@@ -52,19 +53,38 @@ class Journal:
         self._file.close()
         with contextlib.suppress(OSError):
             self.path.unlink()
+        self._lock.release()
+        with contextlib.suppress(OSError):
+            _lock_path(self.path).unlink()
 
     def orphans(self) -> Iterator[tuple[Path, list[PackRecord]]]:
         """Journals of runs that ended without indexing (unlocked ones of
-        this prefix), each with its records; a torn last record is dropped."""
+        this prefix), each with its records; a torn last record is dropped.
+        The caller removes a journal once it has indexed its records (the
+        lock is let go after that)."""
         for path in sorted(self.directory.glob(f"{self.prefix}*")):
-            if path == self.path:
+            if path == self.path or path.name.endswith(LOCK_SUFFIX):
                 continue
+            lock = filelocks.try_acquire(_lock_path(path))
+            if lock is None:
+                continue  # a live run's, or being recovered by another
             try:
-                with open(path, "rb") as f:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    yield path, _records(f.read())
-            except (BlockingIOError, FileNotFoundError):
-                continue  # a live run's, or just recovered by another
+                yield path, _records(path.read_bytes())
+            except FileNotFoundError:
+                continue  # just recovered by another
+            finally:
+                lock.release()
+                if not path.exists():
+                    with contextlib.suppress(OSError):
+                        _lock_path(path).unlink()
+
+
+#: a journal's lock file is its name with this after it
+LOCK_SUFFIX = ".lock"
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + LOCK_SUFFIX)
 
 
 def _records(data: bytes) -> list[PackRecord]:

@@ -5,36 +5,42 @@ Unlike the cache, this is *security* state and is not rebuildable from the
 repository: it is what lets a client notice a store that replays an old
 config or hides snapshots. It lives under ``$NEOSTORE_STATE_DIR`` or
 ``$XDG_STATE_HOME/neostore`` (default ``~/.local/state/neostore``), one
-JSON file per repository id.
+JSON file per repository id (:func:`state_dir`: the platform's state
+folder elsewhere).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
+from .. import filelocks
 from ..errors import IntegrityError, TamperingDetected
 
 
 def state_dir() -> Path:
+    """``$NEOSTORE_STATE_DIR``, else the platform's per-user state folder
+    (``platformdirs``: ``$XDG_STATE_HOME/neostore`` or
+    ``~/.local/state/neostore`` on Linux, as before it was used)."""
     explicit = os.environ.get("NEOSTORE_STATE_DIR")
     if explicit:
         return Path(explicit)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "neostore"
+    return Path(platformdirs.user_state_dir("neostore", appauthor=False))
 
 
 def cache_dir() -> Path:
+    """``$NEOSTORE_CACHE_DIR``, else the platform's per-user cache folder
+    (``$XDG_CACHE_HOME/neostore`` or ``~/.cache/neostore`` on Linux)."""
     explicit = os.environ.get("NEOSTORE_CACHE_DIR")
     if explicit:
         return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "neostore"
+    return Path(platformdirs.user_cache_dir("neostore", appauthor=False))
 
 
 @contextlib.contextmanager
@@ -42,8 +48,7 @@ def _state(repo_id: bytes) -> Iterator[dict[str, Any]]:
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / f"{repo_id.hex()}.json"
-    with open(directory / f"{repo_id.hex()}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with filelocks.held(directory / f"{repo_id.hex()}.lock"):
         try:
             state = json.loads(path.read_text()) if path.exists() else {}
         except (OSError, ValueError) as e:

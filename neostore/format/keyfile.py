@@ -7,7 +7,6 @@ is ``nonce ‖ XChaCha20-Poly1305(Argon2id(password), material, AD = header)``.
 
 from __future__ import annotations
 
-import getpass
 import hmac
 import math
 import os
@@ -19,6 +18,7 @@ from typing import Any
 
 from nacl import pwhash
 
+from .. import owners
 from ..errors import IntegrityError, TamperedKeyFile, UsageError, WrongPassword
 from . import crypto
 from .codec import field as get_field
@@ -201,10 +201,7 @@ def encode_keyfile(
 
 
 def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
+    return owners.login_name()
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,12 @@ outside the destination.
 from __future__ import annotations
 
 import errno
-import functools
-import grp
 import os
-import pwd
 import stat
 import threading
 from collections.abc import Callable
 
+from .. import owners
 from ..format.tree import Node
 from ..fsutil import pwrite_all
 
@@ -186,24 +184,14 @@ def remove(dir_fd: int, name: bytes) -> None:
         os.unlink(name, dir_fd=dir_fd)
 
 
-@functools.lru_cache(maxsize=4096)
 def _local_uid(name: str | None, fallback: int) -> int:
-    if name:
-        try:
-            return pwd.getpwnam(name).pw_uid
-        except KeyError:
-            pass
-    return fallback
+    found = owners.uid_of(name) if name else None
+    return fallback if found is None else found
 
 
-@functools.lru_cache(maxsize=4096)
 def _local_gid(name: str | None, fallback: int) -> int:
-    if name:
-        try:
-            return grp.getgrnam(name).gr_gid
-        except KeyError:
-            pass
-    return fallback
+    found = owners.gid_of(name) if name else None
+    return fallback if found is None else found
 
 
 class Metadata:

@@ -8,12 +8,11 @@ Naming one (``latest``, an id) is :mod:`.lookup`.
 
 from __future__ import annotations
 
-import getpass
-import os
 import socket
 from collections.abc import Callable
 from typing import TypeVar
 
+from .. import owners
 from ..backend.names import ObjectType
 from ..core import localstate, objects
 from ..core.repository import Repository
@@ -147,8 +146,4 @@ def chain_head(
 
 
 def default_host_user() -> tuple[str, str]:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return socket.gethostname(), user
+    return socket.gethostname(), owners.login_name()
