@@ -623,3 +623,29 @@ def test_retry_does_not_repeat_other_errors(sleeps: list[float]) -> None:
     with pytest.raises(TransientBackendError):
         once.load("data", HELLO)
     assert flaky.calls["load"] == 1 and sleeps == []
+
+
+def test_sftp_keeps_pack_handles_open_within_bounds(
+    sshd: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Range reads of packs reuse an open handle (one round trip); at most
+    MAX_OPEN stay open, and a removed pack is never read from a kept one."""
+    from neostore.backend import sftp as sftpmodule
+
+    monkeypatch.setenv("HOME", str(sftputil.ssh_home(sshd, tmp_path / "home")))
+    monkeypatch.setattr(sftpmodule._PackHandles, "MAX_OPEN", 4)
+    b = SftpBackend(sftputil.location(tmp_path / "packs"))
+    b.create_repository()
+    packs = {ca(bytes([i]) * 1000): bytes([i]) * 1000 for i in range(10)}
+    for name, data in packs.items():
+        b.save("data", name, data)
+    for _ in range(2):
+        for name, data in packs.items():
+            assert b.load("data", name, 10, 20) == data[10:30]
+            assert len(b._packs._open) <= 4
+    name = next(iter(reversed(packs)))  # the most recently read: its handle is kept
+    assert b._path("data", name) in b._packs._open
+    b.remove("data", name)
+    assert b._path("data", name) not in b._packs._open
+    with pytest.raises(NotFound):
+        b.load("data", name, 0, 10)

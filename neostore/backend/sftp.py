@@ -32,6 +32,7 @@ import signal
 import threading
 import warnings
 import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -77,6 +78,7 @@ class SftpBackend:
         self._connecting: asyncio.Lock | None = None
         self._conn: Any = None
         self._sftp: Any = None
+        self._packs = _PackHandles()
 
     # -- the event-loop thread ------------------------------------------------
 
@@ -102,13 +104,18 @@ class SftpBackend:
         except ssh.SFTPNoSpaceOnFilesystem as e:
             raise PermanentBackendError(f"{self.location}: {what}: no space left ({e})") from e
         except ssh.SFTPConnectionLost as e:
-            self._sftp = None
+            self._lost()
             raise TransientBackendError(f"{self.location}: {what}: connection lost") from e
         except ssh.SFTPError as e:
             raise PermanentBackendError(f"{self.location}: {what}: {e.reason}") from e
         except (TimeoutError, ssh.ConnectionLost, ssh.DisconnectError, OSError) as e:
-            self._sftp = None
+            self._lost()
             raise TransientBackendError(f"{self.location}: {what}: unreachable ({e})") from e
+
+    def _lost(self) -> None:
+        """The connection broke: the next call opens another."""
+        self._sftp = None
+        self._packs = _PackHandles()  # handles of the old connection
 
     async def _client(self) -> Any:
         if self._sftp is not None:
@@ -248,6 +255,8 @@ class SftpBackend:
         path = self._path(otype, name)
 
         async def read(sftp: Any) -> bytes:
+            if otype == "data":  # packs never change: a kept handle, one round trip
+                return await self._packs.read(sftp, path, offset, length)
             async with sftp.open(path, "rb") as f:
                 return bytes(await f.read(-1 if length is None else length, offset))
 
@@ -270,7 +279,12 @@ class SftpBackend:
 
     def remove(self, otype: str, name: str) -> None:
         path = self._path(otype, name)
-        self._run(f"{otype}/{name}", lambda sftp: sftp.remove(path))
+
+        async def remove(sftp: Any) -> None:
+            await self._packs.forget(path)
+            await sftp.remove(path)
+
+        self._run(f"{otype}/{name}", remove)
 
     def list(self, otype: str) -> Iterator[tuple[str, int]]:
         if otype not in OBJECT_TYPES:
@@ -322,6 +336,62 @@ def _has_aes_instructions() -> bool:
             )
     except OSError:
         return False
+
+
+class _PackHandles:
+    """Read handles of recently read packs, kept open (a range read is then
+    one round trip instead of open, read, close). Used from the event-loop
+    thread only; a handle in use is never closed."""
+
+    MAX_OPEN = 32
+
+    def __init__(self) -> None:
+        #: path -> [handle, readers now, forgotten (close when unused)]
+        self._open: OrderedDict[str, list[Any]] = OrderedDict()
+
+    async def read(self, sftp: Any, path: str, offset: int, length: int | None) -> bytes:
+        entry = self._open.get(path)
+        if entry is None:
+            handle = await sftp.open(path, "rb")
+            entry = self._open.get(path)
+            if entry is None:
+                entry = self._open[path] = [handle, 0, False]
+            else:  # opened by another read meanwhile
+                await _close(handle)
+        self._open.move_to_end(path)
+        entry[1] += 1
+        try:
+            return bytes(await entry[0].read(-1 if length is None else length, offset))
+        finally:
+            entry[1] -= 1
+            if entry[2] and not entry[1]:
+                await _close(entry[0])
+            await self._evict()
+
+    async def forget(self, path: str) -> None:
+        """Before the pack is removed: close its handle (once unused)."""
+        entry = self._open.pop(path, None)
+        if entry is not None:
+            entry[2] = True
+            if not entry[1]:
+                await _close(entry[0])
+
+    async def _evict(self) -> None:
+        for path in list(self._open):
+            if len(self._open) <= self.MAX_OPEN:
+                return
+            entry = self._open.get(path)
+            if entry is None:
+                continue  # let go meanwhile
+            handle, readers, _ = entry
+            if not readers:
+                del self._open[path]
+                await _close(handle)
+
+
+async def _close(handle: Any) -> None:
+    with contextlib.suppress(Exception):  # a broken connection closes it anyway
+        await handle.close()
 
 
 def _serve(loop: asyncio.AbstractEventLoop) -> None:
