@@ -21,11 +21,22 @@ Contract, for every implementation:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol, TypeAlias, runtime_checkable
+
+from ..errors import NotFound
 
 #: what ``save`` accepts: bytes, or the object's bytes as buffers in order
 Payload: TypeAlias = bytes | bytearray | memoryview | list[bytes]
+
+
+def exists_by_size(size: Callable[[str, str], int], otype: str, name: str) -> bool:
+    """``exists`` for a store that answers a size request (a HEAD, a stat)."""
+    try:
+        size(otype, name)
+    except NotFound:
+        return False
+    return True
 
 
 def joined(data: Payload) -> bytes:

@@ -35,7 +35,7 @@ from ..errors import (
     TransientBackendError,
     UsageError,
 )
-from .base import BufferedStream, ObjectStream, Payload
+from .base import BufferedStream, ObjectStream, Payload, exists_by_size
 from .names import CONTENT_ADDRESSED, validate, validate_type
 from .options import BackendOptions, Credentials
 
@@ -165,6 +165,10 @@ class HttpBackend:
 
     def _name_in_url(self, name: str) -> str:
         return name
+
+    def _name_listed(self, otype: str, listed: str) -> str:
+        """A name as the server's listing spells it, in the usual form."""
+        return listed
 
     def _request(
         self,
@@ -313,11 +317,7 @@ class HttpBackend:
             raise PermanentBackendError(f"{otype}/{name}: server sent no size") from e
 
     def exists(self, otype: str, name: str) -> bool:
-        try:
-            self.size(otype, name)
-        except NotFound:
-            return False
-        return True
+        return exists_by_size(self.size, otype, name)
 
     def remove(self, otype: str, name: str) -> None:
         self._request("DELETE", self._url(otype, name), f"{otype}/{name}")
@@ -328,19 +328,16 @@ class HttpBackend:
     def remove_temporary(self, path: str) -> None:
         raise NotFound(f"{path}: the server keeps no temporary files in view")
 
-    def _listing(self, otype: str) -> list[tuple[str, int]]:
-        """(name, size) of a type's objects as the server lists them (v2)."""
+    def list(self, otype: str) -> Iterator[tuple[str, int]]:
         response = self._request("GET", self._url(otype, None), f"list of {otype}")
         if response.headers.get("Content-Type", "").split(";")[0].strip() != V2:
             raise PermanentBackendError(f"{self.location}: the server does not speak protocol v2")
         try:
             entries = json.loads(response.data)
-            return [(str(e["name"]), int(e["size"])) for e in entries]
+            items = [(self._name_listed(otype, str(e["name"])), int(e["size"])) for e in entries]
         except (ValueError, KeyError, TypeError) as e:
             raise PermanentBackendError(f"{self.location}: malformed listing of {otype}") from e
-
-    def list(self, otype: str) -> Iterator[tuple[str, int]]:
-        for name, size in self._listing(otype):
+        for name, size in items:
             try:
                 validate(otype, name)
             except UsageError:

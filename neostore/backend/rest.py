@@ -21,20 +21,15 @@ It is the HTTP backend with what such servers need:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from ..errors import PermanentBackendError, UsageError
 from .base import Payload
 from .http import HttpBackend
-from .names import CONTENT_ADDRESSED, flat, unflat, validate
+from .names import CONTENT_ADDRESSED, flat, unflat
 from .options import BackendOptions
 
 
 class RestBackend(HttpBackend):
     nested_paths = True
-    #: create-only saves are check-then-write on servers that ignore
-    #: If-None-Match (rclone): not atomic against another writer
-    atomic_create = False
 
     def __init__(self, location: str, options: BackendOptions | None = None) -> None:
         url = location[len("rest:") :]
@@ -48,6 +43,9 @@ class RestBackend(HttpBackend):
 
     def _name_in_url(self, name: str) -> str:
         return flat(name)
+
+    def _name_listed(self, otype: str, listed: str) -> str:
+        return unflat(otype, listed)
 
     def create_repository(self) -> None:
         if self.exists_repository():  # rclone answers 200 to a second creation
@@ -63,12 +61,3 @@ class RestBackend(HttpBackend):
         if self.exists(otype, name):
             return False
         return super().save_new(otype, name, data)
-
-    def list(self, otype: str) -> Iterator[tuple[str, int]]:
-        for name, size in self._listing(otype):
-            name = unflat(otype, name)
-            try:
-                validate(otype, name)
-            except UsageError:
-                continue  # not ours
-            yield name, size

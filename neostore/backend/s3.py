@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from ..errors import NotFound, PermanentBackendError, TransientBackendError, UsageError
-from .base import BufferedStream, ObjectStream, Payload, joined
+from .base import BufferedStream, ObjectStream, Payload, exists_by_size, joined
 from .names import OBJECT_TYPES, relative_path, validate
 from .options import BackendOptions
 from .s3settings import S3Location, parse
@@ -275,11 +275,7 @@ class S3Backend:
         return int(head["ContentLength"])
 
     def exists(self, otype: str, name: str) -> bool:
-        try:
-            self.size(otype, name)
-        except NotFound:
-            return False
-        return True
+        return exists_by_size(self.size, otype, name)
 
     def remove(self, otype: str, name: str) -> None:
         key = self._key(otype, name)

@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 from ..errors import NotFound, PermanentBackendError, TransientBackendError, UsageError
 from ..fsutil import TEMP_MARK
-from .base import BufferedStream, ObjectStream, Payload, joined
+from .base import BufferedStream, ObjectStream, Payload, exists_by_size, joined
 from .names import OBJECT_TYPES, relative_path, validate
 from .options import BackendOptions
 from .sftpsettings import SftpLocation, parse
@@ -271,11 +271,7 @@ class SftpBackend:
         return self._run(f"{otype}/{name}", stat)
 
     def exists(self, otype: str, name: str) -> bool:
-        try:
-            self.size(otype, name)
-        except NotFound:
-            return False
-        return True
+        return exists_by_size(self.size, otype, name)
 
     def remove(self, otype: str, name: str) -> None:
         path = self._path(otype, name)
