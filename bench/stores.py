@@ -168,20 +168,12 @@ def summarise(records: list[dict[str, Any]], corpus_bytes: int) -> str:
 
 
 def _bucket_tools(s3: Any) -> tuple[Any, Any]:
-    import boto3
-    from botocore.config import Config
+    import s3util  # tests/, on the path since _services()
 
-    client = boto3.session.Session().client(
-        "s3",
-        endpoint_url=s3.endpoint,
-        aws_access_key_id=s3.access_key,
-        aws_secret_access_key=s3.secret_key,
-        region_name=s3.region,
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    client = s3util.client(s3)
 
     def make(bucket: str) -> None:
-        client.create_bucket(Bucket=bucket)
+        s3util.make_bucket(s3, bucket)
 
     def drop(bucket: str) -> None:  # memstore keeps everything in memory
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):

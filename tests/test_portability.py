@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from conftest import PASSWORD
 
 HERE = Path(__file__).parent
@@ -62,10 +60,7 @@ def test_every_everyday_command_runs_without_posix_only_modules(
     assert len(json.loads(_blocked(env, "neostore", "snapshots", "-r", repo, "--json").stdout)) == 1
 
 
-@pytest.mark.parametrize("command", [["--help"], ["init", "--help"]])
-def test_the_server_runs_without_posix_only_modules(
-    env: dict[str, str], tmp_path: Path, command: list[str]
-) -> None:
+def test_the_server_runs_without_posix_only_modules(env: dict[str, str], tmp_path: Path) -> None:
     data = tmp_path / "srv"
     info = json.loads(_blocked(env, "neostore-server", "init", "--data", data, "--json").stdout)
     assert info["admin_token"]
@@ -74,4 +69,4 @@ def test_the_server_runs_without_posix_only_modules(
     _blocked(env, "neostore-server", "account", "grant", "bob", "--data", data, "--repo", "r",
              "--perms", "read")  # fmt: skip
     assert "bob" in _blocked(env, "neostore-server", "account", "list", "--data", data).stdout
-    assert _blocked(env, "neostore-server", *command).stdout
+    assert "serve" in _blocked(env, "neostore-server", "--help").stdout

@@ -149,20 +149,7 @@ def start(workdir: str | os.PathLike[str], memstore_bytes: int = 2 << 30) -> S3S
     pids.append(_daemon(work, ["radosgw", "-n", "client.rgw.local", "-c", conf, "-f"], "rgw"))
     (work / "pids").write_text(" ".join(map(str, pids)))
     _wait_http(rgw_port, time.monotonic() + 120)
-    _run(
-        work,
-        "radosgw-admin",
-        "user",
-        "create",
-        "--uid",
-        "neostore",
-        "--display-name",
-        "neostore tests",
-        "--access-key",
-        ACCESS_KEY,
-        "--secret-key",
-        SECRET_KEY,
-    )
+    _create_user(work, "neostore", ACCESS_KEY, SECRET_KEY)
     service = S3Service(
         f"http://127.0.0.1:{rgw_port}", ACCESS_KEY, SECRET_KEY, "us-east-1", str(work), pids
     )
@@ -176,21 +163,13 @@ def add_user(service: S3Service, uid: str) -> tuple[str, str]:
     work = Path(service.workdir)
     access = f"NEOSTORE{uid.upper()}"[:20].ljust(20, "0")
     secret = f"secret-of-{uid}-0123456789abcdef0123456789"
-    _run(
-        work,
-        "radosgw-admin",
-        "user",
-        "create",
-        "--uid",
-        uid,
-        "--display-name",
-        uid,
-        "--access-key",
-        access,
-        "--secret-key",
-        secret,
-    )
+    _create_user(work, uid, access, secret)
     return access, secret
+
+
+def _create_user(work: Path, uid: str, access: str, secret: str) -> None:
+    _run(work, "radosgw-admin", "user", "create", "--uid", uid, "--display-name", uid,
+         "--access-key", access, "--secret-key", secret)  # fmt: skip
 
 
 def _config_value(work: Path, key: str) -> str:
