@@ -12,7 +12,8 @@ RepoOpt = Annotated[
         "-r",
         "--repo",
         envvar="NEOSTORE_REPO",
-        help="Repository: a directory, file:// URL or https://HOST:PORT/REPO on neostore-server.",
+        help="Repository: a directory or file:// URL, https://HOST:PORT/REPO (neostore-server), "
+        "s3:…, sftp:[USER@]HOST:/PATH or rest:http(s)://… (README).",
     ),
 ]
 PasswordFileOpt = Annotated[
