@@ -24,6 +24,9 @@ Commands:
 * ``stores [--size small|full | --corpus DIR] [--reps N]``: snapshot and restore
   on Ceph RGW (S3) and OpenSSH (SFTP) beside restic on the same services (see
   :mod:`bench.stores`);
+* ``start-methods [--size small|full | --corpus DIR] [--reps N]``: first snapshot
+  and restore with workers forked, spawned and started by a fork server (see
+  :mod:`bench.startmethods`);
 * ``ui [--reps N]``: ``neostore ui``'s first page with 1 000 snapshots, a
   100 000-entry folder, and download throughput beside ``dump`` (see
   :mod:`bench.ui`).
@@ -47,6 +50,7 @@ def main(argv: list[str]) -> int:
         "mount",
         "ui",
         "stores",
+        "start-methods",
     )
     if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
@@ -61,6 +65,10 @@ def main(argv: list[str]) -> int:
         from bench import ui
 
         return ui.main(rest)
+    if command == "start-methods":
+        from bench import startmethods
+
+        return startmethods.main(rest)
     if command == "stores":
         from bench import stores
 

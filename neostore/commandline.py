@@ -27,7 +27,9 @@ class ExitCode(IntEnum):
     FATAL = 1
     #: malformed command line
     USAGE = 2
-    #: snapshot written, but some source files could not be read
+    #: done, but not everything as asked: a snapshot without some source
+    #: files it could not read, a restore that renamed or left out entries
+    #: whose names the destination cannot hold
     PARTIAL = 3
     NO_REPOSITORY = 10
     LOCKED = 11

@@ -17,7 +17,9 @@ fi
 # and its driver for `neostore ui` (tests/test_ui_browser.py), a single-node
 # Ceph with its RADOS Gateway for s3: repositories (tests/services/ceph.py),
 # OpenSSH's server for sftp: repositories (tests/services/sshd.py), rclone
-# serving restic's REST protocol for rest: repositories (tests/services/rclone.py)
+# serving restic's REST protocol for rest: repositories (tests/services/rclone.py),
+# exFAT and FAT volumes through FUSE for restores onto file systems that fold
+# case and refuse names (tests/services/fatfs.py)
 missing=()
 command -v restic >/dev/null 2>&1 || missing+=(restic)
 command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
@@ -32,6 +34,10 @@ command -v ceph >/dev/null 2>&1 || missing+=(ceph-common)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
 command -v rclone >/dev/null 2>&1 || missing+=(rclone)
+command -v mkfs.exfat >/dev/null 2>&1 || missing+=(exfatprogs)
+command -v mount.exfat-fuse >/dev/null 2>&1 || missing+=(exfat-fuse)
+command -v mkfs.fat >/dev/null 2>&1 || missing+=(dosfstools)
+command -v fusefat >/dev/null 2>&1 || missing+=(fusefat)
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -44,3 +50,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 .venv/bin/python -m pytest "$@"
+if [ $# -eq 0 ]; then
+    # the suites that start worker processes, again with them spawned (the
+    # only start method on Windows, macOS's default) instead of forked
+    NEOSTORE_START_METHOD=spawn .venv/bin/python -m pytest -q \
+        tests/test_roundtrip.py tests/test_dedup.py tests/test_restore_delta.py \
+        tests/test_restore_remote.py tests/test_roles.py tests/test_server.py \
+        tests/test_startmethod.py tests/test_restrictive_dest.py tests/test_interrupted.py \
+        tests/test_errors.py
+fi

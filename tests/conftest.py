@@ -148,9 +148,22 @@ def neoserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     server.stop()
 
 
+#: what the test run itself chooses (``NEOSTORE_START_METHOD=spawn`` runs
+#: the suites with spawned workers, as scripts/test.sh does)
+KEPT_VARIABLES = ("NEOSTORE_START_METHOD",)
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without neostore's settings, but with
+    the ones that choose how the test run runs."""
+    return {
+        k: v for k, v in os.environ.items() if not k.startswith("NEOSTORE_") or k in KEPT_VARIABLES
+    }
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("NEOSTORE_")}
+    base = clean_env()
     base.update(
         NEOSTORE_STATE_DIR=str(tmp_path / "state"),
         NEOSTORE_CACHE_DIR=str(tmp_path / "cache"),
@@ -169,7 +182,7 @@ def _template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wants a fresh one (each test has its own local state, so the copies do
     not know of each other)."""
     base = tmp_path_factory.mktemp("template")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEOSTORE_")}
+    env = clean_env()
     env.update(NEOSTORE_STATE_DIR=str(base / "state"))
     Cli(env, base / "repo").ok("init")
     return base / "repo"

@@ -234,14 +234,17 @@ def test_excludes(repo: Cli, tmp_path: Path, flag: str) -> None:
 
 
 def _children(pid: int) -> list[int]:
+    """The worker processes of ``pid`` (not the resource tracker that
+    ``multiprocessing`` starts beside spawned workers)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()
+                command = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if int(fields[1]) == pid:
+            if int(fields[1]) == pid and b"resource_tracker" not in command:
                 found.append(int(entry.name))
     return found
 

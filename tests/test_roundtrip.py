@@ -139,3 +139,30 @@ def test_smoke_in_real_processes(cli: Cli, tmp_path: Path) -> None:
     assert cli("snapshots", password="wrong", process=True).code == 12
     assert cli("ls", "latest", "/no/such/path", process=True).code == 1
     assert cli("restore", "latest", process=True).code == 2  # --to is missing
+
+
+def test_a_restore_leaves_no_directory_open(repo: Cli, tmp_path: Path) -> None:
+    """Every directory fd the restore opened is closed when it returns (a
+    directory whose files were queued but not yet handed to a worker was
+    once finished early, opened again by its subdirectory, and kept)."""
+    src = tmp_path / "src"
+    (src / "deep" / "sub").mkdir(parents=True)
+    (src / "deep" / "sub" / "leaf.txt").write_text("leaf")
+    (src / "top.txt").write_text("top")
+    repo.ok("snapshot", src)
+    out = tmp_path / "out"
+
+    def open_below_out() -> list[str]:
+        found = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith(str(out)):
+                found.append(target)
+        return found
+
+    repo.ok("restore", "latest", "--to", out)
+    assert (out / str(src).lstrip("/") / "deep" / "sub" / "leaf.txt").read_text() == "leaf"
+    assert open_below_out() == []

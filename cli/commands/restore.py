@@ -37,6 +37,16 @@ PreservePrivilegedOpt = Annotated[
     ),
 ]
 
+OnConflictOpt = Annotated[
+    str,
+    typer.Option(
+        "--on-conflict",
+        help="Names the destination cannot hold (case-insensitive file systems, FAT, "
+        "Windows rules): rename (restore under an escaped name, listed; exit 3), skip "
+        "(leave out, listed; exit 3), fail (check every name first, restore nothing).",
+    ),
+]
+
 
 def restore(
     snapshot_spec: Annotated[str, typer.Argument(metavar="SNAPSHOT[:SUBPATH]")],
@@ -49,6 +59,7 @@ def restore(
     overwrite: OverwriteOpt = "always",
     delete: DeleteOpt = False,
     preserve_privileged: PreservePrivilegedOpt = False,
+    on_conflict: OnConflictOpt = "rename",
     json_output: JsonOpt = False,
 ) -> None:
     """Restore a snapshot (or a sub-path of it) under a directory.
@@ -68,6 +79,7 @@ def restore(
         overwrite=overwrite,
         delete=delete,
         preserve_privileged=preserve_privileged,
+        on_conflict=on_conflict,
     )
     try:
         options.policy()
@@ -84,6 +96,11 @@ def restore(
         render.emit(_stats_json(info.hex_id, stats, time.monotonic() - started))
     elif sys.stderr.isatty():
         print(f"restored {stats.files} files, {stats.dirs} directories to {to}", file=sys.stderr)
+    _report(stats)
+
+
+def _report(stats: RestoreStats) -> None:
+    """Warnings after the restore, and its exit code."""
     if stats.privileged_dropped:
         print(
             f"warning: dropped the privileged metadata of {stats.privileged_dropped} item(s) "
@@ -91,12 +108,37 @@ def restore(
             "is not signed by an owner key; --preserve-privileged restores them",
             file=sys.stderr,
         )
+    _not_kept(stats)
     if stats.errors:
         print(f"error: {len(stats.errors)} item(s) could not be restored", file=sys.stderr)
         raise typer.Exit(ExitCode.FATAL)
+    if stats.incomplete:
+        print(
+            f"warning: {len(stats.renamed)} item(s) restored under another name, "
+            f"{len(stats.names_skipped)} left out: the destination cannot hold their names "
+            "(each listed above)",
+            file=sys.stderr,
+        )
+        raise typer.Exit(ExitCode.PARTIAL)
+
+
+def _not_kept(stats: RestoreStats) -> None:
+    """One line for the metadata the destination did not keep."""
+    from neostore.restorer.destination import KINDS
+
+    lost = [(kind, getattr(stats, f"{kind}_not_applied")) for kind in KINDS]
+    if any(n for _, n in lost):
+        shown = ", ".join(f"{kind} of {n}" for kind, n in lost if n)
+        print(
+            f"warning: the destination did not keep some metadata ({shown} item(s)); "
+            "FAT and exFAT keep no owners, modes or extended attributes",
+            file=sys.stderr,
+        )
 
 
 def _stats_json(snapshot_id: str, stats: RestoreStats, duration: float) -> dict[str, Any]:
+    from neostore.restorer.destination import KINDS
+
     return {
         "snapshot": snapshot_id,
         "files": stats.files,
@@ -109,6 +151,12 @@ def _stats_json(snapshot_id: str, stats: RestoreStats, duration: float) -> dict[
         "bytes_reused": stats.bytes_reused,
         "removed": stats.removed,
         "privileged_dropped": stats.privileged_dropped,
+        "metadata_not_applied": {kind: getattr(stats, f"{kind}_not_applied") for kind in KINDS},
+        "renamed": [
+            {"path": render.show(p), "restored_as": render.show(w), "reason": r}
+            for p, w, r in stats.renamed
+        ],
+        "names_skipped": [{"path": render.show(p), "reason": r} for p, r in stats.names_skipped],
         "duration": round(duration, 3),
         "errors": [{"path": render.show(p), "message": m} for p, m in stats.errors],
     }

@@ -134,7 +134,12 @@ class HttpBackend:
         self._timeout = urllib3.Timeout(connect=10.0, read=options.timeout)
         self._pool: urllib3.PoolManager | None = None
         self._pool_lock = threading.Lock()
+        self._opened_with = (url, options)
         _live.add(self)
+
+    def __reduce__(self) -> tuple[Any, tuple[str, BackendOptions]]:
+        # to a spawned worker: opened again there, with its own connections
+        return (type(self), self._opened_with)
 
     # -- transport ------------------------------------------------------------
 

@@ -85,6 +85,10 @@ class LocalBackend:
         self.location = self.root
         self._fds = _FdCache()
 
+    def __reduce__(self) -> tuple[type[LocalBackend], tuple[str]]:
+        # to a spawned worker: the same directory, its own open files
+        return (type(self), (self.root,))
+
     def _path(self, otype: str, name: str) -> str:
         return os.path.join(self.root, *relative_path(otype, name).split("/"))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from ..errors import NotFound, PermanentBackendError
 from .base import BufferedStream, ObjectStream, Payload, joined
@@ -18,6 +19,9 @@ class MemoryBackend:
         self._objects: dict[tuple[str, str], bytes] = {}
         self._created = False
         self._lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        raise TypeError("an in-memory store cannot be handed to a spawned worker process")
 
     def exists_repository(self) -> bool:
         return ("config", "config") in self._objects

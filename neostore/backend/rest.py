@@ -40,6 +40,7 @@ class RestBackend(HttpBackend):
             )
         super().__init__(url, options)
         self.location = "rest:" + self._base
+        self._opened_with = (location, options or BackendOptions())
 
     def _name_in_url(self, name: str) -> str:
         return flat(name)

@@ -70,6 +70,10 @@ class S3Backend:
         self._conditional = True  # cleared when the service refuses If-None-Match
         _live.add(self)
 
+    def __reduce__(self) -> tuple[Any, tuple[str, BackendOptions]]:
+        # to a spawned worker: opened again there, with its own connection
+        return (type(self), (self.location, self._options))
+
     # -- transport ------------------------------------------------------------
 
     def _s3(self) -> Any:

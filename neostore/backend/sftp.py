@@ -72,6 +72,10 @@ class SftpBackend:
         self._reset()
         _live.add(self)
 
+    def __reduce__(self) -> tuple[Any, tuple[str, BackendOptions]]:
+        # to a spawned worker: opened again there, with its own connection
+        return (type(self), (self.location, self._options))
+
     def _reset(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None

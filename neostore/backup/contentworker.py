@@ -6,9 +6,11 @@ With several threads in one interpreter every one of them became a GIL
 hand-off (measured: ~50 futex calls and ~300 µs of CPU per file). A worker
 process is single-threaded on that path, so its GIL is never contended.
 
-Each worker is forked by :class:`WorkerHandle` before the parent starts any
-thread, and inherits the open repository: keys, writer identity, backend and
-the index as loaded (a copy-on-write snapshot it only reads). It receives
+Each worker is started by :func:`start_workers` before the parent starts
+any thread, and gets the open repository: keys, writer identity, backend and
+the index as loaded (a snapshot it only reads): inherited when forked (pages
+shared copy-on-write), pickled to it when spawned
+(:mod:`~neostore.core.workerstart`). It receives
 batches of files, reads, chunks and hashes them, asks the parent to *claim*
 the blobs that are new (the parent owns the one in-flight set, so a blob met
 by two workers at once is stored once), then compresses, encrypts and packs
@@ -47,6 +49,7 @@ from typing import Any
 
 import msgpack
 
+from ..core import workerstart
 from ..core.packwriter import PackWriter
 from ..core.repository import Repository
 from ..errors import NeostoreError
@@ -312,20 +315,26 @@ class WorkerHandle:
 def start_workers(
     count: int, repo: Repository, record: TargetRecord, domain: Domain, writer: WriterIdentity
 ) -> list[WorkerHandle]:
-    """Fork ``count`` workers. Call before this process starts any thread:
-    a fork copies locks that another thread may hold."""
-    settle_threads()
-    ctx = multiprocessing.get_context("fork")
+    """Start ``count`` workers (:mod:`~neostore.core.workerstart`). Call
+    before this process starts any thread: a fork copies locks that another
+    thread may hold."""
+    ctx = workerstart.context()
+    forked = not workerstart.crosses_by_pickle(ctx)
+    if forked:
+        settle_threads()
+    else:
+        repo.index.share()  # unshared by the caller when the workers are done
     # per worker: (work reader, work writer), (answers r, w), (results r, w)
     pipes = [[ctx.Pipe(duplex=False) for _ in range(3)] for _ in range(count)]
     handles = []
     for i, mine in enumerate(pipes):
         child_ends = (mine[0][0], mine[1][0], mine[2][1])
-        # a child closes every other end, so that it sees EOF when the parent's go
+        # a forked child closes every other end, so that it sees EOF when the
+        # parent's go (a spawned one only has the ends it is given)
         others = [c for trio in pipes for pair in trio for c in pair if c not in child_ends]
         process = ctx.Process(
             target=_child_main,
-            args=(child_ends, others, repo, record, domain, writer),
+            args=(child_ends, others if forked else [], repo, record, domain, writer),
             name=f"neostore-content-{i}",
             daemon=True,
         )

@@ -52,6 +52,7 @@ class ContentWorkers(Generic[Job]):
     def start(
         self, repo: Repository, record: TargetRecord, domain: Domain, writer: WriterIdentity
     ) -> None:
+        self._repo = repo
         self._handles = start_workers(self._count, repo, record, domain, writer)
 
     def serve(self, packer: Packer) -> None:
@@ -98,6 +99,8 @@ class ContentWorkers(Generic[Job]):
             server.join()
         for handle in self._handles:
             handle.reap()
+        if self._handles:
+            self._repo.index.unshare()  # if spawned workers got it shared
 
     def _serve(self, handle: WorkerHandle) -> None:
         try:

@@ -42,6 +42,17 @@ class BlobTable:
     def __len__(self) -> int:
         return self._count
 
+    # to a spawned worker: the arrays (a few flat buffers), not the lock
+    def __getstate__(self) -> dict[str, object]:
+        with self._lock:
+            state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def _find(self, blob_id: bytes) -> int:
         """Entry number of ``blob_id``, or -1."""
         (table, mask), ids = self._state, self._ids

@@ -6,8 +6,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..format.indexfile import PackRecord
+from . import sharedindex
 from .blobtable import BlobTable
 
 
@@ -32,7 +34,30 @@ class MasterIndex:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._shared: sharedindex.SharedIndex | None = None
         self.clear()
+
+    # to a spawned worker: the index as loaded, not the lock; while shared
+    # (:meth:`share`), only the name of the shared-memory block holding it
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        if self._shared is not None:
+            return (sharedindex.load, (self._shared.name, self._shared.size))
+        with self._lock:
+            state = dict(self.__dict__)
+        del state["_lock"], state["_shared"]
+        return (_revive, (state,))
+
+    def share(self) -> None:
+        """Until :meth:`unshare`, workers get this index through one
+        shared-memory block (:mod:`.sharedindex`) instead of each its copy
+        through its start-up pipe."""
+        if self._shared is None:
+            self._shared = sharedindex.SharedIndex(self)
+
+    def unshare(self) -> None:
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
 
     def clear(self) -> None:
         """Forget everything (the index is loaded afresh after a prune swept)."""
@@ -175,3 +200,11 @@ class MasterIndex:
         with self._lock:
             items = list(self._pack_size.items())
         yield from items
+
+
+def _revive(state: dict[str, Any]) -> MasterIndex:
+    index = MasterIndex.__new__(MasterIndex)
+    index.__dict__.update(state)
+    index._lock = threading.Lock()
+    index._shared = None
+    return index

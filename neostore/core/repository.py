@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from ..backend.base import Backend
 from ..backend.names import ObjectType, is_valid_target_name
@@ -73,6 +74,14 @@ class Repository:
         #: where non-fatal problems go (a bad object among good ones); the
         #: CLI prints them, the default raises
         self.on_problem: Callable[[NeostoreError], None] = _raise
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """What a spawned worker gets (:mod:`.workerstart`): the store's
+        recipe, the config, the unlocked key material (no Argon2id again),
+        the targets and domains met so far and the index as loaded. It
+        crosses the pipe to the worker, never argv or the environment."""
+        state = (dict(self._targets), dict(self._domains), set(self._index_loaded))
+        return (_revive, (self.objects, self.config, self.material, self.index, state))
 
     # -- creating and opening ------------------------------------------------
 
@@ -386,6 +395,20 @@ class Repository:
         if opened is None:
             raise IntegrityError(f"{what}: of a domain this key cannot read")
         return opened
+
+
+def _revive(
+    store: ObjectStore,
+    config: Config,
+    material: keys.KeyMaterial,
+    index: MasterIndex,
+    state: tuple[dict[str, TargetRecord], dict[tuple[bytes, int], Domain], set[str]],
+) -> Repository:
+    repo = Repository(store, config, material)
+    repo.index = index
+    repo.blobs = BlobReader(store, index, config.repo_id, config.chunk_max)
+    repo._targets, repo._domains, repo._index_loaded = state
+    return repo
 
 
 def _raise(error: NeostoreError) -> None:

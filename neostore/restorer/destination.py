@@ -109,6 +109,19 @@ def open_below(root_fd: int, components: list[bytes]) -> int:
     return fd
 
 
+def reopen_root(path: str, identity: tuple[int, int]) -> int:
+    """The restore's root directory opened again by ``path`` (in a spawned
+    worker, which inherits no fd), refused unless it is the directory the
+    restore opened first (``identity``: device and inode): one swapped in
+    meanwhile, by a rename or a symlink, is not written into."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != identity:
+        os.close(fd)
+        raise OSError(errno.EXDEV, "not the directory the restore opened (replaced meanwhile?)")
+    return fd
+
+
 def create_file(dir_fd: int, name: bytes) -> int:
     """A new, empty file, created exclusively as tar does: whatever is there
     (a FIFO would block the open, a hard link would carry our writes
@@ -194,30 +207,44 @@ def _local_gid(name: str | None, fallback: int) -> int:
     return fallback if found is None else found
 
 
+#: errors that mean "this file system does not keep that" (FAT and exFAT:
+#: owners, modes, extended attributes), not "something went wrong"
+_NOT_KEPT = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL})
+#: what a restore may fail to apply, as counted (``<kind>_not_applied``)
+KINDS = ("owner", "mode", "times", "xattrs")
+
+
 class Metadata:
     """Applies a node's owner (as root: by user and group name when this
-    machine knows them), extended attributes, mode and times."""
+    machine knows them), extended attributes, mode and times. What the
+    destination does not keep is counted per kind through ``count``
+    (``owner_not_applied=1``), never an error: a FAT stick takes the
+    files, not their owners."""
 
-    def __init__(self, warn: Callable[[bytes, str], None]) -> None:
-        self._warn = warn
+    def __init__(self, count: Callable[..., None]) -> None:
+        self._count = count
         self._is_root = os.geteuid() == 0
 
     def _owner(self, node: Node) -> tuple[int, int]:
         return _local_uid(node.user, node.uid), _local_gid(node.group, node.gid)
 
+    def _try(self, kind: str, call: Callable[..., object], *args: object, **kw: object) -> None:
+        try:
+            call(*args, **kw)
+        except OSError as e:
+            if e.errno not in _NOT_KEPT:
+                raise
+            self._count(**{f"{kind}_not_applied": 1})
+
     def apply_fd(self, fd: int, node: Node, path: bytes) -> None:
         """On an open file or directory."""
+        del path
         if self._is_root:
-            os.fchown(fd, *self._owner(node))
-        for key, value in node.xattrs.items():
-            try:
-                os.setxattr(fd, key, value)
-            except OSError as e:
-                self._warn(
-                    path, f"extended attribute {os.fsdecode(key)} not restored: {e.strerror}"
-                )
-        os.fchmod(fd, node.mode)  # after chown, which clears setuid/setgid
-        os.utime(fd, ns=(node.atime_ns, node.mtime_ns))
+            self._try("owner", os.fchown, fd, *self._owner(node))
+        if node.xattrs:
+            self._try("xattrs", _set_xattrs, fd, node.xattrs)
+        self._try("mode", os.fchmod, fd, node.mode)  # after chown, which clears setuid/setgid
+        self._try("times", os.utime, fd, ns=(node.atime_ns, node.mtime_ns))
 
     def apply_special(self, dir_fd: int, node: Node) -> None:
         """On a FIFO or device node, which must not be opened for I/O: an
@@ -230,13 +257,27 @@ class Metadata:
                 raise OSError(errno.ELOOP, "replaced by a symlink during restore")
             handle = f"/proc/self/fd/{fd}"
             if self._is_root:
-                os.chown(handle, *self._owner(node))
-            os.chmod(handle, node.mode)
-            os.utime(handle, ns=(node.atime_ns, node.mtime_ns))
+                self._try("owner", os.chown, handle, *self._owner(node))
+            self._try("mode", os.chmod, handle, node.mode)
+            self._try("times", os.utime, handle, ns=(node.atime_ns, node.mtime_ns))
         finally:
             os.close(fd)
 
     def apply_symlink(self, dir_fd: int, node: Node) -> None:
+        link = {"dir_fd": dir_fd, "follow_symlinks": False}
         if self._is_root:
-            os.chown(node.name, *self._owner(node), dir_fd=dir_fd, follow_symlinks=False)
-        os.utime(node.name, ns=(node.atime_ns, node.mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+            self._try("owner", os.chown, node.name, *self._owner(node), **link)
+        self._try("times", os.utime, node.name, ns=(node.atime_ns, node.mtime_ns), **link)
+
+
+def _set_xattrs(fd: int, xattrs: dict[bytes, bytes]) -> None:
+    """Every attribute the file system takes; the last refusal is raised
+    once all were tried."""
+    refused: OSError | None = None
+    for key, value in xattrs.items():
+        try:
+            os.setxattr(fd, key, value)
+        except OSError as e:
+            refused = e
+    if refused is not None:
+        raise refused

@@ -20,7 +20,7 @@ import stat
 from collections.abc import Sequence
 
 from ..core.repository import Repository
-from ..errors import IntegrityError
+from ..errors import IntegrityError, NeostoreError
 from ..format import crypto
 from ..format.blob import Ref
 from ..format.chunker import Chunker
@@ -56,16 +56,18 @@ class FileRestorer:
     def __init__(
         self,
         repo: Repository,
-        root_fd: int,
+        root: tuple[str, int],
         policy: Overwrite,
         tally: Tally,
         chunker_seed: int | None,
     ) -> None:
         self.repo = repo
-        self.root_fd = root_fd
+        #: the destination's path and open fd
+        self.root_path, self.root_fd = root
+        self._root_error: str | None = None
         self.policy = policy
         self.tally = tally
-        self.metadata = Metadata(tally.reporter.warning)
+        self.metadata = Metadata(tally.add)
         self._hole_min = repo.config.chunk_min
         #: the chunker of the snapshot's domain, when this key holds its
         #: seed (owner, read-write): local files are then cut as a snapshot
@@ -75,12 +77,35 @@ class FileRestorer:
         #: encrypted blobs of the current batch fetched together (remote stores)
         self._stored: dict[bytes, bytes] = {}
 
+    # to a spawned worker: the repository, and the root as a path and an
+    # identity (an fd means nothing in another process); the worker opens
+    # it again and refuses a different directory (destination.reopen_root)
+    def __getstate__(self) -> dict[str, object]:
+        st = os.fstat(self.root_fd)
+        state = dict(self.__dict__, root_fd=(st.st_dev, st.st_ino), _chunker=None, _stored={})
+        del state["tally"], state["metadata"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        identity = state["root_fd"]
+        assert isinstance(identity, tuple)
+        self.root_fd = -1
+        try:
+            self.root_fd = destination.reopen_root(self.root_path, identity)
+        except OSError as e:
+            self._root_error = f"{self.root_path}: {e.strerror or e}"
+        self.tally = Tally(Collecting())
+        self.metadata = Metadata(self.tally.add)
+
     def run_batch(self, work: list[tuple[list[bytes], list[tuple[Node, bytes]]]]) -> BatchResult:
         """In a worker: restore files into their directories (each given by
         its names from the root); returns the outcome."""
+        if self._root_error is not None:
+            raise NeostoreError(self._root_error)
         collecting = Collecting()
         self.tally = Tally(collecting)
-        self.metadata = Metadata(collecting.warning)
+        self.metadata = Metadata(self.tally.add)
         dirs: list[int | None] = []
         try:
             for components, batch in work:

@@ -30,6 +30,21 @@ class Overwrite(StrEnum):
 OVERWRITE = tuple(Overwrite)
 
 
+class OnConflict(StrEnum):
+    """What to do with an entry whose name the destination cannot hold as
+    it is (:mod:`.names`)."""
+
+    #: restore it under its escaped name, and list the rename
+    RENAME = "rename"
+    #: leave it out, and list it
+    SKIP = "skip"
+    #: check every name first; restore nothing if one conflicts
+    FAIL = "fail"
+
+
+ON_CONFLICT = tuple(OnConflict)
+
+
 @dataclass(frozen=True)
 class RestoreOptions:
     destination: str
@@ -43,11 +58,18 @@ class RestoreOptions:
     #: apply setuid/setgid bits, device nodes and security.*/trusted.*
     #: attributes from snapshots not signed by an owner key too
     preserve_privileged: bool = False
+    #: names the destination cannot hold (:class:`OnConflict`)
+    on_conflict: str = OnConflict.RENAME
 
     def policy(self) -> Overwrite:
         if self.overwrite not in OVERWRITE:
             raise UsageError(
                 f"{self.overwrite!r}: use one of {', '.join(OVERWRITE)}", option="overwrite"
+            )
+        if self.on_conflict not in ON_CONFLICT:
+            raise UsageError(
+                f"{self.on_conflict!r}: use one of {', '.join(ON_CONFLICT)}",
+                option="on_conflict",
             )
         return Overwrite(self.overwrite)
 
@@ -71,7 +93,22 @@ class RestoreStats:
     #: entries whose privileged metadata was dropped (a device node: not
     #: created), since the snapshot is not signed by an owner key
     privileged_dropped: int = 0
+    #: items whose owner, mode, times or extended attributes the
+    #: destination did not keep (FAT keeps no owners, modes or attributes)
+    owner_not_applied: int = 0
+    mode_not_applied: int = 0
+    times_not_applied: int = 0
+    xattrs_not_applied: int = 0
+    #: entries restored under another name: (snapshot path, path written, why)
+    renamed: list[tuple[bytes, bytes, str]] = field(default_factory=list)
+    #: entries left out for their names (``on_conflict`` skip): (path, why)
+    names_skipped: list[tuple[bytes, str]] = field(default_factory=list)
     errors: list[tuple[bytes, str]] = field(default_factory=list)
+
+    @property
+    def incomplete(self) -> bool:
+        """Done, but not everything as asked (exit 3): renamed or left out."""
+        return bool(self.renamed or self.names_skipped)
 
 
 #: counters a worker sends back with its batch
@@ -82,6 +119,10 @@ COUNTERS = (
     "files_unchanged",
     "bytes_downloaded",
     "bytes_reused",
+    "owner_not_applied",
+    "mode_not_applied",
+    "times_not_applied",
+    "xattrs_not_applied",
 )
 
 
@@ -102,6 +143,11 @@ class Tally:
         with self._lock:
             self.stats.errors.append((path, message))
         self.reporter.error(path, message)
+
+    def record(self, kind: str, item: tuple[bytes | str, ...]) -> None:
+        """Append to a list of the stats (``renamed``, ``names_skipped``)."""
+        with self._lock:
+            getattr(self.stats, kind).append(item)
 
     def counters(self) -> list[int]:
         return [getattr(self.stats, name) for name in COUNTERS]

@@ -7,7 +7,7 @@ tree cannot make us write outside the destination.
 
 This process walks the trees, creates directories and special files, links
 hard links and applies directory metadata after their content. File content
-is fetched and written by a pool of worker processes (forked, so each is
+is fetched and written by a pool of worker processes (each
 single-threaded: with threads, every system call of a small file's restore
 was a contended GIL hand-off, ~50 futex calls per file), each running a
 :class:`~.files.FileRestorer` on batches of files of one directory.
@@ -15,9 +15,9 @@ was a contended GIL hand-off, ~50 futex calls per file), each running a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
-import multiprocessing
 import os
 import signal
 import stat
@@ -28,6 +28,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ..browse.navigate import normalise, resolve
+from ..core import workerstart
 from ..core.repository import Repository
 from ..errors import NeostoreError
 from ..format import tree
@@ -38,11 +39,13 @@ from ..progress import Reporter
 from ..runtime import MIB, settle_threads, tune_malloc
 from ..snapshots.info import SnapshotInfo
 from . import destination
+from .conflicts import Conflicts
 from .destination import Dest, Metadata, open_below
 from .files import BatchResult, FileRestorer
-from .options import Overwrite, RestoreOptions, RestoreStats, Tally, keep_existing
+from .options import OnConflict, Overwrite, RestoreOptions, RestoreStats, Tally, keep_existing
 from .pending import PendingDirs
 from .privileged import unprivileged
+from .probe import destination_rules
 
 #: a worker task restores up to this many files or bytes, of one directory
 #: or of several in walk order (large enough that workers tend to fill
@@ -78,7 +81,7 @@ class Restorer:
         self.policy = options.policy()
         self.tally = Tally(reporter or Reporter())
         self.reporter = self.tally.reporter
-        self.metadata = Metadata(self.reporter.warning)
+        self.metadata = Metadata(self.tally.add)
         #: drop privileged metadata (:mod:`.privileged`)
         self._vet = True
         self._include = PathMatcher(options.includes)
@@ -88,6 +91,10 @@ class Restorer:
         #: files listed and not yet handed to a worker, and their bytes
         self._batch: list[_Job] = []
         self._batch_bytes = 0
+        #: directories the batch writes into: each waits for it from the
+        #: moment its first file is queued, so it is never finished (mode,
+        #: times applied, fd let go) before the batch is even handed over
+        self._batch_dests: set[Dest] = set()
         self._in_flight: deque[Future[BatchResult]] = deque()
         self._dirs = PendingDirs(self._finish_dir)
 
@@ -100,22 +107,24 @@ class Restorer:
         subpath = normalise(self.options.subpath)
         node, listing = resolve(self.repo, snapshot, subpath)
         self._vet = not (snapshot.owner_tree or self.options.preserve_privileged)
-        os.makedirs(self.options.destination, exist_ok=True)
-        root_fd = os.open(self.options.destination, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        root = Dest(None, b"", None, root_fd)
+        base = subpath.rstrip(b"/")
+        if node is not None and node.type != tree.DIR:
+            listing, base = [node], base.rsplit(b"/", 1)[0]
+        root = self._open_root(listing, base)
+        root_fd = root.fd()
         self.files = FileRestorer(
-            self.repo, root_fd, self.policy, self.tally, self._chunker_seed(snapshot)
+            self.repo,
+            (self.options.destination, root_fd),
+            self.policy,
+            self.tally,
+            self._chunker_seed(snapshot),
         )
         self.pool = self._start_pool()
         self.reporter.start("restore")
         try:
-            base = subpath.rstrip(b"/")
-            if node is not None and node.type != tree.DIR:
-                self._restore_nodes(root, [node], base.rsplit(b"/", 1)[0])
-            else:
-                self._restore_nodes(root, listing, base)
-                if self.options.delete:
-                    self._delete_extra(root_fd, listing, base)
+            self._restore_nodes(root, listing, base)
+            if self.options.delete and (node is None or node.type == tree.DIR):
+                self._delete_extra(root_fd, listing, base)
             self._hand_over()
             while self._in_flight:
                 self._in_flight.popleft().result()
@@ -127,10 +136,32 @@ class Restorer:
             raise
         finally:
             self.pool.shutdown(wait=True)
+            self.repo.index.unshare()
             self._dirs.close_all()
             root.close()
         self.reporter.finish()
         return self.stats
+
+    def _open_root(self, listing: Sequence[Node], base: bytes) -> Dest:
+        """The destination, made if missing, and what names it holds; with
+        ``--on-conflict fail``, every name checked before anything is
+        written (the folder too is removed again if this made it)."""
+        where = self.options.destination
+        existed = os.path.isdir(where)
+        os.makedirs(where, exist_ok=True)
+        root = Dest(None, b"", None, os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+        policy = OnConflict(self.options.on_conflict)
+        self.names = Conflicts(destination_rules(root.fd()), policy, self.tally, where)
+        if policy == OnConflict.FAIL:
+            try:
+                self.names.check_all(self.repo, listing, base, self._wanted)
+            except BaseException:
+                root.close()
+                if not existed:
+                    with contextlib.suppress(OSError):
+                        os.rmdir(where)
+                raise
+        return root
 
     def _chunker_seed(self, snapshot: SnapshotInfo) -> int | None:
         """The snapshot's chunker seed when this key holds it (owner,
@@ -146,29 +177,39 @@ class Restorer:
     # -- worker processes ------------------------------------------------------
 
     def _start_pool(self) -> ProcessPoolExecutor:
-        """Fork the workers now, before this process has other threads (a
-        fork copies locks another thread may hold); each inherits the file
-        restorer (keys, index, open packs, the root fd)."""
-        settle_threads()
+        """Start the workers (:mod:`~neostore.core.workerstart`) now, before
+        this process has other threads (a fork copies locks another thread
+        may hold). Each gets the file restorer (keys, index, the root):
+        inherited when forked, pickled when spawned."""
+        ctx = workerstart.context()
+        forked = not workerstart.crosses_by_pickle(ctx)
+        if forked:
+            settle_threads()
+        else:
+            self.repo.index.share()  # unshared when the pool is shut down
         pool = ProcessPoolExecutor(
             max_workers=max(1, self.options.workers),
-            mp_context=multiprocessing.get_context("fork"),
+            mp_context=ctx,
             initializer=_child_init,
             initargs=(self.files,),
         )
-        pool.submit(int).result()  # forks every worker (the fork start method does)
+        if forked:
+            # forks every worker now, while this is the only thread
+            pool.submit(int).result()
+        # (a spawning pool starts a worker per batch until it has them all,
+        # each without waiting for the one before: :mod:`..core.sharedindex`)
         return pool
 
     def _hand_over(self) -> None:
         """Give the files listed so far to a worker; wait for the oldest
         batch when enough are in flight."""
         batch, self._batch, self._batch_bytes = self._batch, [], 0
+        self._batch_dests = set()
         if not batch:
             return
         groups: dict[Dest, list[tuple[Node, bytes]]] = {}
         for dest, node, path, _ in batch:
             groups.setdefault(dest, []).append((node, path))
-        self._dirs.writing(groups)
         work = [(dest.components(), jobs) for dest, jobs in groups.items()]
         if any(isinstance(node.content, EncodedRefs) for _, node, _, _ in batch):
             # a file of thousands of chunks: its references, kept encoded
@@ -218,6 +259,7 @@ class Restorer:
 
     def _restore_nodes(self, dest: Dest, nodes: Sequence[Node], prefix: bytes) -> None:
         deferred_links: list[tuple[Node, bytes]] = []
+        renames = self.names.plan(nodes)
         for listed in nodes:
             path = prefix + b"/" + listed.name
             if not self._wanted(path, listed):
@@ -225,6 +267,10 @@ class Restorer:
             node = unprivileged(listed) if self._vet else listed
             if node is not listed:
                 self.tally.add(privileged_dropped=1)
+                if node is None:
+                    continue
+            if renames:
+                node = self.names.place(node, path, dest.components(), renames)
                 if node is None:
                     continue
             self.reporter.item(path)
@@ -253,6 +299,9 @@ class Restorer:
         if node.links > 1 and key in self._links:
             return False
         dest.fd()  # the directory exists before a worker looks for it
+        if dest not in self._batch_dests:
+            self._batch_dests.add(dest)
+            self._dirs.writing([dest])
         written = _Written()
         if node.links > 1:
             self._links[key] = (dest.components(), node.name, written)
@@ -293,11 +342,11 @@ class Restorer:
     def _delete_extra(self, dir_fd: int, nodes: Sequence[Node], prefix: bytes) -> None:
         """``delete``: remove what this destination directory holds that the
         snapshot's directory does not (nothing excluded, or not included)."""
-        keep = {n.name for n in nodes}
+        keep = self.names.kept(nodes)
         for entry in os.listdir(dir_fd):
             name = os.fsencode(entry)
             path = prefix + b"/" + name
-            if name in keep or (self._exclude and self._exclude.matches_or_below(path)):
+            if keep(name) or (self._exclude and self._exclude.matches_or_below(path)):
                 continue
             if self._include and not self._include.matches_or_below(path):
                 continue
