@@ -127,11 +127,20 @@ def _not_kept(stats: RestoreStats) -> None:
     from neostore.restorer.destination import KINDS
 
     lost = [(kind, getattr(stats, f"{kind}_not_applied")) for kind in KINDS]
-    if any(n for _, n in lost):
-        shown = ", ".join(f"{kind} of {n}" for kind, n in lost if n)
+    here = [(kind, n) for kind, n in lost[:4] if n]
+    if here:
+        shown = ", ".join(f"{kind} of {n}" for kind, n in here)
         print(
             f"warning: the destination did not keep some metadata ({shown} item(s)); "
             "FAT and exFAT keep no owners, modes or extended attributes",
+            file=sys.stderr,
+        )
+    foreign = [(kind, n) for kind, n in lost[4:] if n]
+    if foreign:
+        shown = ", ".join(f"{kind} of {n}" for kind, n in foreign)
+        print(
+            f"warning: not applied on this platform: metadata another platform recorded "
+            f"({shown} item(s): file flags from macOS or BSD, attributes or creation times)",
             file=sys.stderr,
         )
 

@@ -67,4 +67,22 @@ def node_from_stat(name: bytes, path: bytes, st: os.stat_result) -> Node:
     elif ntype in (tree.CHARDEV, tree.BLOCKDEV):
         node.rdev = st.st_rdev
     node.xattrs = read_xattrs(path)
+    _platform_fields(node, st)
     return node
+
+
+def _platform_fields(node: Node, st: os.stat_result) -> None:
+    """What the platform's stat has beyond POSIX (none of it on Linux):
+    file flags (macOS, BSD), file attributes (Windows), creation time."""
+    flags = getattr(st, "st_flags", 0)
+    if flags:
+        node.flags = flags
+    attributes = getattr(st, "st_file_attributes", None)
+    if attributes is not None:
+        node.attributes = attributes
+    birth = getattr(st, "st_birthtime_ns", None)  # Windows, Python 3.12+
+    seconds = getattr(st, "st_birthtime", None)  # macOS, BSD
+    if birth is None and seconds is not None:
+        birth = int(seconds * 1_000_000_000)
+    if birth:
+        node.birth_ns = birth

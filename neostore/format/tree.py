@@ -48,6 +48,11 @@ class Node:
     rdev: int = 0
     link_target: bytes | None = None
     xattrs: dict[bytes, bytes] = field(default_factory=dict)
+    #: recorded where the source platform has them (None elsewhere): BSD and
+    #: macOS file flags (st_flags), Windows file attributes, creation time
+    flags: int | None = None
+    attributes: int | None = None
+    birth_ns: int | None = None
     content: Sequence[Ref] = field(default_factory=list)
     subtree: Sequence[Ref] = field(default_factory=list)
 
@@ -80,13 +85,16 @@ class Node:
             out["rd"] = self.rdev
         if self.xattrs:
             out["x"] = [[k, v] for k, v in sorted(self.xattrs.items())]
+        for key, value in (("fl", self.flags), ("wa", self.attributes), ("bt", self.birth_ns)):
+            if value is not None:
+                out[key] = value
         return out
 
 
 #: the fields of a node this version reads
 _FIELDS = frozenset({"n", "t", "m", "u", "g", "un", "gn", "mt", "at", "ct", "ino"}) | frozenset(
-    {"dev", "nl", "sz", "c", "st", "lt", "rd", "x"}
-)
+    {"dev", "nl", "sz", "c", "st", "lt", "rd", "x", "fl", "wa", "bt"}
+)  # "fl", "wa", "bt" (platform metadata) are scalars: readers before them skip them
 
 
 def valid_name(name: bytes) -> bool:
@@ -194,7 +202,18 @@ def decode_node(raw: Any, what: str, decoded: dict[str, Sequence[Ref]] | None = 
         node.rdev = _int(raw, "rd", what)
     if "x" in raw:
         node.xattrs = _xattrs(raw["x"], what)
+    if "fl" in raw or "wa" in raw or "bt" in raw:
+        node.flags = _optional_int(raw, "fl", what)
+        node.attributes = _optional_int(raw, "wa", what)
+        node.birth_ns = _optional_int(raw, "bt", what)
     return node
+
+
+def _optional_int(raw: dict[str, Any], key: str, what: str) -> int | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, int):
+        raise IntegrityError(f"{what}: field {key!r} is not an integer")
+    return value
 
 
 def _xattrs(pairs: Any, what: str) -> dict[bytes, bytes]:

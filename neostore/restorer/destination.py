@@ -210,8 +210,10 @@ def _local_gid(name: str | None, fallback: int) -> int:
 #: errors that mean "this file system does not keep that" (FAT and exFAT:
 #: owners, modes, extended attributes), not "something went wrong"
 _NOT_KEPT = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL})
-#: what a restore may fail to apply, as counted (``<kind>_not_applied``)
-KINDS = ("owner", "mode", "times", "xattrs")
+#: what a restore may fail to apply, as counted (``<kind>_not_applied``):
+#: the last three are recorded on other platforms (macOS and BSD file
+#: flags, Windows file attributes, creation time) and not applied here
+KINDS = ("owner", "mode", "times", "xattrs", "flags", "attributes", "created")
 
 
 class Metadata:
@@ -245,6 +247,17 @@ class Metadata:
             self._try("xattrs", _set_xattrs, fd, node.xattrs)
         self._try("mode", os.fchmod, fd, node.mode)  # after chown, which clears setuid/setgid
         self._try("times", os.utime, fd, ns=(node.atime_ns, node.mtime_ns))
+        self._foreign(node)
+
+    def _foreign(self, node: Node) -> None:
+        """Count what another platform recorded that this one does not set
+        (applying flags on macOS and attributes on Windows: not built)."""
+        if node.flags is not None:
+            self._count(flags_not_applied=1)
+        if node.attributes is not None:
+            self._count(attributes_not_applied=1)
+        if node.birth_ns is not None:
+            self._count(created_not_applied=1)
 
     def apply_special(self, dir_fd: int, node: Node) -> None:
         """On a FIFO or device node, which must not be opened for I/O: an

@@ -99,6 +99,10 @@ class RestoreStats:
     mode_not_applied: int = 0
     times_not_applied: int = 0
     xattrs_not_applied: int = 0
+    #: items with metadata of another platform that this one does not set
+    flags_not_applied: int = 0
+    attributes_not_applied: int = 0
+    created_not_applied: int = 0
     #: entries restored under another name: (snapshot path, path written, why)
     renamed: list[tuple[bytes, bytes, str]] = field(default_factory=list)
     #: entries left out for their names (``on_conflict`` skip): (path, why)
@@ -123,6 +127,9 @@ COUNTERS = (
     "mode_not_applied",
     "times_not_applied",
     "xattrs_not_applied",
+    "flags_not_applied",
+    "attributes_not_applied",
+    "created_not_applied",
 )
 
 
