@@ -224,6 +224,31 @@ def generate_corpus(root: Path, size: str, seed: int = SEED) -> dict[str, Any]:
     return meta
 
 
+def chosen_corpus(real: Path | None, work: Path, size: str) -> tuple[Path, dict[str, Any]]:
+    """A directory of real files (``--corpus``) or the generated corpus of
+    ``size`` under ``work``, with its description; its page cache warmed."""
+    if real is not None:
+        corpus = real.resolve()
+        files = list(iter_files(corpus))
+        meta = {"files": len(files), "bytes": sum(p.stat().st_size for p in files),
+                "path": str(corpus)}  # fmt: skip
+    else:
+        corpus = work / f"corpus-{size}"
+        meta = generate_corpus(corpus, size)
+    warm_cache(corpus)
+    print(f"corpus: {meta['files']} files, {meta['bytes'] / MB:.1f} MB", flush=True)
+    return corpus, meta
+
+
+def save_results(kind: str, name: str, payload: dict[str, Any]) -> Path:
+    """``bench/results/<kind>-<name>-<time>.json``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(__file__).parent / "results" / f"{kind}-{name}-{stamp}.json"
+    out.write_text(json.dumps(payload, indent=1))
+    print(f"results: {out}")
+    return out
+
+
 def iter_files(root: Path) -> Iterator[Path]:
     """Regular files under ``root`` in a stable order (a real corpus also
     holds symlinks, some dangling: :func:`tree_digest` hashes those)."""

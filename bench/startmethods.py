@@ -18,20 +18,17 @@ import json
 import shutil
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from bench.compare import (
-    MB,
     Neostore,
+    chosen_corpus,
     drop_caches,
-    generate_corpus,
-    iter_files,
     run_measured,
+    save_results,
     settle,
     tree_digest,
-    warm_cache,
 )
 
 METHODS = ("fork", "spawn", "forkserver")
@@ -90,17 +87,8 @@ def main(argv: list[str]) -> int:
     work = args.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
     exe = str(Path(sys.executable).parent / "neostore")
-    if args.corpus:
-        corpus = args.corpus.resolve()
-        files = list(iter_files(corpus))
-        meta = {"files": len(files), "bytes": sum(p.stat().st_size for p in files),
-                "path": str(corpus)}  # fmt: skip
-    else:
-        corpus = work / f"corpus-{args.size}"
-        meta = generate_corpus(corpus, args.size)
+    corpus, meta = chosen_corpus(args.corpus, work, args.size)
     digest = tree_digest(corpus)
-    warm_cache(corpus)
-    print(f"corpus: {meta['files']} files, {meta['bytes'] / MB:.1f} MB", flush=True)
     records = []
     for rep in range(args.reps):
         order = METHODS if rep % 2 == 0 else tuple(reversed(METHODS))
@@ -108,9 +96,6 @@ def main(argv: list[str]) -> int:
             records.append(run_method(method, rep, corpus, work, exe, digest))
     table = summarise(records)
     print(table)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     name = "real" if args.corpus else args.size
-    out = Path(__file__).parent / "results" / f"start-methods-{name}-{stamp}.json"
-    out.write_text(json.dumps({"corpus": meta, "records": records, "table": table}, indent=1))
-    print(f"results: {out}")
+    save_results("start-methods", name, {"corpus": meta, "records": records, "table": table})
     return 0

@@ -24,7 +24,6 @@ import os
 import shutil
 import statistics
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -32,14 +31,13 @@ from typing import Any
 from bench.compare import (
     MB,
     REPO_ROOT,
+    chosen_corpus,
     drop_caches,
     ensure_programs,
-    generate_corpus,
-    iter_files,
     run_measured,
+    save_results,
     settle,
     tree_digest,
-    warm_cache,
 )
 
 CONFIGS = ("neostore-s3", "restic-s3", "neostore-sftp", "restic-sftp")
@@ -200,17 +198,8 @@ def main(argv: list[str]) -> int:
         raise SystemExit("restic is needed: apt-get install restic")
     exes = {"neostore": str(Path(sys.executable).parent / "neostore")}
     exes["restic"] = shutil.which("restic") or "restic"
-    if args.corpus:
-        corpus = args.corpus.resolve()
-        files = list(iter_files(corpus))
-        meta = {"files": len(files), "bytes": sum(p.stat().st_size for p in files),
-                "path": str(corpus)}  # fmt: skip
-    else:
-        corpus = work / f"corpus-{args.size}"
-        meta = generate_corpus(corpus, args.size)
+    corpus, meta = chosen_corpus(args.corpus, work, args.size)
     digest = tree_digest(corpus)
-    warm_cache(corpus)
-    print(f"corpus: {meta['files']} files, {meta['bytes'] / MB:.1f} MB", flush=True)
     ceph, sshd = _services()
     s3 = ceph.start(work / "ceph", memstore_bytes=args.memstore_gib << 30)
     try:
@@ -230,9 +219,6 @@ def main(argv: list[str]) -> int:
         ceph.stop(work / "ceph")
     table = summarise(records, meta["bytes"])
     print(table)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     name = "real" if args.corpus else args.size
-    out = Path(__file__).parent / "results" / f"stores-{name}-{stamp}.json"
-    out.write_text(json.dumps({"corpus": meta, "records": records, "table": table}, indent=1))
-    print(f"results: {out}")
+    save_results("stores", name, {"corpus": meta, "records": records, "table": table})
     return 0
