@@ -238,13 +238,12 @@ class Metadata:
                 raise
             self._count(**{f"{kind}_not_applied": 1})
 
-    def apply_fd(self, fd: int, node: Node, path: bytes) -> None:
+    def apply_fd(self, fd: int, node: Node) -> None:
         """On an open file or directory."""
-        del path
         if self._is_root:
             self._try("owner", os.fchown, fd, *self._owner(node))
-        if node.xattrs:
-            self._try("xattrs", _set_xattrs, fd, node.xattrs)
+        if node.xattrs and not _set_xattrs(fd, node.xattrs):
+            self._count(xattrs_not_applied=1)
         self._try("mode", os.fchmod, fd, node.mode)  # after chown, which clears setuid/setgid
         self._try("times", os.utime, fd, ns=(node.atime_ns, node.mtime_ns))
         self._foreign(node)
@@ -283,14 +282,13 @@ class Metadata:
         self._try("times", os.utime, node.name, ns=(node.atime_ns, node.mtime_ns), **link)
 
 
-def _set_xattrs(fd: int, xattrs: dict[bytes, bytes]) -> None:
-    """Every attribute the file system takes; the last refusal is raised
-    once all were tried."""
-    refused: OSError | None = None
+def _set_xattrs(fd: int, xattrs: dict[bytes, bytes]) -> bool:
+    """Every attribute the file system takes; whether it took them all (a
+    refused one was never an error: a warning before, a count now)."""
+    took_all = True
     for key, value in xattrs.items():
         try:
             os.setxattr(fd, key, value)
-        except OSError as e:
-            refused = e
-    if refused is not None:
-        raise refused
+        except OSError:
+            took_all = False
+    return took_all

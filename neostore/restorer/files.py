@@ -194,7 +194,7 @@ class FileRestorer:
             # names may lie outside the destination
             if st.st_nlink == 1 and st.st_size == node.size and self._same(old, node, positions):
                 # the content is right already: only the metadata may differ
-                self.metadata.apply_fd(old, node, path)
+                self.metadata.apply_fd(old, node)
                 reused = sum(r.length for r in node.content if not self.is_hole(r))
                 self.tally.add(files_unchanged=1, bytes_reused=reused)
                 return True
@@ -280,7 +280,7 @@ class FileRestorer:
         fetching the others; then its metadata. Closes ``fd``."""
         try:
             self._write_content(fd, node, old_fd, chunks or {})
-            self.metadata.apply_fd(fd, node, path)
+            self.metadata.apply_fd(fd, node)
         except IntegrityError as e:
             self.tally.fail(path, f"not restored: {e}")
             os.close(fd)

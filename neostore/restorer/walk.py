@@ -333,7 +333,7 @@ class Restorer:
         if not dest.created or dest.node is None:
             return
         try:
-            self.metadata.apply_fd(dest.fd(), dest.node, dest.path)
+            self.metadata.apply_fd(dest.fd(), dest.node)
         except OSError as e:
             self.tally.fail(dest.path, e.strerror or str(e))
             return
