@@ -50,11 +50,10 @@ class Conflicts:
         self.tally.reporter.warning(path, f"restored as {shown}: {rename.reason}")
         return dataclasses.replace(node, name=rename.restored_as)
 
-    def kept(self, nodes: Sequence[Node]) -> Callable[[bytes], bool]:
+    def kept(self, nodes: Sequence[Node], renames: dict[bytes, Rename]) -> Callable[[bytes], bool]:
         """For ``--delete``: whether a name found at the destination is one
-        this restore writes (its own name or its escaped one, compared as
-        the destination compares names)."""
-        renames = self.plan(nodes)
+        this restore writes (its own name or its escaped one, as
+        :meth:`plan` gave them, compared as the destination compares names)."""
         keep = {
             names.fold(renames[n.name].restored_as if n.name in renames else n.name, self.rules)
             for n in nodes

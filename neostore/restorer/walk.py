@@ -42,6 +42,7 @@ from . import destination
 from .conflicts import Conflicts
 from .destination import Dest, Metadata, open_below
 from .files import BatchResult, FileRestorer
+from .names import Rename
 from .options import OnConflict, Overwrite, RestoreOptions, RestoreStats, Tally, keep_existing
 from .pending import PendingDirs
 from .privileged import unprivileged
@@ -122,9 +123,9 @@ class Restorer:
         self.pool = self._start_pool()
         self.reporter.start("restore")
         try:
-            self._restore_nodes(root, listing, base)
+            renames = self._restore_nodes(root, listing, base)
             if self.options.delete and (node is None or node.type == tree.DIR):
-                self._delete_extra(root_fd, listing, base)
+                self._delete_extra(root_fd, listing, base, renames)
             self._hand_over()
             while self._in_flight:
                 self._in_flight.popleft().result()
@@ -257,7 +258,10 @@ class Restorer:
             return True
         return node.type == tree.DIR or self._include.matches_or_below(path)
 
-    def _restore_nodes(self, dest: Dest, nodes: Sequence[Node], prefix: bytes) -> None:
+    def _restore_nodes(
+        self, dest: Dest, nodes: Sequence[Node], prefix: bytes
+    ) -> dict[bytes, Rename]:
+        """Restore a directory's entries; returns their renames."""
         deferred_links: list[tuple[Node, bytes]] = []
         renames = self.names.plan(nodes)
         for listed in nodes:
@@ -291,6 +295,7 @@ class Restorer:
             self._hand_over()  # the files they link to may be listed but not handed over
         for node, path in deferred_links:
             self._restore_link(dest, node, path)
+        return renames
 
     def _queue_file(self, dest: Dest, node: Node, path: bytes) -> bool:
         """Add a file to the batch; False for another name of a hard-linked
@@ -322,9 +327,9 @@ class Restorer:
             child.fd()
         self._dirs.opened(child)
         try:
-            self._restore_nodes(child, children, path)
+            renames = self._restore_nodes(child, children, path)
             if self.options.delete and child.created:
-                self._delete_extra(child.fd(), children, path)
+                self._delete_extra(child.fd(), children, path, renames)
         finally:
             self._dirs.walked(child)  # its metadata once its files are written
 
@@ -339,10 +344,12 @@ class Restorer:
             return
         self.tally.add(dirs=1)
 
-    def _delete_extra(self, dir_fd: int, nodes: Sequence[Node], prefix: bytes) -> None:
+    def _delete_extra(
+        self, dir_fd: int, nodes: Sequence[Node], prefix: bytes, renames: dict[bytes, Rename]
+    ) -> None:
         """``delete``: remove what this destination directory holds that the
         snapshot's directory does not (nothing excluded, or not included)."""
-        keep = self.names.kept(nodes)
+        keep = self.names.kept(nodes, renames)
         for entry in os.listdir(dir_fd):
             name = os.fsencode(entry)
             path = prefix + b"/" + name
