@@ -14,7 +14,7 @@ import contextlib
 import os
 import sys
 
-from .names import POSIX, WINDOWS, NameRules
+from .names import WINDOWS, NameRules
 
 
 def destination_rules(root_fd: int) -> NameRules:
@@ -46,11 +46,7 @@ def destination_rules(root_fd: int) -> NameRules:
             os.rmdir(scratch, dir_fd=root_fd)
     if windows:
         return NameRules(windows=True, case_insensitive=folds, name_max=min(name_max, 255))
-    return NameRules(case_insensitive=folds, name_max=name_max) if folds else _posix(name_max)
-
-
-def _posix(name_max: int) -> NameRules:
-    return POSIX if name_max == POSIX.name_max else NameRules(name_max=name_max)
+    return NameRules(case_insensitive=folds, name_max=name_max)  # == POSIX on most
 
 
 def _creates(dir_fd: int, name: str) -> bool:
