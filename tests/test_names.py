@@ -5,12 +5,14 @@ Linux snapshot would carry."""
 
 from __future__ import annotations
 
+import os
 import random
-from pathlib import PureWindowsPath
+from pathlib import Path, PureWindowsPath
 
 import pytest
 
 from neostore.restorer.names import POSIX, WINDOWS, NameRules, escape, fold, plan, problem
+from neostore.restorer.probe import destination_rules
 
 
 def _name(path: str) -> bytes:
@@ -98,3 +100,12 @@ def test_plans_are_collision_free_on_random_listings() -> None:
         final = [renames[n].restored_as if n in renames else n for n in listing]
         assert all(problem(n, WINDOWS) is None for n in final), (listing, final)
         assert len({fold(n, WINDOWS) for n in final}) == len(listing), (listing, final)
+
+
+def test_a_plain_linux_folder_has_posix_rules_and_keeps_no_probe(tmp_path: Path) -> None:
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert destination_rules(fd) == POSIX  # so plan() takes its fast path
+    finally:
+        os.close(fd)
+    assert list(tmp_path.iterdir()) == []
