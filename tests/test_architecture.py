@@ -29,6 +29,7 @@ LAYERS = [
         "neostore.fsutil",
         "neostore.filelocks",
         "neostore.owners",
+        "neostore.hostfs",
         "neostore.commandline",
     ],
     ["neostore.matcher", "neostore.format", "neostore.backend"],

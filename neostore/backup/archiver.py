@@ -35,6 +35,7 @@ from ..format.blob import Ref
 from ..format.manifest import Manifest
 from ..format.targets import TREE, Domain
 from ..format.tree import Node
+from ..hostfs import paths as hostpaths
 from ..matcher import PathMatcher
 from ..progress import Reporter
 from ..shares.publish import publish_or_warn
@@ -200,7 +201,7 @@ class Archiver:
             time_ns=time.time_ns(),
             host=host,
             user=user,
-            paths=paths,
+            paths=sorted(hostpaths.recorded(p) for p in paths),
             tags=list(self.options.tags),
             parent=existing[-1].snapshot_id if existing else None,
             root=list(root),
@@ -228,38 +229,32 @@ class Archiver:
             return root
         layout: dict[bytes, object] = {}
         for path in paths:
-            parts = [p for p in path.split(b"/") if p]
+            parts = hostpaths.components(path)
             level = layout
             for part in parts[:-1]:
                 nxt = level.setdefault(part, {})
                 assert isinstance(nxt, dict)
                 level = nxt
-            level[parts[-1]] = None  # a real path: walked whole
-        self._walk_layout(root, b"", layout)
+            level[parts[-1]] = path  # a real path: walked whole
+        self._walk_layout(root, [], layout)
         self._walked(root)
         return root
 
-    def _walk_layout(self, parent: _Dir, prefix: bytes, layout: dict[bytes, object]) -> None:
+    def _walk_layout(self, parent: _Dir, above: list[bytes], layout: dict[bytes, object]) -> None:
         for name in sorted(layout):
-            path = prefix + b"/" + name
             sub = layout[name]
-            if sub is None:
+            if isinstance(sub, bytes):
                 try:
-                    st = os.lstat(path)
+                    st = os.lstat(sub)
                 except OSError as e:
-                    self._fail(path, e.strerror or str(e))
+                    self._fail(sub, e.strerror or str(e))
                     continue
-                self._add_entry(parent, name, path, st, st.st_dev)
+                self._add_entry(parent, name, sub, st, st.st_dev)
                 continue
-            # a directory on the way to a backed-up path: follow symlinks here
-            # (/home -> /data/home) and record what they lead to, a directory
-            st = os.stat(path)
-            if not stat.S_ISDIR(st.st_mode):
-                raise UsageError(f"{os.fsdecode(path)}: not a directory")
-            node = node_from_stat(name, path, st)
-            child = self._new_child_dir(parent, node)
             assert isinstance(sub, dict)
-            self._walk_layout(child, path, sub)
+            parts = [*above, name]
+            child = self._new_child_dir(parent, _on_the_way(name, hostpaths.native(parts)))
+            self._walk_layout(child, parts, sub)
             self._walked(child)
 
     def _new_child_dir(self, parent: _Dir, node: Node) -> _Dir:
@@ -434,6 +429,19 @@ class Archiver:
         if refs is not None and self.repo.index.has_all([r.blob_id for r in refs]):
             return status, refs
         return ("changed" if status == "unchanged" else status), None
+
+
+def _on_the_way(name: bytes, path: bytes | None) -> Node:
+    """A directory on the way to a backed-up path. Symlinks are followed
+    here (/home -> /data/home): what is recorded is what they lead to, a
+    directory. The levels of a Windows network path above its share have
+    nothing to look at and are recorded as plain directories."""
+    if path is None:
+        return Node(name=name, type=tree.DIR, mode=0o755)
+    st = os.stat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{os.fsdecode(path)}: not a directory")
+    return node_from_stat(name, path, st)
 
 
 def _path_of(directory: _Dir) -> str:

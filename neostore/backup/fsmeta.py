@@ -5,10 +5,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 
 from .. import owners
 from ..format import tree
 from ..format.tree import Node
+from ..hostfs import xattrs
 
 _TYPES = {
     stat.S_IFREG: tree.FILE,
@@ -25,21 +27,7 @@ user_name = owners.user_name
 group_name = owners.group_name
 
 
-def read_xattrs(path: bytes) -> dict[bytes, bytes]:
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-    except OSError as e:
-        if e.errno in (errno.ENOTSUP, errno.EPERM, errno.ENOENT, errno.EACCES):
-            return {}
-        raise
-    out: dict[bytes, bytes] = {}
-    for name in names:
-        try:
-            out[os.fsencode(name)] = os.getxattr(path, name, follow_symlinks=False)
-        except OSError as e:
-            if e.errno not in (errno.ENODATA, errno.ENOTSUP, errno.EPERM, errno.EACCES):
-                raise
-    return out
+read_xattrs = xattrs.read
 
 
 def node_from_stat(name: bytes, path: bytes, st: os.stat_result) -> Node:
@@ -71,7 +59,7 @@ def node_from_stat(name: bytes, path: bytes, st: os.stat_result) -> Node:
     return node
 
 
-def _platform_fields(node: Node, st: os.stat_result) -> None:
+def _platform_fields(node: Node, st: os.stat_result, platform: str = sys.platform) -> None:
     """What the platform's stat has beyond POSIX (none of it on Linux):
     file flags (macOS, BSD), file attributes (Windows), creation time."""
     flags = getattr(st, "st_flags", 0)
@@ -84,5 +72,9 @@ def _platform_fields(node: Node, st: os.stat_result) -> None:
     seconds = getattr(st, "st_birthtime", None)  # macOS, BSD
     if birth is None and seconds is not None:
         birth = int(seconds * 1_000_000_000)
+    if birth is None and platform == "win32":
+        # before Python 3.12, Windows reports the creation time as st_ctime
+        # (and has no change time to record there)
+        birth = st.st_ctime_ns
     if birth:
         node.birth_ns = birth

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from ..errors import UsageError
 from ..format import tree
 from ..format.tree import Node
+from ..hostfs import paths as hostpaths
 from ..matcher import PathMatcher
 from .fsmeta import node_from_stat
 
@@ -26,18 +27,19 @@ Entry = tuple[bytes, bytes, os.stat_result | OSError, Node | OSError | None]
 
 
 def normalise_paths(paths: Sequence[str]) -> list[bytes]:
-    """Absolute, sorted, de-duplicated paths with those inside another dropped."""
+    """Absolute native paths, de-duplicated and sorted by the paths a
+    snapshot records for them, with those inside another dropped."""
     if not paths:
         raise UsageError("nothing to back up: give at least one path")
-    absolute = sorted({os.fsencode(os.path.abspath(p)) for p in paths})
-    kept: list[bytes] = []
-    for path in absolute:
+    absolute = {os.fsencode(os.path.abspath(p)) for p in paths}
+    kept: list[tuple[list[bytes], bytes]] = []
+    for parts, path in sorted((hostpaths.components(p), p) for p in absolute):
         if not os.path.lexists(path):
             raise UsageError(f"{os.fsdecode(path)}: no such file or directory")
-        if any(path == k or path.startswith(k.rstrip(b"/") + b"/") for k in kept):
+        if any(parts[: len(k)] == k for k, _ in kept):
             continue
-        kept.append(path)
-    return kept
+        kept.append((parts, path))
+    return [path for _, path in kept]
 
 
 def list_dir(path: bytes) -> list[tuple[bytes, bytes, os.stat_result | OSError]]:

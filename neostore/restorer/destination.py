@@ -16,6 +16,7 @@ from collections.abc import Callable
 from .. import owners
 from ..format.tree import Node
 from ..fsutil import pwrite_all
+from ..hostfs import fileattrs, xattrs
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -211,8 +212,9 @@ def _local_gid(name: str | None, fallback: int) -> int:
 #: owners, modes, extended attributes), not "something went wrong"
 _NOT_KEPT = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL})
 #: what a restore may fail to apply, as counted (``<kind>_not_applied``):
-#: the last three are recorded on other platforms (macOS and BSD file
-#: flags, Windows file attributes, creation time) and not applied here
+#: the last three are recorded where a platform has them (macOS and BSD
+#: file flags, Windows file attributes, creation time) and set only where
+#: one can (hostfs.fileattrs)
 KINDS = ("owner", "mode", "times", "xattrs", "flags", "attributes", "created")
 
 
@@ -242,21 +244,31 @@ class Metadata:
         """On an open file or directory."""
         if self._is_root:
             self._try("owner", os.fchown, fd, *self._owner(node))
-        if node.xattrs and not _set_xattrs(fd, node.xattrs):
+        if node.xattrs and not xattrs.write_fd(fd, node.xattrs):
             self._count(xattrs_not_applied=1)
         self._try("mode", os.fchmod, fd, node.mode)  # after chown, which clears setuid/setgid
         self._try("times", os.utime, fd, ns=(node.atime_ns, node.mtime_ns))
-        self._foreign(node)
+        self._foreign(fd, node)
 
-    def _foreign(self, node: Node) -> None:
-        """Count what another platform recorded that this one does not set
-        (applying flags on macOS and attributes on Windows: not built)."""
-        if node.flags is not None:
-            self._count(flags_not_applied=1)
-        if node.attributes is not None:
-            self._count(attributes_not_applied=1)
-        if node.birth_ns is not None:
-            self._count(created_not_applied=1)
+    def _foreign(self, fd: int, node: Node) -> None:
+        """What another platform, or this one, recorded beyond POSIX (file
+        flags, Windows attributes, creation time): set where this platform
+        can, counted where it cannot."""
+        if node.flags is None and node.attributes is None and node.birth_ns is None:
+            return
+        for kind in fileattrs.apply(fd, node.flags, node.attributes, node.birth_ns):
+            self._count(**{f"{kind}_not_applied": 1})
+
+    def _not_set(self, node: Node) -> None:
+        """Flags, attributes and creation times of symlinks and special
+        files are not set (no platform lets one open them for it)."""
+        for kind, value in (
+            ("flags", node.flags),
+            ("attributes", node.attributes),
+            ("created", node.birth_ns),
+        ):
+            if value is not None:
+                self._count(**{f"{kind}_not_applied": 1})
 
     def apply_special(self, dir_fd: int, node: Node) -> None:
         """On a FIFO or device node, which must not be opened for I/O: an
@@ -272,6 +284,7 @@ class Metadata:
                 self._try("owner", os.chown, handle, *self._owner(node))
             self._try("mode", os.chmod, handle, node.mode)
             self._try("times", os.utime, handle, ns=(node.atime_ns, node.mtime_ns))
+            self._not_set(node)
         finally:
             os.close(fd)
 
@@ -280,15 +293,4 @@ class Metadata:
         if self._is_root:
             self._try("owner", os.chown, node.name, *self._owner(node), **link)
         self._try("times", os.utime, node.name, ns=(node.atime_ns, node.mtime_ns), **link)
-
-
-def _set_xattrs(fd: int, xattrs: dict[bytes, bytes]) -> bool:
-    """Every attribute the file system takes; whether it took them all (a
-    refused one was never an error: a warning before, a count now)."""
-    took_all = True
-    for key, value in xattrs.items():
-        try:
-            os.setxattr(fd, key, value)
-        except OSError:
-            took_all = False
-    return took_all
+        self._not_set(node)
