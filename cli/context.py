@@ -81,6 +81,11 @@ def read_password(
     env = os.environ.get(env_var)
     if env is not None:
         return env.encode()
+    command = password_command() if env_var == "NEOSTORE_PASSWORD" else None
+    if command and password_file:
+        raise Fail("give --password-file or --password-command, not both", ExitCode.USAGE)
+    if command:
+        return run_password_command(command)
     if password_file:
         try:
             with open(password_file, "rb") as f:
@@ -94,6 +99,36 @@ def read_password(
     if confirm and getpass.getpass(f"enter {what} again: ") != first:
         raise Fail("passwords do not match")
     return first.encode()
+
+
+#: where the group's --password-command is kept for the command (Click's
+#: meta dict, shared by a context and its children)
+META_COMMAND = "neostore.password_command"
+
+
+def password_command() -> str | None:
+    ctx = click.get_current_context(silent=True)
+    found = ctx.meta.get(META_COMMAND) if ctx is not None else None
+    return found if isinstance(found, str) and found else None
+
+
+def run_password_command(command: str) -> bytes:
+    """The password a command prints (restic's --password-command: a
+    keychain, a secret manager): its stdout without the trailing newline.
+    Split as a shell would, run without one; its stderr goes to ours."""
+    import shlex
+    import subprocess
+
+    try:
+        done = subprocess.run(shlex.split(command), stdout=subprocess.PIPE, check=False)
+    except (OSError, ValueError) as e:
+        raise Fail(f"--password-command: cannot run it: {e}") from e
+    if done.returncode != 0:
+        raise Fail(f"--password-command: exited with status {done.returncode}")
+    password = done.stdout.rstrip(b"\r\n")
+    if not password:
+        raise Fail("--password-command: printed no password")
+    return password
 
 
 def kdf(name: str) -> KdfParams:
@@ -231,10 +266,16 @@ def tampering(findings: list[str]) -> None:
     _tampering.extend(findings)
 
 
-def reporter(json_output: bool) -> BarReporter:
+def reporter(
+    json_output: bool, verbose: int = 0, quiet: bool = False, echo: bool = True
+) -> BarReporter:
+    """Progress bars on a terminal (not with --json or --quiet), per-file
+    lines with ``-v``, and each problem on stderr as it comes (``echo``;
+    a command that prints them afterwards passes False)."""
     from .progress import BarReporter
 
-    return BarReporter(show=sys.stderr.isatty() and not json_output)
+    show = sys.stderr.isatty() and not json_output and not quiet
+    return BarReporter(show=show, verbose=0 if quiet else verbose, echo=echo)
 
 
 def describe(error: NeostoreError) -> str:

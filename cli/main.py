@@ -27,15 +27,17 @@ from .commands import (
     repository,
     restore,
     shares,
+    shell,
     tag,
     ui,
 )
-from .context import ServerOptions, command
+from .context import META_COMMAND, ServerOptions, command
+from .group import NeostoreGroup, TopGroup
 
-app = make_app("neostore", "End-to-end encrypted, deduplicating backups.")
-key_app = typer.Typer(help="Manage key files: several passwords per repository.")
-repair_app = typer.Typer(help="Rebuild damaged repository metadata.")
-share_app = typer.Typer(help="Read-only shares of one sub-folder of a target.")
+app = make_app("neostore", "End-to-end encrypted, deduplicating backups.", cls=TopGroup)
+key_app = typer.Typer(help="Manage key files: several passwords per repository.", cls=NeostoreGroup)
+repair_app = typer.Typer(help="Rebuild damaged repository metadata.", cls=NeostoreGroup)
+share_app = typer.Typer(help="Read-only shares of one sub-folder of a target.", cls=NeostoreGroup)
 
 
 @app.callback()
@@ -63,9 +65,27 @@ def main(
             help="Send the server token over plain http:// (anyone on the way can read it).",
         ),
     ] = False,
+    password_command: Annotated[
+        str | None,
+        typer.Option(
+            "--password-command",
+            envvar="NEOSTORE_PASSWORD_COMMAND",
+            help="Run CMD and read the password from its output (a keychain, a secret manager).",
+        ),
+    ] = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=shell.print_version,
+            help="Print neostore's version and exit.",
+        ),
+    ] = False,
 ) -> None:
     """End-to-end encrypted, deduplicating backups."""
     ctx.obj = ServerOptions(server_fingerprint, server_ca, insecure_http=insecure_http)
+    ctx.meta[META_COMMAND] = password_command
 
 
 def _register(on: typer.Typer, commands: list[tuple[str, Callable[..., Any]]]) -> None:
@@ -92,8 +112,11 @@ _register(
         ("forget", forget.forget),
         ("prune", forget.prune),
         ("copy", copy.copy),
+        ("completion", shell.completion),
     ],
 )
+# restic's name for it; not listed in --help
+app.command("backup", hidden=True)(command(backup.snapshot))
 _register(
     key_app,
     [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import click
 import typer
 
 RepoOpt = Annotated[
@@ -36,9 +37,19 @@ KdfOpt = Annotated[
     str,
     typer.Option(
         "--kdf",
+        click_type=click.Choice(["default", "strong"]),
         help="Key derivation of the new key file: default (Argon2id, 64 MiB, 3 passes) "
         "or strong (256 MiB).",
     ),
+]
+VerboseOpt = Annotated[
+    int,
+    typer.Option(
+        "-v", "--verbose", count=True, help="List each file on stderr (-vv: unchanged ones too)."
+    ),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("-q", "--quiet", help="No progress and no summary: problems only.")
 ]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Only show.")]
 SnapshotArg = Annotated[
@@ -70,6 +81,7 @@ OverwriteOpt = Annotated[
     str,
     typer.Option(
         "--overwrite",
+        click_type=click.Choice(["always", "if-changed", "if-newer", "never"]),
         help="Existing files: always (only changed chunks are fetched), if-changed "
         "(size or mtime differ), if-newer, never.",
     ),

@@ -13,9 +13,11 @@ from neostore.progress import Collecting
 class BarReporter(Collecting):
     """Collects problems; draws a tqdm bar when ``show`` is true."""
 
-    def __init__(self, show: bool) -> None:
+    def __init__(self, show: bool, verbose: int = 0, echo: bool = True) -> None:
         super().__init__()
         self._show = show
+        self._verbose = verbose
+        self._echo = echo
         self._bar: Any = None
         self._lock = threading.Lock()
 
@@ -49,22 +51,31 @@ class BarReporter(Collecting):
         if bar is not None:
             bar.set_postfix_str(os.fsdecode(path)[-40:], refresh=False)
 
+    def file(self, path: bytes, status: str) -> None:
+        if self._verbose > 1 or (self._verbose and status != "unchanged"):
+            self._line(f"{status:<9} {os.fsdecode(path)}")
+
     def _say(self, kind: str, path: bytes | None, message: str) -> None:
         where = f"{os.fsdecode(path)}: " if path else ""
-        line = f"{kind}: {where}{message}"
-        bar = self._bar
-        if bar is not None:
-            bar.write(line, file=sys.stderr)
-        else:
-            print(line, file=sys.stderr)
+        self._line(f"{kind}: {where}{message}")
+
+    def _line(self, line: str) -> None:
+        with self._lock:
+            bar = self._bar
+            if bar is not None:
+                bar.write(line, file=sys.stderr)
+            else:
+                print(line, file=sys.stderr)
 
     def warning(self, path: bytes | None, message: str) -> None:
         super().warning(path, message)
-        self._say("warning", path, message)
+        if self._echo:
+            self._say("warning", path, message)
 
     def error(self, path: bytes | None, message: str) -> None:
         super().error(path, message)
-        self._say("error", path, message)
+        if self._echo:
+            self._say("error", path, message)
 
     def finish(self) -> None:
         with self._lock:

@@ -18,6 +18,10 @@ class Reporter:
     def item(self, path: bytes) -> None:
         """The item currently being processed (for display only)."""
 
+    def file(self, path: bytes, status: str) -> None:
+        """A file is done: "new", "changed" or "unchanged" (snapshot),
+        "restored" (restore). For per-file listings (``-v``)."""
+
     def warning(self, path: bytes | None, message: str) -> None:
         """Something worth saying that did not fail the operation."""
 

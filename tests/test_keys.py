@@ -52,7 +52,8 @@ def test_key_commands_refuse_what_they_cannot_do(repo: Cli, tmp_path: Path) -> N
     bogus = repo(
         "key", "add", "--role", "admin", "--target", "t", extra_env={"NEOSTORE_NEW_PASSWORD": "x"}
     )
-    assert bogus.code == 1 and "unknown role" in bogus.err
+    # a value outside the listed choices is a malformed command line
+    assert bogus.code == 2 and "'admin' is not one of 'owner', 'writer'" in bogus.err
     assert repo("key", "remove", "abc").code == 1  # too short a prefix
     missing = repo("key", "remove", "ffffffff")
     assert missing.code == 1 and "no key" in missing.err

@@ -10,7 +10,15 @@ import typer
 from neostore.commandline import ExitCode
 
 from .. import context, render
-from ..options import ExcludeOpt, JsonOpt, PasswordFileOpt, RepoOpt, TargetOpt
+from ..options import (
+    ExcludeOpt,
+    JsonOpt,
+    PasswordFileOpt,
+    QuietOpt,
+    RepoOpt,
+    TargetOpt,
+    VerboseOpt,
+)
 
 if TYPE_CHECKING:
     from neostore.backup.options import SnapshotResult
@@ -37,8 +45,11 @@ def snapshot(
         bool, typer.Option("--no-cache", help="Ignore the files cache: read every file.")
     ] = False,
     json_output: JsonOpt = False,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Back up PATHs into a new snapshot of the target; prints its id."""
+    """Back up PATHs into a new snapshot of the target; prints its id
+    (``backup`` is the same command)."""
     from neostore.backup.archiver import Archiver
     from neostore.backup.options import SnapshotOptions
     from neostore.backup.prewalk import Prewalk
@@ -50,7 +61,7 @@ def snapshot(
     # read the file system ahead while the key is derived
     prewalk = Prewalk(paths, patterns, one_file_system)
     repository = context.open_repo(repo, password_file, meanwhile=prewalk.run)
-    reporter = context.reporter(json_output)
+    reporter = context.reporter(json_output, verbose, quiet)
     options = SnapshotOptions(
         paths=paths,
         target=target or repository.default_target,
@@ -63,18 +74,22 @@ def snapshot(
     if json_output:
         render.emit(_result_json(result, reporter))
     else:
-        s = result.stats
-        if sys.stderr.isatty():
-            print(
-                f"files: {s.files_new} new, {s.files_changed} changed, "
-                f"{s.files_unchanged} unchanged; "
-                f"read {s.bytes_read} B, added {s.bytes_added} B in {s.duration:.1f}s",
-                file=sys.stderr,
-            )
+        if not quiet:  # on stderr even when it is no terminal: cron mails say what happened
+            print(_summary(result), file=sys.stderr)
         print(result.snapshot_id.hex())
     if result.errors:
         print(f"warning: {len(result.errors)} source file(s) could not be read", file=sys.stderr)
         raise typer.Exit(ExitCode.PARTIAL)
+
+
+def _summary(result: SnapshotResult) -> str:
+    s = result.stats
+    return (
+        f"snapshot {result.snapshot_id.hex()[:8]} of {result.target}: files "
+        f"{s.files_new} new, {s.files_changed} changed, {s.files_unchanged} unchanged; "
+        f"read {render.size(s.bytes_read)} of {render.size(s.bytes_total)}, "
+        f"added {render.size(s.bytes_added)} in {s.duration:.1f}s"
+    )
 
 
 def _result_json(result: SnapshotResult, reporter: BarReporter) -> dict[str, object]:

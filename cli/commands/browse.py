@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Annotated
 
+import click
 import typer
 
 from neostore.commandline import ExitCode, Fail
@@ -162,9 +163,11 @@ def find(
     chosen = select(repository, snapshot_specs, target)
     repository.load_index()
     results = []
+    matched = False
     for info, found in find_paths(repository, chosen, patterns):
         if not found:
             continue
+        matched = True
         if json_output:
             matches = [render.node_json(p, n) for p, n in found]
             results.append({**render.snapshot_json(info), "matches": matches})
@@ -180,6 +183,8 @@ def find(
             )
     if json_output:
         render.emit(results)
+    if not matched:  # as restic: said, and not an error
+        print(f"no match in {len(chosen)} snapshot(s)", file=sys.stderr)
 
 
 def diff(
@@ -228,7 +233,12 @@ def stats(
     password_file: PasswordFileOpt = None,
     target: TargetOpt = None,
     mode: Annotated[
-        str, typer.Option("--mode", help="restore-size (what a restore writes) or raw-data.")
+        str,
+        typer.Option(
+            "--mode",
+            click_type=click.Choice(["restore-size", "raw-data"]),
+            help="restore-size (what a restore writes) or raw-data.",
+        ),
     ] = "restore-size",
     json_output: JsonOpt = False,
 ) -> None:

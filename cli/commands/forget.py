@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from neostore.lifecycle.retention import Policy
 
 
+def _keep(flag: str, short: str, text: str) -> Any:
+    """A ``--keep-*`` count (no "[default: 0]" in --help: 0 means unused)."""
+    return typer.Option(flag, short, help=text, show_default=False)
+
+
 def forget(
     snapshot_ids: Annotated[
         list[str] | None, typer.Argument(metavar="[SNAPSHOT]...", help="Forget these snapshots.")
@@ -34,12 +39,12 @@ def forget(
     repo: RepoOpt = None,
     password_file: PasswordFileOpt = None,
     target: TargetOpt = None,
-    keep_last: Annotated[int, typer.Option("--keep-last", "-l", help="Keep the newest N.")] = 0,
-    keep_hourly: Annotated[int, typer.Option("--keep-hourly", "-H", help="Last N hours.")] = 0,
-    keep_daily: Annotated[int, typer.Option("--keep-daily", "-d", help="Last N days.")] = 0,
-    keep_weekly: Annotated[int, typer.Option("--keep-weekly", "-w", help="Last N weeks.")] = 0,
-    keep_monthly: Annotated[int, typer.Option("--keep-monthly", "-m", help="Last N months.")] = 0,
-    keep_yearly: Annotated[int, typer.Option("--keep-yearly", "-y", help="Last N years.")] = 0,
+    keep_last: Annotated[int, _keep("--keep-last", "-l", "Keep the newest N.")] = 0,
+    keep_hourly: Annotated[int, _keep("--keep-hourly", "-H", "Last N hours.")] = 0,
+    keep_daily: Annotated[int, _keep("--keep-daily", "-d", "Last N days.")] = 0,
+    keep_weekly: Annotated[int, _keep("--keep-weekly", "-w", "Last N weeks.")] = 0,
+    keep_monthly: Annotated[int, _keep("--keep-monthly", "-m", "Last N months.")] = 0,
+    keep_yearly: Annotated[int, _keep("--keep-yearly", "-y", "Last N years.")] = 0,
     keep_within: Annotated[
         str | None,
         typer.Option("--keep-within", help="Keep all within DURATION (1y2m3d4h) of the newest."),

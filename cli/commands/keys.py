@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import click
 import typer
 
 from .. import context, render
@@ -16,7 +17,11 @@ def key_add(
     new_password_file: NewPasswordOpt = None,
     role: Annotated[
         str,
-        typer.Option("--role", help="owner (every target), writer, reader or read-write."),
+        typer.Option(
+            "--role",
+            click_type=click.Choice(["owner", "writer", "reader", "read-write"]),
+            help="owner (every target), writer, reader or read-write.",
+        ),
     ] = "owner",
     target: Annotated[
         str | None, typer.Option("--target", "-t", help="The target of a per-target role.")

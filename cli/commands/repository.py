@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -48,6 +49,11 @@ def init(
         render.emit({"repository_id": created.repo_id.hex(), "location": backend.location})
     else:
         print(created.repo_id.hex())
+    print(
+        "note: keep this password safe. Without it (or another key's) nobody can read "
+        "this repository: a lost password means lost data.",
+        file=sys.stderr,
+    )
 
 
 def check(
@@ -74,7 +80,7 @@ def check(
         raise context.usage(e) from None
     repository = context.open_repo(repo, password_file)
     repository.require_owner("check")
-    reporter = context.reporter(True)  # problems are printed below, once
+    reporter = context.reporter(json_output, echo=False)  # problems are printed below, once
     result = Checker(repository, reporter).run(read_data=read_data, subset=subset)
     if json_output:
         render.emit(

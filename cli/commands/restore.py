@@ -7,6 +7,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
 
 from neostore.commandline import ExitCode
@@ -18,8 +19,10 @@ from ..options import (
     JsonOpt,
     OverwriteOpt,
     PasswordFileOpt,
+    QuietOpt,
     RepoOpt,
     TargetOpt,
+    VerboseOpt,
 )
 
 if TYPE_CHECKING:
@@ -41,6 +44,7 @@ OnConflictOpt = Annotated[
     str,
     typer.Option(
         "--on-conflict",
+        click_type=click.Choice(["rename", "skip", "fail"]),
         help="Names the destination cannot hold (case-insensitive file systems, FAT, "
         "Windows rules): rename (restore under an escaped name, listed; exit 3), skip "
         "(leave out, listed; exit 3), fail (check every name first, restore nothing).",
@@ -50,7 +54,9 @@ OnConflictOpt = Annotated[
 
 def restore(
     snapshot_spec: Annotated[str, typer.Argument(metavar="SNAPSHOT[:SUBPATH]")],
-    to: Annotated[str, typer.Option("--to", "--target-dir", help="Destination directory.")],
+    to: Annotated[
+        str | None, typer.Option("--to", "--target-dir", help="Destination directory.")
+    ] = None,
     repo: RepoOpt = None,
     password_file: PasswordFileOpt = None,
     target: TargetOpt = None,
@@ -61,6 +67,8 @@ def restore(
     preserve_privileged: PreservePrivilegedOpt = False,
     on_conflict: OnConflictOpt = "rename",
     json_output: JsonOpt = False,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Restore a snapshot (or a sub-path of it) under a directory.
 
@@ -70,6 +78,8 @@ def restore(
     from neostore.errors import UsageError
     from neostore.restorer.options import RestoreOptions
 
+    if to is None:
+        raise _no_destination(snapshot_spec, target)
     snap, sep, sub = snapshot_spec.partition(":")
     options = RestoreOptions(
         destination=to,
@@ -91,12 +101,35 @@ def restore(
 
     info = find_snapshot(repository, snap, target)
     started = time.monotonic()
-    stats = Restorer(repository, options, context.reporter(json_output)).run(info)
+    reporter = context.reporter(json_output, verbose, quiet)
+    stats = Restorer(repository, options, reporter).run(info)
+    took = time.monotonic() - started
     if json_output:
-        render.emit(_stats_json(info.hex_id, stats, time.monotonic() - started))
-    elif sys.stderr.isatty():
-        print(f"restored {stats.files} files, {stats.dirs} directories to {to}", file=sys.stderr)
+        render.emit(_stats_json(info.hex_id, stats, took))
+    elif not quiet:
+        print(_summary(stats, to, took), file=sys.stderr)
     _report(stats)
+
+
+def _summary(stats: RestoreStats, to: str, took: float) -> str:
+    return (
+        f"restored {stats.files} files, {stats.dirs} directories "
+        f"({render.size(stats.bytes_written)} written, "
+        f"{render.size(stats.bytes_downloaded)} downloaded) to {to} in {took:.1f}s"
+    )
+
+
+def _no_destination(spec: str, target: str | None) -> click.UsageError:
+    """restic's ``--target DIR`` is neostore's ``--to DIR`` (``--target``
+    names one of the repository's targets): say what to type."""
+    if target is not None and (
+        os.sep in target or target.startswith(("~", ".")) or os.path.isdir(target)
+    ):
+        return click.UsageError(
+            f"--target names a target of the repository (documents, work); to restore into "
+            f"the folder {target}, type: neostore restore {spec} --to {target}"
+        )
+    return click.UsageError("Missing option '--to' (the destination directory).")
 
 
 def _report(stats: RestoreStats) -> None:

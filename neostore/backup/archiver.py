@@ -295,6 +295,7 @@ class Archiver:
                 node.content = refs
                 self._count_file(status, st.st_size)
                 self.reporter.advance(st.st_size, 1)
+                self.reporter.file(path, status)
                 with parent.lock:
                     parent.children.append(node)
             else:
@@ -382,6 +383,7 @@ class Archiver:
             self.cache.store(path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, refs)
         self._count_file(job.status, 0, node.size)
         self.reporter.advance(node.size, 1)
+        self.reporter.file(job.path, job.status)
         return node
 
     def _drain_ready(self) -> None:

@@ -164,6 +164,8 @@ class FileRestorer:
             return False
         if existing is not None and keep_existing(self.policy, existing, node):
             self.tally.add(files_skipped=1)
+            if self.policy == Overwrite.IF_CHANGED:
+                return self._metadata_only(dir_fd, node, path)
             return True
         if existing is not None and stat.S_ISREG(existing.st_mode):
             try:
@@ -177,6 +179,28 @@ class FileRestorer:
             self.tally.fail(path, f"cannot create: {e.strerror or e}")
             return False
         return self._write(fd, dir_fd, node, path, node.name)
+
+    def _metadata_only(self, dir_fd: int, node: Node, path: bytes) -> bool:
+        """``--overwrite if-changed`` found the content unchanged (same size
+        and mtime): apply the snapshot's owner, mode and xattrs all the
+        same, so that a chmod since the last restore is undone. Not on a
+        file with other links (one may lie outside the destination)."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        try:
+            fd = os.open(node.name, flags, dir_fd=dir_fd)
+        except OSError as e:
+            self.tally.fail(path, f"cannot open to set its metadata: {e.strerror or e}")
+            return False
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+                self.metadata.apply_fd(fd, node)
+        except OSError as e:
+            self.tally.fail(path, f"cannot set its metadata: {e.strerror or e}")
+            return False
+        finally:
+            os.close(fd)
+        return True
 
     def _update(self, dir_fd: int, node: Node, path: bytes) -> bool:
         """Delta restore of a file that exists: cut it as the repository

@@ -208,10 +208,15 @@ class Restorer:
         self._batch_dests = set()
         if not batch:
             return
-        groups: dict[Dest, list[tuple[Node, bytes]]] = {}
-        for dest, node, path, _ in batch:
-            groups.setdefault(dest, []).append((node, path))
-        work = [(dest.components(), jobs) for dest, jobs in groups.items()]
+        groups: dict[Dest, list[_Job]] = {}
+        for job in batch:
+            groups.setdefault(job[0], []).append(job)
+        # the worker answers per file in this order, directory by directory
+        # (a directory's files may be queued before and after a sub-folder's)
+        batch = [job for jobs in groups.values() for job in jobs]
+        work = [
+            (dest.components(), [(n, p) for _, n, p, _ in jobs]) for dest, jobs in groups.items()
+        ]
         if any(isinstance(node.content, EncodedRefs) for _, node, _, _ in batch):
             # a file of thousands of chunks: its references, kept encoded
             # in the listing, are not copied to a worker but read here
@@ -242,8 +247,10 @@ class Restorer:
                 for wpath, message in warnings:
                     self.reporter.warning(wpath, message)
                 self.reporter.advance(counters[1], counters[0])
-                for (_, _, _, written), ok in zip(batch, oks, strict=True):
+                for (_, _, path, written), ok in zip(batch, oks, strict=True):
                     written.ok = ok
+                    if ok:
+                        self.reporter.file(path, "restored")
         finally:
             for _, _, _, written in batch:
                 written.done.set()
