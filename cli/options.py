@@ -74,6 +74,14 @@ ExcludeOpt = Annotated[
     list[str] | None,
     typer.Option("--exclude", "-e", help="Skip paths matching a glob (repeatable)."),
 ]
+IIncludeOpt = Annotated[
+    list[str] | None,
+    typer.Option("--iinclude", help="As --include, without regard to case (repeatable)."),
+]
+IExcludeOpt = Annotated[
+    list[str] | None,
+    typer.Option("--iexclude", help="As --exclude, without regard to case (repeatable)."),
+]
 IncludeOpt = Annotated[
     list[str] | None, typer.Option("--include", "-i", help="Restore only matches (repeatable).")
 ]

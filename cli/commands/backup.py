@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
 from neostore.commandline import ExitCode
 
 from .. import context, render
+from .. import sources as src
 from ..options import (
     ExcludeOpt,
+    IExcludeOpt,
     JsonOpt,
     PasswordFileOpt,
     QuietOpt,
@@ -27,23 +29,24 @@ if TYPE_CHECKING:
 
 
 def snapshot(
-    paths: Annotated[list[str], typer.Argument(help="Files and directories to back up.")],
+    paths: src.PathsArg = None,
     repo: RepoOpt = None,
     password_file: PasswordFileOpt = None,
     target: TargetOpt = None,
-    tag: Annotated[
-        list[str] | None, typer.Option("--tag", help="Tag the snapshot (repeatable).")
-    ] = None,
+    tag: src.TagOpt = None,
+    host: src.HostOpt = None,
     exclude: ExcludeOpt = None,
-    exclude_file: Annotated[
-        list[str] | None, typer.Option("--exclude-file", help="Read exclude globs from FILE.")
-    ] = None,
-    one_file_system: Annotated[
-        bool, typer.Option("--one-file-system", "-x", help="Do not cross file-system boundaries.")
-    ] = False,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Ignore the files cache: read every file.")
-    ] = False,
+    exclude_file: src.ExcludeFileOpt = None,
+    iexclude: IExcludeOpt = None,
+    iexclude_file: src.IExcludeFileOpt = None,
+    exclude_caches: src.ExcludeCachesOpt = False,
+    exclude_if_present: src.ExcludeIfPresentOpt = None,
+    exclude_larger_than: src.ExcludeLargerOpt = None,
+    files_from: src.FilesFromOpt = None,
+    files_from_verbatim: src.FilesFromVerbatimOpt = None,
+    files_from_raw: src.FilesFromRawOpt = None,
+    one_file_system: src.OneFileSystemOpt = False,
+    no_cache: src.NoCacheOpt = False,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
@@ -51,24 +54,22 @@ def snapshot(
     """Back up PATHs into a new snapshot of the target; prints its id
     (``backup`` is the same command)."""
     from neostore.backup.archiver import Archiver
-    from neostore.backup.options import SnapshotOptions
     from neostore.backup.prewalk import Prewalk
-    from neostore.matcher import read_exclude_file
 
-    patterns = list(exclude or [])
-    for path in exclude_file or []:
-        patterns.extend(read_exclude_file(path))
+    sources = src.listed_paths(
+        paths or [], files_from or [], files_from_verbatim or [], files_from_raw or []
+    )
+    rules = src.exclusions(
+        exclude or [], exclude_file or [], iexclude or [], iexclude_file or [],
+        exclude_caches, exclude_if_present or [], exclude_larger_than,
+    )  # fmt: skip
     # read the file system ahead while the key is derived
-    prewalk = Prewalk(paths, patterns, one_file_system)
+    prewalk = Prewalk(sources, rules, one_file_system)
     repository = context.open_repo(repo, password_file, meanwhile=prewalk.run)
     reporter = context.reporter(json_output, verbose, quiet)
-    options = SnapshotOptions(
-        paths=paths,
-        target=target or repository.default_target,
-        tags=tag or [],
-        excludes=patterns,
-        one_file_system=one_file_system,
-        use_files_cache=not no_cache,
+    chosen = target or repository.default_target
+    options = src.snapshot_options(
+        sources, chosen, tag or [], rules, host, one_file_system, no_cache
     )
     result = Archiver(repository, options, reporter, prewalk).run()
     if json_output:

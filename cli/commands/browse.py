@@ -22,20 +22,34 @@ def snapshots(
     repo: RepoOpt = None,
     password_file: PasswordFileOpt = None,
     target: TargetOpt = None,
+    host: Annotated[list[str] | None, typer.Option("--host", help="Only this host's.")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Only with these tags (a,b: both).")
+    ] = None,
+    path: Annotated[
+        list[str] | None, typer.Option("--path", help="Only those that backed up PATH.")
+    ] = None,
+    latest: Annotated[
+        int, typer.Option("--latest", help="The N newest per host and paths.", show_default=False)
+    ] = 0,
     json_output: JsonOpt = False,
 ) -> None:
     """List snapshots (of one target, or of every target the key can read)."""
     repository = context.open_repo(repo, password_file)
+    from neostore.snapshots import filter as chosen
     from neostore.snapshots.chains import list_verified
 
     listing = list_verified(repository, target)
     context.tampering(listing.tampering)
     render.problems("warning", listing.warnings)
     render.problems("error", listing.failures)
+    shown = chosen.SnapshotFilter(host or [], tag or [], path or []).apply(listing.snapshots)
+    if latest:
+        shown = chosen.latest(shown, latest)
     if json_output:
-        render.emit([render.snapshot_json(i) for i in listing.snapshots])
+        render.emit([render.snapshot_json(i) for i in shown])
     else:
-        render.print_snapshots(listing.snapshots)
+        render.print_snapshots(shown)
     if listing.failures:
         raise typer.Exit(ExitCode.FATAL)
 
@@ -153,6 +167,9 @@ def find(
     snapshot_specs: Annotated[
         list[str] | None, typer.Option("--snapshot", "-s", help="Search only this (repeatable).")
     ] = None,
+    ignore_case: Annotated[
+        bool, typer.Option("--ignore-case", "-i", help="Match without regard to case.")
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Which snapshots hold a matching path (a pattern without "/" matches names)."""
@@ -164,7 +181,7 @@ def find(
     repository.load_index()
     results = []
     matched = False
-    for info, found in find_paths(repository, chosen, patterns):
+    for info, found in find_paths(repository, chosen, patterns, ignore_case):
         if not found:
             continue
         matched = True

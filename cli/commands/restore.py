@@ -15,6 +15,8 @@ from neostore.commandline import ExitCode
 from .. import context, render
 from ..options import (
     ExcludeOpt,
+    IExcludeOpt,
+    IIncludeOpt,
     IncludeOpt,
     JsonOpt,
     OverwriteOpt,
@@ -40,6 +42,7 @@ PreservePrivilegedOpt = Annotated[
     ),
 ]
 
+ToOpt = Annotated[str | None, typer.Option("--to", "--target-dir", help="Destination directory.")]
 OnConflictOpt = Annotated[
     str,
     typer.Option(
@@ -54,14 +57,14 @@ OnConflictOpt = Annotated[
 
 def restore(
     snapshot_spec: Annotated[str, typer.Argument(metavar="SNAPSHOT[:SUBPATH]")],
-    to: Annotated[
-        str | None, typer.Option("--to", "--target-dir", help="Destination directory.")
-    ] = None,
+    to: ToOpt = None,
     repo: RepoOpt = None,
     password_file: PasswordFileOpt = None,
     target: TargetOpt = None,
     include: IncludeOpt = None,
     exclude: ExcludeOpt = None,
+    iinclude: IIncludeOpt = None,
+    iexclude: IExcludeOpt = None,
     overwrite: OverwriteOpt = "always",
     delete: DeleteOpt = False,
     preserve_privileged: PreservePrivilegedOpt = False,
@@ -86,6 +89,8 @@ def restore(
         subpath=os.fsencode(sub) if sep else b"/",
         includes=include or [],
         excludes=exclude or [],
+        iincludes=iinclude or [],
+        iexcludes=iexclude or [],
         overwrite=overwrite,
         delete=delete,
         preserve_privileged=preserve_privileged,
@@ -95,14 +100,13 @@ def restore(
         options.policy()
     except UsageError as e:
         raise context.usage(e) from None
-    repository = context.open_repo(repo, password_file)
+    repository = context.open_repo(repo, password_file)  # after the options are checked
     from neostore.restorer.walk import Restorer
     from neostore.snapshots.lookup import find_snapshot
 
     info = find_snapshot(repository, snap, target)
     started = time.monotonic()
-    reporter = context.reporter(json_output, verbose, quiet)
-    stats = Restorer(repository, options, reporter).run(info)
+    stats = Restorer(repository, options, context.reporter(json_output, verbose, quiet)).run(info)
     took = time.monotonic() - started
     if json_output:
         render.emit(_stats_json(info.hex_id, stats, took))

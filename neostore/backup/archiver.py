@@ -36,12 +36,12 @@ from ..format.manifest import Manifest
 from ..format.targets import TREE, Domain
 from ..format.tree import Node
 from ..hostfs import paths as hostpaths
-from ..matcher import PathMatcher
 from ..progress import Reporter
 from ..shares.publish import publish_or_warn
 from ..snapshots.catalog import chain_head, default_host_user, list_snapshots, save_snapshot
 from ..snapshots.info import SnapshotInfo
 from ..snapshots.observed import Observer, newest_per_writer
+from .exclude import Excluder
 from .filescache import FilesCache
 from .fsmeta import node_from_stat
 from .options import SnapshotOptions, SnapshotResult, SnapshotStats
@@ -95,7 +95,7 @@ class Archiver:
         self.shares_published = 0
         self.errors: list[tuple[bytes, str]] = []
         self._stats_lock = threading.Lock()
-        self._exclude = PathMatcher(options.excludes)
+        self._exclude = Excluder(options.exclusions)
         self._ready: queue.SimpleQueue[_Dir] = queue.SimpleQueue()
         self._cancel = threading.Event()
         self.cache: FilesCache | None = None
@@ -185,6 +185,7 @@ class Archiver:
         """The manifest (after packs and index), then its share capabilities."""
         self.stats.duration = time.monotonic() - started
         host, user = default_host_user()
+        host = self.options.host or host
         # the target's snapshots are read once, as late as possible, so that
         # two runs of the same key rarely fork the chain (a fork is legal,
         # only untidy)
@@ -273,7 +274,7 @@ class Archiver:
         root_dev: int,
         read: Node | OSError | None = None,
     ) -> None:
-        if self._exclude and self._exclude.matches(path):
+        if self._exclude and self._exclude.excludes(path, st):
             return
         try:
             if isinstance(read, OSError):
@@ -324,6 +325,10 @@ class Archiver:
         if isinstance(listing, OSError):
             self._fail(path, f"cannot list directory: {listing.strerror or listing}")
             listing = []
+        if self._exclude.marks:
+            marker = self._exclude.marker_in(path, (entry[0] for entry in listing))
+            if marker is not None:
+                listing = [entry for entry in listing if entry[0] == marker]
         for name, child_path, st, read in listing:
             if self._cancel.is_set():
                 raise KeyboardInterrupt

@@ -6,6 +6,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .exclude import Exclusions
+
 
 @dataclass(frozen=True)
 class SnapshotOptions:
@@ -13,11 +15,24 @@ class SnapshotOptions:
     target: str = "default"
     tags: Sequence[str] = ()
     excludes: Sequence[str] = ()
+    #: --iexclude: patterns matched without regard to case
+    iexcludes: Sequence[str] = ()
+    #: NAME or NAME:HEADER: folders holding such a file keep only it
+    exclude_if_present: Sequence[str] = ()
+    exclude_larger_than: int | None = None
+    #: recorded as the snapshot's host (default: this machine's name)
+    host: str | None = None
     one_file_system: bool = False
     use_files_cache: bool = True
     #: content worker processes: one per core, at most 8 (each holds ~50 MiB
     #: at peak: its chunker's stream buffer, claims in flight, a pack's seal)
     workers: int = min(8, max(2, os.cpu_count() or 2))
+
+    @property
+    def exclusions(self) -> Exclusions:
+        return Exclusions(
+            self.excludes, self.iexcludes, self.exclude_if_present, self.exclude_larger_than
+        )
 
 
 @dataclass

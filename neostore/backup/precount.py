@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..matcher import PathMatcher
+from .exclude import Excluder, Exclusions
 from .prewalk import normalise_paths
 
 
@@ -33,13 +33,14 @@ class PathCount:
 
 def count_paths(
     paths: Sequence[str],
-    excludes: Sequence[str] = (),
+    excludes: Sequence[str] | Exclusions = (),
     one_file_system: bool = False,
     stop: threading.Event | None = None,
 ) -> PathCount:
     """Files, folders and bytes below ``paths`` as a snapshot would walk
-    them. Stops early (``complete`` False) once ``stop`` is set."""
-    exclude = PathMatcher(excludes)
+    them (folders excluded by a marker file are counted whole: an upper
+    bound). Stops early (``complete`` False) once ``stop`` is set."""
+    exclude = Excluder(excludes if isinstance(excludes, Exclusions) else Exclusions(excludes))
     count = PathCount()
     for root in normalise_paths(paths):
         try:
@@ -57,12 +58,12 @@ def count_paths(
                 with os.scandir(folder) as entries:
                     for entry in entries:
                         path = entry.path if folder != b"/" else b"/" + entry.name
-                        if exclude and exclude.matches(path):
-                            continue
                         try:
                             child = entry.stat(follow_symlinks=False)
                         except OSError:
                             count.unreadable += 1
+                            continue
+                        if exclude and exclude.excludes(path, child):
                             continue
                         if _tally(count, child) and not (
                             one_file_system and child.st_dev != st.st_dev

@@ -19,7 +19,7 @@ from ..errors import UsageError
 from ..format import tree
 from ..format.tree import Node
 from ..hostfs import paths as hostpaths
-from ..matcher import PathMatcher
+from .exclude import Excluder, Exclusions
 from .fsmeta import node_from_stat
 
 #: (name, path, lstat or its error, node or its error; None when not read)
@@ -64,12 +64,13 @@ class Prewalk:
     def __init__(
         self,
         paths: Sequence[str],
-        excludes: Sequence[str] = (),
+        excludes: Sequence[str] | Exclusions = (),
         one_file_system: bool = False,
         max_entries: int = 25_000,
     ) -> None:
         self._paths = paths
-        self._exclude = PathMatcher(excludes)
+        rules = excludes if isinstance(excludes, Exclusions) else Exclusions(excludes)
+        self._exclude = Excluder(rules)
         self._one_file_system = one_file_system
         self._max = max_entries
         self._count = 0
@@ -87,7 +88,7 @@ class Prewalk:
                     st = os.lstat(root)
                 except OSError:
                     continue
-                if stat.S_ISDIR(st.st_mode) and not self._excluded(root):
+                if stat.S_ISDIR(st.st_mode) and not self._excluded(root, st):
                     self._walk(root, st.st_dev, stop)
         except _Stop:
             pass
@@ -96,8 +97,8 @@ class Prewalk:
         """The listing read ahead for ``path`` (once), or None."""
         return self._listings.pop(path, None)
 
-    def _excluded(self, path: bytes) -> bool:
-        return bool(self._exclude) and self._exclude.matches(path)
+    def _excluded(self, path: bytes, st: os.stat_result) -> bool:
+        return bool(self._exclude) and self._exclude.excludes(path, st)
 
     def _walk(self, path: bytes, root_dev: int, stop: threading.Event) -> None:
         try:
@@ -110,7 +111,7 @@ class Prewalk:
             if stop.is_set() or self._count >= self._max:
                 raise _Stop  # a partial listing is not kept
             node: Node | OSError | None = None
-            if not isinstance(st, OSError) and not self._excluded(child):
+            if not isinstance(st, OSError) and not self._excluded(child, st):
                 try:
                     node = node_from_stat(name, child, st)
                 except OSError as e:

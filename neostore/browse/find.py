@@ -17,12 +17,15 @@ from .navigate import in_snapshot, listing_key, root_listing
 
 
 def find(
-    repo: Repository, snapshots: list[SnapshotInfo], patterns: list[str]
+    repo: Repository,
+    snapshots: list[SnapshotInfo],
+    patterns: list[str],
+    ignore_case: bool = False,
 ) -> Iterator[tuple[SnapshotInfo, list[tuple[bytes, Node]]]]:
     """For each snapshot, the (path, node) pairs whose path matches one of
-    ``patterns`` (globs as for --exclude: without "/", a name; with "/",
-    the whole path)."""
-    matcher = PathMatcher(patterns)
+    ``patterns`` (restic's globs, as for --exclude; a match is the path
+    itself, not what lies below it)."""
+    matcher = PathMatcher([], patterns) if ignore_case else PathMatcher(patterns)
     # results per (listing, prefix); the prefix matters only to whole-path patterns
     memo: dict[tuple[tuple[bytes, ...], bytes], list[tuple[bytes, Node]]] = {}
 
@@ -30,14 +33,14 @@ def find(
         found = []
         for node in nodes:
             path = prefix + b"/" + node.name
-            if matcher.matches(path):
+            if matcher.matches_exactly(path):
                 found.append((path, node))
             if node.type == DIR:
                 found.extend(search_dir(node, path))
         return found
 
     def search_dir(node: Node, path: bytes) -> list[tuple[bytes, Node]]:
-        key = (listing_key(node.subtree), path if matcher.full else b"")
+        key = (listing_key(node.subtree), b"" if matcher.by_name else path)
         cached = memo.get(key)
         if cached is None:
             cached = [

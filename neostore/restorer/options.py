@@ -51,6 +51,9 @@ class RestoreOptions:
     subpath: bytes = b"/"
     includes: Sequence[str] = ()
     excludes: Sequence[str] = ()
+    #: --iinclude, --iexclude: matched without regard to case
+    iincludes: Sequence[str] = ()
+    iexcludes: Sequence[str] = ()
     workers: int = 3
     overwrite: str = Overwrite.ALWAYS
     #: remove what the destination holds and the snapshot does not

@@ -85,8 +85,8 @@ class Restorer:
         self.metadata = Metadata(self.tally.add)
         #: drop privileged metadata (:mod:`.privileged`)
         self._vet = True
-        self._include = PathMatcher(options.includes)
-        self._exclude = PathMatcher(options.excludes)
+        self._include = PathMatcher(options.includes, options.iincludes)
+        self._exclude = PathMatcher(options.excludes, options.iexcludes)
         # (device, inode) of a hard-linked file -> (its dest dir, name, when written)
         self._links: dict[tuple[int, int], tuple[list[bytes], bytes, _Written]] = {}
         #: files listed and not yet handed to a worker, and their bytes

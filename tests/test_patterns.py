@@ -1,0 +1,195 @@
+"""Patterns with restic's meaning (issue 20, item 4): the files a snapshot
+leaves out are those restic leaves out, for the same patterns and paths
+(real restic's ``backup --dry-run -vv`` is the reference), in every
+command that takes patterns; and the options that come with them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_retention import _restic_or_skip
+
+from neostore.matcher import PathMatcher
+
+from conftest import Cli
+
+FILES = [
+    "home/cache/a",
+    "home/me/.cache/b",
+    "home/top.txt",
+    "home/me/c.txt",
+    "home/me/notes/d.txt",
+    "home/me/Notes.TXT",
+    "data/keep/k",
+    "data/other/o",
+    "deep/a/b/cache/z",
+    "docs/readme.txt",
+    "docs/big.bin",
+    "tagged/CACHEDIR.TAG",
+    "tagged/inside",
+    "marked/.nobackup",
+    "marked/sub/f",
+    "x.TXT",
+]
+
+
+def _tree(root: Path) -> Path:
+    for name in FILES:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(name)
+    (root / "docs" / "big.bin").write_bytes(b"\x01" * 5000)
+    tag = b"Signature: 8a477f597d28d172789f06886806bc55\n# a cache\n"
+    (root / "tagged" / "CACHEDIR.TAG").write_bytes(tag)
+    return root
+
+
+def _cases(src: Path) -> list[list[str]]:
+    """Exclusion options, each case given to both tools as is."""
+    s = str(src)
+    return [
+        ["--exclude", "*.txt"],
+        ["--exclude", "cache"],
+        ["--exclude", f"{s}/home/**/cache"],
+        ["--exclude", f"{s}/data/*", "--exclude", f"!{s}/data/keep"],
+        ["--exclude", "me/*.txt"],
+        ["--exclude", f"{s}/home/*.txt"],  # * does not cross /
+        ["--exclude", f"{s}/*/me"],
+        ["--exclude", ".cache"],
+        ["--exclude", "**/b"],
+        ["--exclude", "d?cs", "--exclude", "[xy].*"],
+        ["--iexclude", "*.txt"],
+        ["--exclude-caches"],
+        ["--exclude-if-present", ".nobackup"],
+        ["--exclude-larger-than", "1k"],
+    ]
+
+
+def _restic_files(restic_bin: str, env: dict[str, str], src: Path, case: list[str]) -> set[str]:
+    done = subprocess.run(
+        [restic_bin, "backup", "--dry-run", "-vv", *case, str(src)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, (case, done.stderr)
+    found = set()
+    for line in done.stdout.splitlines():
+        if line.startswith("new ") and "," in line:
+            path = line[4:].split(",", 1)[0].strip()
+            if not path.endswith("/"):
+                found.add(path)
+    return found
+
+
+def _neostore_files(repo: Cli, src: Path, case: list[str]) -> set[str]:
+    made = repo("snapshot", *case, src)
+    assert made.code == 0, (case, made.err)
+    listed = repo("ls", "latest", src, "--recursive", "--json")
+    assert listed.code == 0, listed.err
+    return {e["path"] for e in listed.json() if e["type"] == "file"}
+
+
+def test_excludes_leave_out_what_restic_leaves_out(repo: Cli, tmp_path: Path) -> None:
+    restic_bin = _restic_or_skip()
+    src = _tree(tmp_path / "src")
+    env = dict(
+        os.environ,
+        RESTIC_PASSWORD="pw",
+        RESTIC_REPOSITORY=str(tmp_path / "r"),
+        RESTIC_CACHE_DIR=str(tmp_path / "restic-cache"),
+    )
+    env.pop("RESTIC_PASSWORD_FILE", None)
+    subprocess.run([restic_bin, "init"], env=env, check=True, capture_output=True)
+    everything = {str(src / name) for name in FILES}
+    for case in _cases(src):
+        theirs = _restic_files(restic_bin, env, src, case)
+        assert theirs and theirs != everything, case  # each case leaves something out
+        assert _neostore_files(repo, src, case) == theirs, case
+
+
+def test_the_same_patterns_in_restore_and_find(repo: Cli, tmp_path: Path) -> None:
+    src = _tree(tmp_path / "src")
+    repo.ok("snapshot", src)
+    out = tmp_path / "out"
+    restored = repo(
+        "restore", f"latest:{src}", "--to", out,
+        "--exclude", "home/**/cache", "--exclude", "*.bin", "--iexclude", "*.TXT",
+    )  # fmt: skip
+    assert restored.code == 0, restored.err
+    got = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert got == sorted(
+        n
+        for n in FILES
+        if not n.startswith("home/cache") and not n.lower().endswith((".bin", ".txt"))
+    )
+    only = tmp_path / "only"
+    assert repo("restore", f"latest:{src}", "--to", only, "--iinclude", "*.txt").code == 0
+    got = sorted(str(p.relative_to(only)) for p in only.rglob("*") if p.is_file())
+    assert got == sorted(n for n in FILES if n.lower().endswith(".txt"))
+    found = repo("find", "*.txt", "--json").json()[0]["matches"]
+    assert sorted(m["path"] for m in found) == sorted(
+        str(src / n) for n in FILES if n.endswith(".txt")
+    )
+    folded = repo("find", "-i", "notes*", "--json").json()[0]["matches"]
+    assert sorted(m["path"] for m in folded) == [
+        str(src / "home/me/Notes.TXT"),
+        str(src / "home/me/notes"),
+    ]  # the folder itself, not what lies below it
+
+
+@pytest.mark.parametrize(
+    ("patterns", "path", "expected"),
+    [
+        (["*"], b"/a/b", True),
+        (["/a/*"], b"/a/b/c", True),  # below a match
+        (["/a/*.c"], b"/a/b/c.c", False),  # * stays in its component
+        (["/home/**/cache"], b"/home/cache", True),  # ** is also no component
+        (["cache"], b"/x/cache/y", True),  # any depth
+        (["/cache"], b"/x/cache", False),  # anchored
+        (["/data/*", "!/data/keep"], b"/data/keep/f", False),
+        (["!/data/keep", "/data/*"], b"/data/keep/f", True),  # order matters
+        (["/"], b"/anything", True),
+    ],
+)
+def test_matcher_units(patterns: list[str], path: bytes, expected: bool) -> None:
+    assert PathMatcher(patterns).matches(path) is expected
+
+
+def test_files_from_host_and_snapshot_filters(repo: Cli, tmp_path: Path) -> None:
+    src = _tree(tmp_path / "src")
+    listing = tmp_path / "list"
+    listing.write_text(f"# what to back up\n{src}/docs\n\n{src}/home/me/*.txt\n")
+    made = repo("snapshot", "--files-from", listing, "--host", "laptop", "--tag", "a")
+    assert made.code == 0, made.err
+    raw = tmp_path / "raw"
+    raw.write_bytes(os.fsencode(f"{src}/data") + b"\0" + os.fsencode(f"{src}/x.TXT") + b"\0")
+    assert repo("snapshot", "--files-from-raw", raw, "--tag", "a", "--tag", "b").code == 0
+    verbatim = tmp_path / "verbatim"
+    verbatim.write_text(f"{src}/tagged\n")
+    assert repo("snapshot", "--files-from-verbatim", verbatim, "--host", "laptop").code == 0
+    everything = repo("snapshots", "--json").json()
+    assert everything[0]["paths"] == [str(src / "docs"), str(src / "home/me/c.txt")]
+    assert everything[1]["paths"] == [str(src / "data"), str(src / "x.TXT")]
+
+    def ids(*args: str) -> list[int]:
+        shown = repo("snapshots", "--json", *args).json()
+        return [everything.index(s) for s in shown]
+
+    assert ids("--host", "laptop") == [0, 2]
+    assert ids("--tag", "a,b") == [1]
+    assert ids("--tag", "b", "--tag", "a") == [0, 1]
+    assert ids("--path", str(src / "docs")) == [0]
+    assert ids("--path", str(src / "docs"), "--path", str(src / "data")) == []
+    assert ids("--latest", "1", "--host", "laptop") == [0, 2]  # different paths: two groups
+    assert repo("snapshot", "--files-from", listing, "--host", "laptop").code == 0
+    everything = repo("snapshots", "--json").json()
+    assert ids("--latest", "1", "--host", "laptop") == [2, 3]
+    nothing = tmp_path / "nothing"
+    nothing.write_text(f"{src}/no-such-*\n")
+    refused = repo("snapshot", "--files-from", nothing)
+    assert refused.code == 2 and "matches nothing" in refused.err
+    assert repo("snapshot").code == 2  # no path at all
