@@ -14,6 +14,7 @@ from neostore.commandline import ExitCode, Fail
 if TYPE_CHECKING:
     from neostore.backup.exclude import Exclusions
     from neostore.backup.options import SnapshotOptions
+    from neostore.backup.stream import StreamSource
 
 _FILES = "Back up the paths listed in FILE"
 FilesFromOpt = Annotated[
@@ -60,6 +61,19 @@ OneFileSystemOpt = Annotated[
 ]
 NoCacheOpt = Annotated[
     bool, typer.Option("--no-cache", help="Ignore the files cache: read every file.")
+]
+StdinOpt = Annotated[
+    bool, typer.Option("--stdin", help="Back up standard input as one file (a dump).")
+]
+StdinFilenameOpt = Annotated[
+    str, typer.Option("--stdin-filename", help="The file's name in the snapshot.")
+]
+StdinCommandOpt = Annotated[
+    bool,
+    typer.Option(
+        "--stdin-from-command",
+        help="Back up the output of the command given after -- (a failing one saves nothing).",
+    ),
 ]
 HostOpt = Annotated[
     str | None, typer.Option("--host", help="Record this host name (default: this machine's).")
@@ -143,6 +157,7 @@ def snapshot_options(
     host: str | None,
     one_file_system: bool,
     no_cache: bool,
+    stream: StreamSource | None = None,
 ) -> SnapshotOptions:
     from neostore.backup.options import SnapshotOptions
 
@@ -157,4 +172,27 @@ def snapshot_options(
         host=host,
         one_file_system=one_file_system,
         use_files_cache=not no_cache,
+        stream=stream,
     )
+
+
+def stream_source(
+    paths: list[str], stdin: bool, name: str, from_command: bool
+) -> StreamSource | None:
+    """``--stdin`` or ``--stdin-from-command -- CMD ARGS…`` (the command is
+    what would be the paths)."""
+    from neostore.backup.stream import StreamSource
+
+    if stdin and from_command:
+        raise Fail("give --stdin or --stdin-from-command, not both", ExitCode.USAGE)
+    if from_command:
+        if not paths:
+            raise Fail("--stdin-from-command: give the command after --", ExitCode.USAGE)
+        return StreamSource(name=name, command=paths)
+    if stdin:
+        if paths:
+            raise Fail("--stdin backs up standard input: give no PATHs", ExitCode.USAGE)
+        import sys
+
+        return StreamSource(name=name, reader=sys.stdin.buffer)
+    return None

@@ -1,12 +1,15 @@
-"""Patterns with restic's meaning (issue 20, item 4): the files a snapshot
-leaves out are those restic leaves out, for the same patterns and paths
-(real restic's ``backup --dry-run -vv`` is the reference), in every
-command that takes patterns; and the options that come with them."""
+"""What a snapshot reads (issue 20, items 4 and 5). Patterns with restic's
+meaning: the files a snapshot leaves out are those restic leaves out, for
+the same patterns and paths (real restic's ``backup --dry-run -vv`` is the
+reference), in every command that takes patterns; the options that come
+with them; and streams (``--stdin``, ``--stdin-from-command``)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,7 @@ from test_retention import _restic_or_skip
 
 from neostore.matcher import PathMatcher
 
-from conftest import Cli
+from conftest import PASSWORD, Cli
 
 FILES = [
     "home/cache/a",
@@ -193,3 +196,43 @@ def test_files_from_host_and_snapshot_filters(repo: Cli, tmp_path: Path) -> None
     refused = repo("snapshot", "--files-from", nothing)
     assert refused.code == 2 and "matches nothing" in refused.err
     assert repo("snapshot").code == 2  # no path at all
+
+
+def _run(repo: Cli, args: list[str], data: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    env = dict(repo.env, NEOSTORE_PASSWORD=PASSWORD, NEOSTORE_REPO=str(repo.repo))
+    return subprocess.run(
+        [sys.executable, "-m", "neostore_cli.main", *args],
+        env=env,
+        input=data,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def test_streams_are_backed_up_as_one_file(repo: Cli, tmp_path: Path) -> None:
+    """snapshot --stdin and --stdin-from-command (issue 20, item 5): the
+    bytes come back from dump and restore; a command that fails saves no
+    snapshot; no FIFO is left behind."""
+    data = os.urandom(3 << 20) + b"tail"
+    made = _run(repo, ["snapshot", "--stdin", "--stdin-filename", "db.dump"], data)
+    assert made.returncode == 0, made.stderr
+    assert _run(repo, ["dump", "latest", "/db.dump"]).stdout == data
+    dumped = _run(
+        repo, ["snapshot", "--stdin-from-command", "--stdin-filename", "n.txt", "--", "seq", "5"]
+    )
+    assert dumped.returncode == 0, dumped.stderr
+    listed = repo("snapshots", "--json").json()
+    assert [s["paths"] for s in listed] == [["/db.dump"], ["/n.txt"]]
+    assert _run(repo, ["dump", "latest", "/n.txt"]).stdout == b"1\n2\n3\n4\n5\n"
+    out = tmp_path / "out"
+    assert repo("restore", f"{listed[0]['id']}:/", "--to", out).code == 0
+    assert (out / "db.dump").read_bytes() == data
+    failing = _run(repo, ["snapshot", "--stdin-from-command", "--", "sh", "-c", "echo x; exit 3"])
+    assert failing.returncode == 1
+    assert b"exited 3; no snapshot saved" in failing.stderr
+    missing = _run(repo, ["snapshot", "--stdin-from-command", "--", "/no/such/command"])
+    assert missing.returncode == 1 and b"command not found" in missing.stderr
+    assert len(repo("snapshots", "--json").json()) == 2
+    both = repo("snapshot", "--stdin", "--stdin-from-command", "--", "true")
+    assert both.code == 2 and "not both" in both.err
+    assert not list(Path(tempfile.gettempdir()).glob("neostore-stream-*"))

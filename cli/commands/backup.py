@@ -45,6 +45,9 @@ def snapshot(
     files_from: src.FilesFromOpt = None,
     files_from_verbatim: src.FilesFromVerbatimOpt = None,
     files_from_raw: src.FilesFromRawOpt = None,
+    stdin: src.StdinOpt = False,
+    stdin_filename: src.StdinFilenameOpt = "stdin",
+    stdin_from_command: src.StdinCommandOpt = False,
     one_file_system: src.OneFileSystemOpt = False,
     no_cache: src.NoCacheOpt = False,
     json_output: JsonOpt = False,
@@ -56,22 +59,27 @@ def snapshot(
     from neostore.backup.archiver import Archiver
     from neostore.backup.prewalk import Prewalk
 
-    sources = src.listed_paths(
+    stream = src.stream_source(paths or [], stdin, stdin_filename, stdin_from_command)
+    sources = [] if stream else src.listed_paths(
         paths or [], files_from or [], files_from_verbatim or [], files_from_raw or []
-    )
+    )  # fmt: skip
     rules = src.exclusions(
         exclude or [], exclude_file or [], iexclude or [], iexclude_file or [],
         exclude_caches, exclude_if_present or [], exclude_larger_than,
     )  # fmt: skip
     # read the file system ahead while the key is derived
-    prewalk = Prewalk(sources, rules, one_file_system)
-    repository = context.open_repo(repo, password_file, meanwhile=prewalk.run)
+    prewalk = None if stream else Prewalk(sources, rules, one_file_system)
+    meanwhile = prewalk.run if prewalk else None
+    repository = context.open_repo(repo, password_file, meanwhile=meanwhile)
     reporter = context.reporter(json_output, verbose, quiet)
     chosen = target or repository.default_target
     options = src.snapshot_options(
-        sources, chosen, tag or [], rules, host, one_file_system, no_cache
+        sources, chosen, tag or [], rules, host, one_file_system, no_cache, stream
     )
-    result = Archiver(repository, options, reporter, prewalk).run()
+    _finish(Archiver(repository, options, reporter, prewalk).run(), reporter, json_output, quiet)
+
+
+def _finish(result: SnapshotResult, reporter: BarReporter, json_output: bool, quiet: bool) -> None:
     if json_output:
         render.emit(_result_json(result, reporter))
     else:

@@ -46,6 +46,7 @@ from .filescache import FilesCache
 from .fsmeta import node_from_stat
 from .options import SnapshotOptions, SnapshotResult, SnapshotStats
 from .prewalk import Prewalk, list_dir, normalise_paths
+from .stream import STREAM_INODE, Feeder, stream_node
 from .workers import ContentWorkers
 
 #: a worker task carries up to this many files or bytes
@@ -61,6 +62,8 @@ class _FileJob:
     st: os.stat_result
     node: Node
     status: str
+    #: a stream's FIFO, read instead of ``path`` (which is how it is shown)
+    fifo: bytes | None = None
 
 
 class _Dir:
@@ -99,6 +102,7 @@ class Archiver:
         self._ready: queue.SimpleQueue[_Dir] = queue.SimpleQueue()
         self._cancel = threading.Event()
         self.cache: FilesCache | None = None
+        self._feeder: Feeder | None = None
         self._batch: list[_FileJob] = []
         self._batch_bytes = 0
         self._workers: ContentWorkers[_FileJob] = ContentWorkers(
@@ -134,7 +138,10 @@ class Archiver:
 
     def run(self) -> SnapshotResult:
         started = time.monotonic()
-        paths = normalise_paths(self.options.paths)
+        stream = self.options.stream
+        if stream is not None:
+            stream.check()
+        paths = [b"/" + os.fsencode(stream.name)] if stream else normalise_paths(self.options.paths)
         self.repo.load_index()
         # what exists now (modules, index, keys) outlives the run: keep the
         # cyclic collector from re-scanning it (py-spy found ~4 % of a bench
@@ -157,8 +164,10 @@ class Archiver:
                 self.cache = FilesCache(cache_dir() / self.repo.repo_id.hex() / name)
             self._workers.serve(packer)
             self.reporter.start("snapshot")
-            root = self._walk_roots(paths)
+            root = self._walk_stream() if self.options.stream else self._walk_roots(paths)
             self._drain_until(root)
+            if self._feeder is not None:
+                self._feeder.result()  # a failed command leaves no snapshot
             self._workers.finish()
             packer.flush()
             assert root.node is not None
@@ -171,6 +180,8 @@ class Archiver:
         finally:
             if self.cache is not None:
                 self.cache.close()
+            if self._feeder is not None:
+                self._feeder.close()
         packer.close()
         self.stats.bytes_added = packer.stats.bytes_stored
         self.stats.blobs_new = packer.stats.blobs_new
@@ -220,6 +231,20 @@ class Archiver:
         if not self.repo.can_read(self.record):
             return []  # a put-only writer cannot read them
         return list_snapshots(self.repo, self.record.name, on_error=lambda e: None)
+
+    def _walk_stream(self) -> _Dir:
+        """The root and the one file a stream becomes."""
+        assert self.options.stream is not None
+        self._feeder = Feeder(self.options.stream)
+        root = _Dir(node_from_stat(b"root", b"/", os.lstat(b"/")), None, 0)
+        node = stream_node(self.options.stream.name)
+        fifo = os.fsencode(self._feeder.fifo)
+        root.children.append(None)
+        root.pending += 1
+        self._feeder.start()
+        self._batch.append(_FileJob(root, 0, b"/" + node.name, os.stat(fifo), node, "new", fifo))
+        self._walked(root)
+        return root
 
     def _walk_roots(self, paths: list[bytes]) -> _Dir:
         """Build the virtual directories leading to each path, then walk."""
@@ -357,7 +382,10 @@ class Archiver:
         if not self._batch:
             return
         batch, self._batch, self._batch_bytes = self._batch, [], 0
-        self._workers.submit(batch, [[job.path, job.st.st_ino] for job in batch])
+        self._workers.submit(
+            batch,
+            [[job.fifo, STREAM_INODE] if job.fifo else [job.path, job.st.st_ino] for job in batch],
+        )
 
     # -- what the workers report (serving threads) -------------------------------
 
@@ -382,11 +410,13 @@ class Archiver:
         refs = [Ref(*r) for r in encoded]
         node.content = refs
         node.size = sum(r.length for r in refs)
-        if (size, mtime_ns, ctime_ns) != (st.st_size, st.st_mtime_ns, st.st_ctime_ns):
+        if job.fifo is not None:
+            pass  # a stream: read once, never cached
+        elif (size, mtime_ns, ctime_ns) != (st.st_size, st.st_mtime_ns, st.st_ctime_ns):
             self.reporter.warning(path, "file changed while it was read; stored as read")
         elif self.cache is not None:
             self.cache.store(path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, refs)
-        self._count_file(job.status, 0, node.size)
+        self._count_file(job.status, node.size if job.fifo else 0, node.size)
         self.reporter.advance(node.size, 1)
         self.reporter.file(job.path, job.status)
         return node

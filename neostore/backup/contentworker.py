@@ -59,6 +59,7 @@ from ..format.indexfile import PackRecord
 from ..format.targets import DATA, Domain, TargetRecord
 from ..format.writer import WriterIdentity
 from ..runtime import settle_threads, tune_malloc
+from .stream import STREAM_INODE
 
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
 #: files up to this size are read in one call rather than streamed
@@ -206,10 +207,14 @@ class ContentWorker:
         self._send(["done", number, results])
 
     def _file(self, path: bytes, inode: int) -> tuple[list[Ref], os.stat_result]:
-        fd, opened = open_for_backup(path, inode)
+        if inode == STREAM_INODE:  # a FIFO the parent feeds (snapshot --stdin)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            opened = os.fstat(fd)
+        else:
+            fd, opened = open_for_backup(path, inode)
         with os.fdopen(fd, "rb", buffering=0) as f:
             refs: list[Ref] = []
-            streamed = opened.st_size > SMALL_FILE
+            streamed = inode == STREAM_INODE or opened.st_size > SMALL_FILE
             if streamed:
                 pieces: Iterable[memoryview] = self.chunker.cut_stream(f)
             else:

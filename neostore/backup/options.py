@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .exclude import Exclusions
+from .stream import StreamSource
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class SnapshotOptions:
     host: str | None = None
     one_file_system: bool = False
     use_files_cache: bool = True
+    #: back up this stream as one file instead of ``paths``
+    stream: StreamSource | None = None
     #: content worker processes: one per core, at most 8 (each holds ~50 MiB
     #: at peak: its chunker's stream buffer, claims in flight, a pack's seal)
     workers: int = min(8, max(2, os.cpu_count() or 2))
