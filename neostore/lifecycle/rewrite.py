@@ -1,4 +1,4 @@
-"""Replacement manifests: how ``tag`` and ``repair snapshots`` change a
+"""Replacement manifests: how ``tag``, ``rewrite`` and ``repair snapshots`` change a
 snapshot that is already saved.
 
 A manifest is signed by the writer that made it and sealed; nobody can edit
