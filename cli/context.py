@@ -21,6 +21,8 @@ import click
 
 from neostore.commandline import ExitCode, Fail, Translate, guarded
 
+from .say import say
+
 if TYPE_CHECKING:
     from neostore.backend import Backend, BackendOptions
     from neostore.core.repository import Repository
@@ -106,9 +108,17 @@ def read_password(
 META_COMMAND = "neostore.password_command"
 
 
-def password_command() -> str | None:
+#: the group's --progress
+META_PROGRESS = "neostore.progress"
+
+
+def _meta(key: str) -> object:
     ctx = click.get_current_context(silent=True)
-    found = ctx.meta.get(META_COMMAND) if ctx is not None else None
+    return ctx.meta.get(key) if ctx is not None else None
+
+
+def password_command() -> str | None:
+    found = _meta(META_COMMAND)
     return found if isinstance(found, str) and found else None
 
 
@@ -255,14 +265,14 @@ def warn(error: Exception) -> None:
     if isinstance(error, TamperingDetected):
         tampering([str(error)])
     else:
-        print(f"warning: {error}", file=sys.stderr)
+        say("warning", str(error))
 
 
 def tampering(findings: list[str]) -> None:
     """Report tampering; the command goes on with what is still safe and
     exits 14 when it ends."""
     for finding in findings:
-        print(f"tampering: {finding}", file=sys.stderr)
+        say("tampering", finding)
     _tampering.extend(findings)
 
 
@@ -275,7 +285,14 @@ def reporter(
     from .progress import BarReporter
 
     show = sys.stderr.isatty() and not json_output and not quiet
-    return BarReporter(show=show, verbose=0 if quiet else verbose, echo=echo)
+    streamed = json_output and bool(_meta(META_PROGRESS))
+    return BarReporter(
+        show=show,
+        verbose=0 if quiet else verbose,
+        echo=echo,
+        json_progress=streamed,
+        as_json=json_output,
+    )
 
 
 def describe(error: NeostoreError) -> str:

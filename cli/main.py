@@ -27,17 +27,23 @@ from .commands import (
     repository,
     restore,
     rewrite,
+    schedule,
     shares,
     shell,
     tag,
     ui,
 )
-from .context import META_COMMAND, ServerOptions, command
+from .commands import run as profile_run
+from .context import META_COMMAND, META_PROGRESS, ServerOptions, command
 from .group import NeostoreGroup, TopGroup
 
 app = make_app("neostore", "End-to-end encrypted, deduplicating backups.", cls=TopGroup)
 key_app = typer.Typer(help="Manage key files: several passwords per repository.", cls=NeostoreGroup)
 repair_app = typer.Typer(help="Rebuild damaged repository metadata.", cls=NeostoreGroup)
+schedule_app = typer.Typer(
+    help="Run profiles regularly (systemd timer, launchd agent, Task Scheduler).",
+    cls=NeostoreGroup,
+)
 share_app = typer.Typer(help="Read-only shares of one sub-folder of a target.", cls=NeostoreGroup)
 
 
@@ -74,6 +80,10 @@ def main(
             help="Run CMD and read the password from its output (a keychain, a secret manager).",
         ),
     ] = None,
+    progress: Annotated[
+        bool,
+        typer.Option("--progress", help="With --json: stream progress as JSON lines on stderr."),
+    ] = False,
     _version: Annotated[
         bool,
         typer.Option(
@@ -87,6 +97,7 @@ def main(
     """End-to-end encrypted, deduplicating backups."""
     ctx.obj = ServerOptions(server_fingerprint, server_ca, insecure_http=insecure_http)
     ctx.meta[META_COMMAND] = password_command
+    ctx.meta[META_PROGRESS] = progress
 
 
 def _register(on: typer.Typer, commands: list[tuple[str, Callable[..., Any]]]) -> None:
@@ -114,6 +125,7 @@ _register(
         ("forget", forget.forget),
         ("prune", forget.prune),
         ("copy", copy.copy),
+        ("run", profile_run.run),
         ("completion", shell.completion),
     ],
 )
@@ -133,6 +145,14 @@ _register(
     [("index", repair.repair_index), ("snapshots", repair.repair_snapshots)],
 )
 _register(
+    schedule_app,
+    [
+        ("install", schedule.install),
+        ("list", schedule.schedule_list),
+        ("remove", schedule.remove),
+    ],
+)
+_register(
     share_app,
     [
         ("create", shares.share_create),
@@ -144,6 +164,7 @@ _register(
 app.add_typer(key_app, name="key")
 app.add_typer(repair_app, name="repair")
 app.add_typer(share_app, name="share")
+app.add_typer(schedule_app, name="schedule")
 
 
 def setup_process() -> None:

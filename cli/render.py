@@ -12,6 +12,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from .say import say
+
 if TYPE_CHECKING:
     from neostore.format.shares import Share
     from neostore.format.tree import Node
@@ -45,7 +47,7 @@ def emit_array(items: Iterable[Any]) -> None:
 
 
 def path_warning(path: bytes, message: str) -> None:
-    print(f"warning: {show(path)}: {message}", file=sys.stderr)
+    say("warning", message, path)
 
 
 @contextlib.contextmanager
@@ -93,7 +95,7 @@ def size(n: int) -> str:
 def problems(kind: str, messages: list[str]) -> None:
     """Warnings or errors on stderr, one a line."""
     for message in messages:
-        print(f"{kind}: {message}", file=sys.stderr)
+        say(kind, message)
 
 
 # -- snapshots --------------------------------------------------------------------

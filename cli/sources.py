@@ -75,6 +75,12 @@ StdinCommandOpt = Annotated[
         help="Back up the output of the command given after -- (a failing one saves nothing).",
     ),
 ]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run", "-n", help="Say what would be read and added; store nothing (-v: which files)."
+    ),
+]
 HostOpt = Annotated[
     str | None, typer.Option("--host", help="Record this host name (default: this machine's).")
 ]
@@ -158,6 +164,7 @@ def snapshot_options(
     one_file_system: bool,
     no_cache: bool,
     stream: StreamSource | None = None,
+    dry_run: bool = False,
 ) -> SnapshotOptions:
     from neostore.backup.options import SnapshotOptions
 
@@ -173,6 +180,7 @@ def snapshot_options(
         one_file_system=one_file_system,
         use_files_cache=not no_cache,
         stream=stream,
+        dry_run=dry_run,
     )
 
 

@@ -53,6 +53,10 @@ _EXPORTS = {
     "Overwrite": "neostore.restorer.options",
     "Reporter": "neostore.progress",
     "Role": "neostore.format.keyfile",
+    # profiles (neostore run)
+    "Profile": "neostore.profiles",
+    "load_profiles": "neostore.profiles",
+    "profiles_file": "neostore.profiles",
     # checking
     "check": "neostore.api",
     "last_check": "neostore.api",
@@ -92,6 +96,7 @@ __all__ = [
     "PathCount",
     "PermanentBackendError",
     "PermissionDenied",
+    "Profile",
     "Reporter",
     "Repository",
     "RepositoryLocked",
@@ -121,8 +126,10 @@ __all__ = [
     "list_directory",
     "list_snapshots",
     "list_targets",
+    "load_profiles",
     "open_file",
     "open_repository",
+    "profiles_file",
     "read_file",
     "restore",
     "snapshot",
@@ -192,6 +199,7 @@ if TYPE_CHECKING:
     from .format.manifest import Manifest
     from .format.tree import Node
     from .lifecycle.check import CheckResult, LastCheck
+    from .profiles import Profile, load_profiles, profiles_file
     from .progress import Reporter
     from .restorer.archive import ArchiveStats
     from .restorer.options import Overwrite, RestoreOptions, RestoreStats

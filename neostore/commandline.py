@@ -64,8 +64,27 @@ def make_app(name: str, help_text: str, **settings: Any) -> typer.Typer:
     )
 
 
+def json_requested() -> bool:
+    """Whether the command running was given ``--json`` (its errors are
+    then JSON objects on stderr too)."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.params.get("json_output"):
+            return True
+        ctx = ctx.parent
+    return False
+
+
 def die(prog: str, message: str, code: int) -> NoReturn:
-    print(f"{prog}: {message}", file=sys.stderr)
+    if json_requested():
+        import json
+
+        error = {"type": "error", "message": message, "exit_code": int(code)}
+        print(json.dumps(error, ensure_ascii=False), file=sys.stderr)
+    else:
+        print(f"{prog}: {message}", file=sys.stderr)
     raise typer.Exit(code)
 
 

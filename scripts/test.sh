@@ -57,5 +57,6 @@ if [ $# -eq 0 ]; then
         tests/test_roundtrip.py tests/test_dedup.py tests/test_restore_delta.py \
         tests/test_restore_remote.py tests/test_roles.py tests/test_server.py \
         tests/test_startmethod.py tests/test_restrictive_dest.py tests/test_interrupted.py \
-        tests/test_errors.py
+        tests/test_errors.py "tests/test_patterns.py::test_streams_are_backed_up_as_one_file" \
+        "tests/test_patterns.py::test_dry_run_says_what_would_be_added_and_stores_nothing"
 fi

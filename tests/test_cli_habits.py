@@ -222,3 +222,39 @@ def test_password_command_and_the_warning_at_init(cli: Cli, tmp_path: Path) -> N
     assert failed.code == 1 and "--password-command: exited with status 1" in failed.err
     both = cli("snapshots", "--password-command", fetch, "--password-file", secret, password=None)
     assert both.code == 2 and "not both" in both.err
+
+
+def test_json_errors_warnings_and_progress_on_stderr(repo: Cli, tmp_path: Path) -> None:
+    """Under --json what goes to stderr is JSON too, a line each; with
+    --progress, progress events stream there (issue 20, items 8 and 9)."""
+    import json
+
+    missing = repo("snapshots", "--json", "-r", tmp_path / "nowhere")
+    assert missing.code == 10 and missing.out == ""
+    (error,) = [json.loads(line) for line in missing.err.splitlines()]
+    assert error["type"] == "error" and error["exit_code"] == 10
+    assert "no repository there" in error["message"]
+    src = _tree(tmp_path / "src")
+    made = repo("snapshot", "--json", "--progress", src)
+    assert made.code == 0, made.err
+    events = [json.loads(line) for line in made.err.splitlines()]
+    assert events and all(e["type"] == "progress" for e in events)
+    last = events[-1]
+    assert (last["phase"], last["bytes_done"], last["items_done"]) == ("snapshot", 3001, 2)
+    assert last["bytes_total"] in (None, 3001)  # the pre-count may finish after the snapshot
+    out = tmp_path / "out"
+    restored = repo("--progress", "restore", "latest", "--to", out, "--json", "-v")
+    events = [json.loads(line) for line in restored.err.splitlines()]
+    assert {e["type"] for e in events} == {"progress", "file"}
+    assert sorted(e["path"] for e in events if e["type"] == "file") == [
+        str(src / "b.txt"), str(src / "docs" / "a.txt")
+    ]  # fmt: skip
+    final = [e for e in events if e["type"] == "progress"][-1]
+    assert final["bytes_done"] == final["bytes_total"] == 3001 and final["eta_seconds"] == 0
+    nothing = repo("forget", "--json")
+    (warning,) = [json.loads(line) for line in nothing.err.splitlines()]
+    assert warning["type"] == "warning" and "no policy" in warning["message"]
+    none_found = repo("find", "nothing-here", "--json")
+    assert json.loads(none_found.err)["type"] == "notice" and none_found.json() == []
+    # without --json: text, as before
+    assert repo("forget").err.startswith("warning: no policy")

@@ -6,6 +6,7 @@ with them; and streams (``--stdin``, ``--stdin-from-command``)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -236,3 +237,32 @@ def test_streams_are_backed_up_as_one_file(repo: Cli, tmp_path: Path) -> None:
     both = repo("snapshot", "--stdin", "--stdin-from-command", "--", "true")
     assert both.code == 2 and "not both" in both.err
     assert not list(Path(tempfile.gettempdir()).glob("neostore-stream-*"))
+
+
+def _store_listing(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+
+def test_dry_run_says_what_would_be_added_and_stores_nothing(repo: Cli, tmp_path: Path) -> None:
+    src = _tree(tmp_path / "src")
+    (src / "random.bin").write_bytes(os.urandom(300_000))
+    before = _store_listing(repo.repo)
+    dry = repo("snapshot", "--dry-run", "-v", src, "--json")
+    assert dry.code == 0, dry.err
+    planned = dry.json()
+    assert planned["dry_run"] is True and planned["id"] is None
+    assert planned["files_new"] == len(FILES) + 1 and planned["bytes_added"] > 300_000
+    listed = [json.loads(line) for line in dry.err.splitlines()]  # -v under --json: JSON
+    assert {"type": "file", "status": "new", "path": str(src / "random.bin")} in listed
+    assert _store_listing(repo.repo) == before  # no pack, index or snapshot written
+    assert repo.ok("snapshots", "--json").json() == []
+    text = repo("snapshot", "-n", src)
+    assert text.out.startswith("dry run: would read ") and "nothing was saved" in text.out
+    real = repo.ok("snapshot", src, "--json").json()
+    # the dry run left no files-cache entries: the real run read every file
+    assert real["files_new"] == planned["files_new"] and real["bytes_read"] == planned["bytes_read"]
+    # stored blobs as counted, plus pack headers and the index
+    assert real["blobs_added"] == planned["blobs_added"]
+    assert planned["bytes_added"] <= real["bytes_added"] <= planned["bytes_added"] + 16_384
+    again = repo.ok("snapshot", "--dry-run", src, "--json").json()
+    assert (again["bytes_added"], again["files_unchanged"]) == (0, len(FILES) + 1)

@@ -3,6 +3,7 @@ a stolen key file can and cannot do."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -137,7 +138,16 @@ def test_deleted_snapshot_reported_as_tampering(repo: Cli, tmp_path: Path) -> No
     assert checked.code == ExitCode.TAMPERED
     assert any("missing from the repository" in t for t in checked.json()["tampering"])
     listed = repo("snapshots", "--json")
-    assert listed.code == ExitCode.TAMPERED and "tampering: " in listed.err
+    # under --json, stderr is JSON too: the finding, then the error that ends it
+    found = [json.loads(line) for line in listed.err.splitlines()]
+    assert listed.code == ExitCode.TAMPERED and found[0]["type"] == "tampering"
+    assert found[-1] == {
+        "type": "error",
+        "message": "tampering detected (1 finding(s) above)",
+        "exit_code": 14,
+    }
+    text = repo("snapshots")
+    assert text.code == ExitCode.TAMPERED and "tampering: " in text.err
     assert [s["id"] for s in listed.json()] == [ids[0], ids[2]]  # the rest is listed all the same
     # a command that reads one snapshot reports it too, after doing its work
     dumped = repo("dump", ids[2][:12], str(src / "f"))

@@ -24,7 +24,7 @@ from aiohttp import web
 
 import neostore
 
-from . import actions, browse, home, search
+from . import actions, browse, home, profilespage, search
 from .jobs import Job, JobQueue
 from .security import Guard, Handler
 from .session import Session
@@ -93,6 +93,8 @@ def make_app(session: Session, guard: Guard, idle_timeout: float | None) -> web.
         web.post(base + "backup", actions.backup),
         web.get(base + "restore", actions.restore_form),
         web.post(base + "restore", actions.restore),
+        web.get(base + "profiles", profilespage.profiles),
+        web.post(base + "profiles/{name}/run", profilespage.run_profile),
         web.get(base + "jobs", actions.jobs),
         web.get(base + "jobs/{number}", actions.job_page),
         web.post(base + "jobs/{number}/cancel", actions.job_cancel),

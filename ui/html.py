@@ -108,6 +108,7 @@ NAV = (
     ("find", "Search"),
     ("diff", "Compare"),
     ("backup", "Back up"),
+    ("profiles", "Profiles"),
     ("jobs", "Jobs"),
 )
 

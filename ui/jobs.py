@@ -161,7 +161,7 @@ class JobQueue:
         job = self._queue.popleft()
         self._running = job
         unlock = self._unlock()
-        if unlock is None:
+        if unlock is None and job.kind != "profile":  # a profile names its own repository
             job.state, job.message = "failed", "the repository is not unlocked"
             self._start_next()
             return

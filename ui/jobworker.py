@@ -68,6 +68,9 @@ def _where(path: bytes | None, message: str) -> str:
 def main(conn: Connection, unlock: Any, kind: str, spec: dict[str, Any]) -> None:
     """The job process: run one job, report, exit."""
     reporter = PipeReporter(conn)
+    if kind == "profile":
+        _profile(spec["name"], reporter, conn)
+        return
     try:
         repo = neostore.open_repository(unlock.location, unlock.password, options=unlock.options)
         repo.on_problem = lambda e: reporter.warning(None, str(e))
@@ -124,3 +127,40 @@ def _restore(
         written += stats.bytes_written
         errors += len(stats.errors)  # each one already went to reporter.error
     return {"files": files, "bytes_written": written, "errors": errors}
+
+
+def _profile(name: str, reporter: PipeReporter, conn: Connection) -> None:
+    """``neostore run NAME`` in its own process (as a timer would run it),
+    its JSON progress lines passed on; Ctrl-C (cancel) reaches it too."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "neostore_cli.main", "run", name, "--json", "--progress"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stderr is not None and process.stdout is not None
+        done = 0
+        for raw in process.stderr:
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            if event.get("type") == "progress":
+                reporter.advance(event["bytes_done"] - done, 0)
+                done = event["bytes_done"]
+        outcome = json.loads(process.stdout.read() or b"null")
+        process.wait()
+        if isinstance(outcome, dict) and outcome.get("ok"):
+            reporter.flush()
+            reporter.send("done", {"profile": name, "exit_code": 0, "errors": 0})
+        else:
+            error = outcome.get("error") if isinstance(outcome, dict) else None
+            reporter.send("failed", error or f"neostore run {name} exited {process.returncode}")
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        process.wait()
+        reporter.send("cancelled")
+    finally:
+        conn.close()

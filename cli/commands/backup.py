@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from typing import TYPE_CHECKING
 
 import typer
@@ -21,9 +22,10 @@ from ..options import (
     TargetOpt,
     VerboseOpt,
 )
+from ..say import say
 
 if TYPE_CHECKING:
-    from neostore.backup.options import SnapshotResult
+    from neostore.backup.options import SnapshotOptions, SnapshotResult
 
     from ..progress import BarReporter
 
@@ -50,6 +52,7 @@ def snapshot(
     stdin_from_command: src.StdinCommandOpt = False,
     one_file_system: src.OneFileSystemOpt = False,
     no_cache: src.NoCacheOpt = False,
+    dry_run: src.DryRunOpt = False,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
@@ -74,20 +77,51 @@ def snapshot(
     reporter = context.reporter(json_output, verbose, quiet)
     chosen = target or repository.default_target
     options = src.snapshot_options(
-        sources, chosen, tag or [], rules, host, one_file_system, no_cache, stream
+        sources, chosen, tag or [], rules, host, one_file_system, no_cache, stream, dry_run
     )
-    _finish(Archiver(repository, options, reporter, prewalk).run(), reporter, json_output, quiet)
+    counting = _precount(reporter, options) if reporter.shows_progress else None
+    try:
+        result = Archiver(repository, options, reporter, prewalk).run()
+    finally:
+        if counting is not None:
+            counting.set()
+    _finish(result, reporter, json_output, quiet)
+
+
+def _precount(reporter: BarReporter, options: SnapshotOptions) -> threading.Event:
+    """Count what the snapshot will read beside it, as restic does, so that
+    its progress has a total and an ETA (a thread: it only lists and stats)."""
+    from neostore.backup.precount import count_paths
+
+    stop = threading.Event()
+
+    def run() -> None:
+        count = count_paths(options.paths, options.exclusions, options.one_file_system, stop)
+        if count.complete:
+            reporter.set_total(count.bytes)
+
+    if options.stream is None:
+        threading.Thread(target=run, name="neostore-precount", daemon=True).start()
+    return stop
 
 
 def _finish(result: SnapshotResult, reporter: BarReporter, json_output: bool, quiet: bool) -> None:
     if json_output:
         render.emit(_result_json(result, reporter))
+    elif not result.snapshot_id:  # a dry run: what it would do, on stdout
+        s = result.stats
+        print(
+            f"dry run: would read {render.size(s.bytes_read)} of {render.size(s.bytes_total)} "
+            f"({s.files_new} new, {s.files_changed} changed, {s.files_unchanged} unchanged "
+            f"files) and add {render.size(s.bytes_added)} ({s.blobs_new} new blobs); "
+            "nothing was saved"
+        )
     else:
         if not quiet:  # on stderr even when it is no terminal: cron mails say what happened
             print(_summary(result), file=sys.stderr)
         print(result.snapshot_id.hex())
     if result.errors:
-        print(f"warning: {len(result.errors)} source file(s) could not be read", file=sys.stderr)
+        say("warning", f"{len(result.errors)} source file(s) could not be read")
         raise typer.Exit(ExitCode.PARTIAL)
 
 
@@ -104,7 +138,8 @@ def _summary(result: SnapshotResult) -> str:
 def _result_json(result: SnapshotResult, reporter: BarReporter) -> dict[str, object]:
     s = result.stats
     return {
-        "id": result.snapshot_id.hex(),
+        "id": result.snapshot_id.hex() or None,
+        "dry_run": not result.snapshot_id,
         "target": result.target,
         "files_new": s.files_new,
         "files_changed": s.files_changed,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import click
@@ -12,6 +11,7 @@ from neostore.commandline import ExitCode, Fail
 
 from .. import context, render
 from ..options import JsonOpt, PasswordFileOpt, RepoOpt, SnapshotArg, SnapshotsArg, TargetOpt
+from ..say import say
 
 if TYPE_CHECKING:
     from neostore.core.repository import Repository
@@ -149,13 +149,13 @@ def _dump_archive(
     with render.output_file(to) as out:
         stats = write_archive(repository, info, path, kind, out, render.path_warning, privileged)
     if stats.privileged_dropped:
-        print(
-            f"warning: dropped the privileged metadata of {stats.privileged_dropped} item(s): "
+        say(
+            "warning",
+            f"dropped the privileged metadata of {stats.privileged_dropped} item(s): "
             "the snapshot is not signed by an owner key; --preserve-privileged keeps them",
-            file=sys.stderr,
         )
     if stats.errors:
-        print(f"error: {len(stats.errors)} file(s) could not be read", file=sys.stderr)
+        say("error", f"{len(stats.errors)} file(s) could not be read")
         raise typer.Exit(ExitCode.FATAL)
 
 
@@ -201,7 +201,7 @@ def find(
     if json_output:
         render.emit(results)
     if not matched:  # as restic: said, and not an error
-        print(f"no match in {len(chosen)} snapshot(s)", file=sys.stderr)
+        say("notice", f"no match in {len(chosen)} snapshot(s)")
 
 
 def diff(

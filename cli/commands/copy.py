@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,6 +20,7 @@ from ..options import (
     PasswordFileOpt,
     RepoOpt,
 )
+from ..say import say
 
 if TYPE_CHECKING:
     from neostore.core.repository import Repository
@@ -83,7 +83,7 @@ def copy(
             f"{render.size(totals['bytes_added'])} ({totals['blobs_new']} new blobs)"
         )
     for problem in report.problems:
-        print(f"error: source: {problem}", file=sys.stderr)
+        say("error", f"source: {problem}")
     context.tampering([f"source: {finding}" for finding in report.tampering])
     if report.problems:
         raise typer.Exit(ExitCode.FATAL)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,6 +19,7 @@ from ..options import (
     RepoOpt,
     TargetOpt,
 )
+from ..say import say
 
 if TYPE_CHECKING:
     from neostore.core.repository import Repository
@@ -80,7 +80,7 @@ def forget(
     if snapshot_ids:
         removed = _forget_ids(repository, snapshot_ids, target, dry_run, json_output)
     elif policy.empty:
-        print("neostore: no policy was given (--keep-*): nothing is removed", file=sys.stderr)
+        say("warning", "no policy was given (--keep-*): nothing is removed")
         removed = []
     else:
         removed = _forget_by_policy(repository, policy, groups, target, dry_run, json_output)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -11,6 +10,7 @@ from neostore.commandline import ExitCode, Fail
 
 from .. import context, render
 from ..options import JsonOpt, KdfOpt, PasswordFileOpt, RepoOpt
+from ..say import say
 
 
 def init(
@@ -49,10 +49,10 @@ def init(
         render.emit({"repository_id": created.repo_id.hex(), "location": backend.location})
     else:
         print(created.repo_id.hex())
-    print(
-        "note: keep this password safe. Without it (or another key's) nobody can read "
+    say(
+        "notice",
+        "keep this password safe. Without it (or another key's) nobody can read "
         "this repository: a lost password means lost data.",
-        file=sys.stderr,
     )
 
 

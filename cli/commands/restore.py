@@ -26,9 +26,13 @@ from ..options import (
     TargetOpt,
     VerboseOpt,
 )
+from ..say import say
 
 if TYPE_CHECKING:
-    from neostore.restorer.options import RestoreStats
+    from neostore.restorer.options import RestoreOptions, RestoreStats
+    from neostore.snapshots.info import SnapshotInfo
+
+    from ..progress import BarReporter
 
 DeleteOpt = Annotated[
     bool, typer.Option("--delete", help="Remove what the snapshot does not hold.")
@@ -106,13 +110,26 @@ def restore(
 
     info = find_snapshot(repository, snap, target)
     started = time.monotonic()
-    stats = Restorer(repository, options, context.reporter(json_output, verbose, quiet)).run(info)
+    reporter = context.reporter(json_output, verbose, quiet)
+    _known_total(reporter, info, options)
+    stats = Restorer(repository, options, reporter).run(info)
     took = time.monotonic() - started
     if json_output:
         render.emit(_stats_json(info.hex_id, stats, took))
     elif not quiet:
         print(_summary(stats, to, took), file=sys.stderr)
     _report(stats)
+
+
+def _known_total(reporter: BarReporter, info: SnapshotInfo, options: RestoreOptions) -> None:
+    """A whole snapshot restores what its snapshot read: a total (and an
+    ETA) for the progress without a walk ahead."""
+    whole = options.subpath == b"/" and not (
+        options.includes or options.excludes or options.iincludes or options.iexcludes
+    )
+    total = info.manifest.stats.get("bytes_total") if whole else None
+    if reporter.shows_progress and isinstance(total, int):
+        reporter.set_total(total)
 
 
 def _summary(stats: RestoreStats, to: str, took: float) -> str:
@@ -139,22 +156,22 @@ def _no_destination(spec: str, target: str | None) -> click.UsageError:
 def _report(stats: RestoreStats) -> None:
     """Warnings after the restore, and its exit code."""
     if stats.privileged_dropped:
-        print(
-            f"warning: dropped the privileged metadata of {stats.privileged_dropped} item(s) "
+        say(
+            "warning",
+            f"dropped the privileged metadata of {stats.privileged_dropped} item(s) "
             "(setuid/setgid bits, device nodes, security.*/trusted.* attributes): the snapshot "
             "is not signed by an owner key; --preserve-privileged restores them",
-            file=sys.stderr,
         )
     _not_kept(stats)
     if stats.errors:
-        print(f"error: {len(stats.errors)} item(s) could not be restored", file=sys.stderr)
+        say("error", f"{len(stats.errors)} item(s) could not be restored")
         raise typer.Exit(ExitCode.FATAL)
     if stats.incomplete:
-        print(
-            f"warning: {len(stats.renamed)} item(s) restored under another name, "
+        say(
+            "warning",
+            f"{len(stats.renamed)} item(s) restored under another name, "
             f"{len(stats.names_skipped)} left out: the destination cannot hold their names "
             "(each listed above)",
-            file=sys.stderr,
         )
         raise typer.Exit(ExitCode.PARTIAL)
 
@@ -167,18 +184,18 @@ def _not_kept(stats: RestoreStats) -> None:
     here = [(kind, n) for kind, n in lost[:4] if n]
     if here:
         shown = ", ".join(f"{kind} of {n}" for kind, n in here)
-        print(
-            f"warning: the destination did not keep some metadata ({shown} item(s)); "
+        say(
+            "warning",
+            f"the destination did not keep some metadata ({shown} item(s)); "
             "FAT and exFAT keep no owners, modes or extended attributes",
-            file=sys.stderr,
         )
     foreign = [(kind, n) for kind, n in lost[4:] if n]
     if foreign:
         shown = ", ".join(f"{kind} of {n}" for kind, n in foreign)
-        print(
-            f"warning: not applied on this platform: metadata another platform recorded "
+        say(
+            "warning",
+            f"not applied on this platform: metadata another platform recorded "
             f"({shown} item(s): file flags from macOS or BSD, attributes or creation times)",
-            file=sys.stderr,
         )
 
 

@@ -157,8 +157,9 @@ class Archiver:
         self._workers.start(self.repo, self.record, self.domain, self.writer)  # fork first
         packer = Packer(self.repo, self.record, self.domain, self.writer)
         self.packer = packer
+        dry = packer.dry_run = self.options.dry_run
         try:
-            self.stats.packs_recovered = packer.recover()
+            self.stats.packs_recovered = 0 if dry else packer.recover()
             if self.options.use_files_cache:
                 name = f"files-{self.domain.domain_id.hex()}-{self.domain.epoch}.sqlite"
                 self.cache = FilesCache(cache_dir() / self.repo.repo_id.hex() / name)
@@ -171,7 +172,8 @@ class Archiver:
             self._workers.finish()
             packer.flush()
             assert root.node is not None
-            self.stats.blobs_copied = keep_condemned(self.repo, root.node.subtree, packer)
+            if not dry:
+                self.stats.blobs_copied = keep_condemned(self.repo, root.node.subtree, packer)
         except BaseException:
             self._cancel.set()
             self._workers.stop()
@@ -185,7 +187,7 @@ class Archiver:
         packer.close()
         self.stats.bytes_added = packer.stats.bytes_stored
         self.stats.blobs_new = packer.stats.blobs_new
-        snapshot_id = self._save(paths, root.node.subtree, started)
+        snapshot_id = b"" if dry else self._save(paths, root.node.subtree, started)
         self.stats.duration = time.monotonic() - started
         self.reporter.finish()
         return SnapshotResult(
@@ -414,7 +416,7 @@ class Archiver:
             pass  # a stream: read once, never cached
         elif (size, mtime_ns, ctime_ns) != (st.st_size, st.st_mtime_ns, st.st_ctime_ns):
             self.reporter.warning(path, "file changed while it was read; stored as read")
-        elif self.cache is not None:
+        elif self.cache is not None and not self.options.dry_run:
             self.cache.store(path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, refs)
         self._count_file(job.status, node.size if job.fifo else 0, node.size)
         self.reporter.advance(node.size, 1)

@@ -244,10 +244,17 @@ class ContentWorker:
         self._send(["claim", [ref.blob_id for ref, _ in pending]])
         reply = self._recv(self.answers)
         assert reply[0] == "claimed"
+        dry_run, blobs, stored_bytes = reply[2], 0, 0
         for (ref, piece), granted in zip(pending, reply[1], strict=True):
             if not granted:
                 continue
-            self.packs.add(DATA, ref.blob_id, encrypt_blob(self.repo.repo_id, DATA, ref, piece))
+            stored = encrypt_blob(self.repo.repo_id, DATA, ref, piece)
+            if dry_run:  # snapshot --dry-run: what it would store, nothing stored
+                blobs, stored_bytes = blobs + 1, stored_bytes + len(stored)
+            else:
+                self.packs.add(DATA, ref.blob_id, stored)
+        if blobs:
+            self._send(["dry", blobs, stored_bytes])
 
     def _seal_in_background(self, seal: Callable[[], None]) -> None:
         """Seal a full pack (header, fsync, rename, report) in a thread: at

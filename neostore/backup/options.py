@@ -25,6 +25,9 @@ class SnapshotOptions:
     host: str | None = None
     one_file_system: bool = False
     use_files_cache: bool = True
+    #: walk, read and cut as a snapshot would, store nothing (the result's
+    #: stats say what would be added; its snapshot id is empty)
+    dry_run: bool = False
     #: back up this stream as one file instead of ``paths``
     stream: StreamSource | None = None
     #: content worker processes: one per core, at most 8 (each holds ~50 MiB

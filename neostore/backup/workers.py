@@ -121,7 +121,7 @@ class ContentWorkers(Generic[Job]):
         if kind == "claim":
             granted = self._packer.claim(message[1])
             try:
-                handle.answer(["claimed", granted])
+                handle.answer(["claimed", granted, self._packer.dry_run])
             except OSError:
                 # aborting: the worker sees EOF and reports its last
                 # upload, which must still be read and indexed
@@ -131,6 +131,8 @@ class ContentWorkers(Generic[Job]):
             pack_id, size, raw = message[1:4]
             entries = decode_entries(raw, "pack from a worker")
             self._packer.record_uploaded(PackRecord(pack_id, size, entries))
+        elif kind == "dry":
+            self._packer.record_dry(message[1], message[2])
         elif kind == "done":
             self._done(message[1], message[2])
         elif kind == "failed":

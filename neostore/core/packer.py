@@ -65,6 +65,8 @@ class Packer:
         self.domain = domain
         self.writer = writer
         self.stats = PackerStats()
+        #: count what would be stored, store nothing (snapshot --dry-run)
+        self.dry_run = False
         self._lock = threading.Lock()
         self._inflight: set[bytes] = set()
         self._pool = ThreadPoolExecutor(max_workers=uploaders, thread_name_prefix="upload")
@@ -108,6 +110,9 @@ class Packer:
         with self._lock:
             self.stats.blobs_new += 1
             self.stats.bytes_new_plain += ref.length
+            if self.dry_run:
+                self.stats.bytes_stored += len(stored)
+                return True
             self._packs[btype].add(btype, ref.blob_id, stored)
         self._submit_full()
         return True
@@ -159,6 +164,12 @@ class Packer:
                     self.stats.blobs_reused += 1
                 granted.append(new)
         return granted
+
+    def record_dry(self, blobs: int, stored_bytes: int) -> None:
+        """What a worker would have stored in a dry run."""
+        with self._lock:
+            self.stats.blobs_new += blobs
+            self.stats.bytes_stored += stored_bytes
 
     # -- packs and index files -----------------------------------------------------
 
