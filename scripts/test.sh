@@ -19,7 +19,8 @@ fi
 # OpenSSH's server for sftp: repositories (tests/services/sshd.py), rclone
 # serving restic's REST protocol for rest: repositories (tests/services/rclone.py),
 # exFAT and FAT volumes through FUSE for restores onto file systems that fold
-# case and refuse names (tests/services/fatfs.py)
+# case and refuse names (tests/services/fatfs.py), systemd-analyze to verify
+# the timers `neostore schedule` writes (tests/test_profiles.py)
 missing=()
 command -v restic >/dev/null 2>&1 || missing+=(restic)
 command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
@@ -38,6 +39,7 @@ command -v mkfs.exfat >/dev/null 2>&1 || missing+=(exfatprogs)
 command -v mount.exfat-fuse >/dev/null 2>&1 || missing+=(exfat-fuse)
 command -v mkfs.fat >/dev/null 2>&1 || missing+=(dosfstools)
 command -v fusefat >/dev/null 2>&1 || missing+=(fusefat)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"

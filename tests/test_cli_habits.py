@@ -258,3 +258,18 @@ def test_json_errors_warnings_and_progress_on_stderr(repo: Cli, tmp_path: Path) 
     assert json.loads(none_found.err)["type"] == "notice" and none_found.json() == []
     # without --json: text, as before
     assert repo("forget").err.startswith("warning: no policy")
+
+
+def test_prune_streams_its_progress(repo: Cli, tmp_path: Path) -> None:
+    import json
+
+    src = _tree(tmp_path / "src")
+    first = repo.ok("snapshot", src, "--json").json()["id"]
+    (src / "docs" / "a.txt").write_text("rewritten " * 5000)
+    repo.ok("snapshot", src)
+    repo.ok("forget", first)
+    pruned = repo("prune", "--json", "--progress", "--max-unused", "0%", "--grace", "0s")
+    assert pruned.code == 0, pruned.err
+    phases = {json.loads(line)["phase"] for line in pruned.err.splitlines()}
+    assert {"check", "repack"} <= phases
+    assert pruned.json()["packs_repacked"] >= 1

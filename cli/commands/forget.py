@@ -199,7 +199,8 @@ def _prune(
 ) -> dict[str, Any]:
     from neostore.lifecycle.prune import Pruner
 
-    stats = Pruner(repository, options).run()
+    # a bar on a terminal; problems are in the stats, printed below once
+    stats = Pruner(repository, options, context.reporter(json_output, echo=False)).run()
     out = dict(asdict(stats), dry_run=options.dry_run)
     if json_output:
         render.emit(out)

@@ -31,6 +31,7 @@ from ..core import objects
 from ..core.repository import Repository
 from ..errors import NeostoreError, TamperingDetected, UsageError
 from ..format.indexfile import entries_trusted
+from ..progress import Reporter
 from .check import Checker
 from .leftovers import (
     forgotten_leftovers,
@@ -84,11 +85,15 @@ class PruneStats:
 
 
 class Pruner:
-    def __init__(self, repo: Repository, options: PruneOptions) -> None:
+    def __init__(
+        self, repo: Repository, options: PruneOptions, reporter: Reporter | None = None
+    ) -> None:
         repo.require_owner("pruning unused data")
         self.repo = repo
         self.options = options
         self.stats = PruneStats()
+        #: progress of its phases: the check that finds what is used, the repack
+        self.reporter = reporter or Reporter()
 
     def run(self) -> PruneStats:
         leftovers = forgotten_leftovers(self.repo)
@@ -98,7 +103,7 @@ class Pruner:
         if not self.options.dry_run:
             remove_forgotten_leftovers(self.repo, leftovers)
             remove_temporaries(self.repo, stale)
-        checker = Checker(self.repo)
+        checker = Checker(self.repo, self.reporter)
         result = checker.run()
         if not result.ok:
             found = result.tampering + result.errors
@@ -260,7 +265,10 @@ class Pruner:
 
     def _repack(self, repack: list[bytes]) -> set[bytes]:
         repacker = Repacker(self.repo, self.view, self.used, self._keeper)
-        done = repacker.run(repack)
+        sizes = self.repo.objects.list(ObjectType.DATA)
+        self.reporter.start("repack", sum(sizes.get(p.hex(), 0) for p in repack))
+        done = repacker.run(repack, lambda p: self.reporter.advance(sizes.get(p.hex(), 0), 1))
+        self.reporter.finish()
         counts = repacker.stats
         self.stats.packs_written += counts.packs_written
         self.stats.blobs_repacked += counts.blobs_repacked

@@ -12,7 +12,7 @@ condemn the old ones.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..core import objects
@@ -85,10 +85,15 @@ class Repacker:
         self._writers: dict[tuple[Where, int], PackWriter] = {}
         self._written: dict[Where, list[PackRecord]] = defaultdict(list)
 
-    def run(self, packs: list[bytes]) -> set[bytes]:
+    def run(self, packs: list[bytes], copied: Callable[[bytes], None] | None = None) -> set[bytes]:
         """Copy the live blobs of ``packs``; returns the packs fully copied
         (only those may be condemned)."""
-        done = {pack_id for pack_id in packs if self._copy_pack(pack_id)}
+        done = set()
+        for pack_id in packs:
+            if self._copy_pack(pack_id):
+                done.add(pack_id)
+            if copied is not None:
+                copied(pack_id)
         for writer in self._writers.values():
             writer.seal()
         for where, records in self._written.items():
