@@ -318,3 +318,23 @@ def test_copy_between_two_repositories_on_a_server(
     )
     assert refused.code == exitcodes.FATAL and "copied" not in refused.out
     assert "(401)" in refused.err and "NEOSTORE_FROM_SERVER_TOKEN" in refused.err
+
+
+def test_copy_streams_its_progress(cli: Cli, tmp_path: Path) -> None:
+    """copy --json --progress (issue 20, item 8): the total is what the
+    snapshots' files hold, and the last event reaches it."""
+    import json
+
+    one, two = _repos(cli, tmp_path)
+    src = tmp_path / "src"
+    _source_tree(src)
+    one.ok("snapshot", src, password="first password")
+    done = two(
+        "--progress", "copy", "--from-repo", one.repo, "--json",
+        password="second password", extra_env={"NEOSTORE_FROM_PASSWORD": "first password"},
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    events = [json.loads(line) for line in done.err.splitlines()]
+    last = events[-1]
+    assert last["phase"] == "copy" and last["bytes_total"] == SIZE + 2 * len("hello\n")
+    assert last["bytes_done"] == last["bytes_total"]

@@ -52,9 +52,7 @@ def copy(
     from neostore.lifecycle.copy import copy_snapshots
 
     if not from_repo:
-        raise Fail(
-            "give the source repository: --from-repo (or NEOSTORE_FROM_REPO)", ExitCode.USAGE
-        )
+        raise Fail("give the source: --from-repo (or NEOSTORE_FROM_REPO)", ExitCode.USAGE)
     source = _open_source(from_repo, from_password_file, from_server_fingerprint, from_server_ca)
     dest = context.open_repo(repo, password_file)
     report = copy_snapshots(
@@ -64,6 +62,7 @@ def copy(
         from_target=from_target,
         target=target,
         on_copied=None if json_output else _print_copied,
+        reporter=context.reporter(json_output, echo=False),
     )
     totals = asdict(report.stats)
     if json_output:

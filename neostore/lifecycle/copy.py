@@ -41,6 +41,7 @@ from ..format.blob import Ref, refs_from_records, refs_to_records
 from ..format.manifest import Manifest
 from ..format.targets import DATA, TREE
 from ..format.tree import DIR, FILE, ListingBuilder
+from ..progress import Reporter
 from ..shares.publish import publish_or_warn
 from ..snapshots.catalog import chain_head, list_snapshots, save_snapshot
 from ..snapshots.chains import list_verified
@@ -148,7 +149,9 @@ class _Plaintext(io.RawIOBase):
 class Copier:
     """Copies snapshots of one source target into one destination target."""
 
-    def __init__(self, source: Repository, dest: Repository, target: str) -> None:
+    def __init__(
+        self, source: Repository, dest: Repository, target: str, reporter: Reporter | None = None
+    ) -> None:
         if source.repo_id == dest.repo_id:
             raise UsageError("source and destination are the same repository")
         if source.role == "share":
@@ -159,6 +162,7 @@ class Copier:
         self.domain = dest.domain(self.record)
         self.writer = dest.writer
         self.stats = CopyStats()
+        self.reporter = reporter or Reporter()
         self._memo = _Memo()
         dest.load_index()
         source.load_index()
@@ -192,6 +196,7 @@ class Copier:
         try:
             for info in snapshots:
                 if info.snapshot_id in seen:
+                    self.reporter.advance(_size(info), 0)  # counted in the total
                     self.stats.snapshots_skipped += 1
                     done.append(Copied(info, self.record.name, None))
                     continue
@@ -273,6 +278,7 @@ class Copier:
         if not refs:
             return []
         self.stats.files += 1
+        self.reporter.advance(sum(r.length for r in refs), 1)
         # content digests and lengths (reading verifies both) and the epoch
         # the refs it maps to belong to
         key = crypto.object_hash(
@@ -323,6 +329,7 @@ def copy_snapshots(
     from_target: str | None = None,
     target: str | None = None,
     on_copied: Callable[[Copied], None] | None = None,
+    reporter: Reporter | None = None,
 ) -> CopyReport:
     """Copy the snapshots named by ``specs`` (default: every readable one,
     of ``from_target``) into ``target`` (default: the source's target of
@@ -340,12 +347,21 @@ def copy_snapshots(
     by_dest: dict[str, list[SnapshotInfo]] = {}
     for info in chain_order(chosen):
         by_dest.setdefault(target or info.target, []).append(info)
+    progress = reporter or Reporter()
+    progress.start("copy", sum(_size(info) for info in chosen))
     for name, infos in by_dest.items():
-        copier = Copier(source, dest, name)
+        copier = Copier(source, dest, name, progress)
         for done in copier.run(infos):
             report.copied.append(done)
             if on_copied is not None:
                 on_copied(done)
         for key, value in dataclasses.asdict(copier.stats).items():
             setattr(report.stats, key, getattr(report.stats, key) + value)
+    progress.finish()
     return report
+
+
+def _size(info: SnapshotInfo) -> int:
+    """What a snapshot's files hold (its manifest's count; for progress only)."""
+    total = info.manifest.stats.get("bytes_total", 0)
+    return total if isinstance(total, int) else 0
