@@ -5,6 +5,7 @@ Share holders see the rewritten snapshots; keys that may not are refused."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from neostore.commandline import ExitCode
@@ -32,8 +33,12 @@ def test_rewrite_leaves_out_a_secret_and_forget_prune_removes_it(repo: Cli, tmp_
     before = repo.ok("snapshots", "--json").json()
     blobs = data_blob_count(repo.repo)
 
-    dry = repo.ok("rewrite", "--exclude", ".env", "--dry-run", "--json").json()
+    dry_run = repo.ok("--progress", "rewrite", "--exclude", ".env", "--dry-run", "--json")
+    dry = dry_run.json()
     assert [d["removed"] for d in dry] == [[f"{src}/shared/.env"]] * 2
+    # progress (issue 20, item 8): listings read, no total (shared ones count once)
+    last = json.loads(dry_run.err.splitlines()[-1])
+    assert (last["phase"], last["bytes_total"]) == ("rewrite", None) and last["items_done"] >= 3
     assert repo.ok("snapshots", "--json").json() == before  # nothing changed
 
     done = repo.ok("rewrite", "--exclude", ".env", "--forget", "--json").json()

@@ -59,7 +59,10 @@ def rewrite(
         )
     repository = context.open_repo(repo, password_file)
     chosen = select(repository, snapshot_ids, target)
-    cuts = rewrite_excluding(repository, chosen, matcher, forget_originals=forget, dry_run=dry_run)
+    reporter = context.reporter(json_output, echo=False)
+    cuts = rewrite_excluding(
+        repository, chosen, matcher, forget_originals=forget, dry_run=dry_run, reporter=reporter
+    )
     if json_output:
         render.emit(
             [

@@ -26,6 +26,7 @@ from ..format.blob import Ref
 from ..format.targets import TREE
 from ..format.tree import DIR, ListingBuilder
 from ..matcher import PathMatcher
+from ..progress import Reporter
 from ..snapshots.catalog import by_target
 from ..snapshots.info import SnapshotInfo
 from .rewrite import rewrite
@@ -41,8 +42,16 @@ class Cut:
 
 
 class PathCutter:
-    def __init__(self, repo: Repository, target: str, matcher: PathMatcher, dry_run: bool) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        target: str,
+        matcher: PathMatcher,
+        dry_run: bool,
+        reporter: Reporter | None = None,
+    ) -> None:
         self.repo = repo
+        self.reporter = reporter or Reporter()
         self.record = repo.target(target)
         self.matcher = matcher
         self.dry_run = dry_run
@@ -64,6 +73,8 @@ class PathCutter:
         if done is not None:
             return done
         nodes = self.repo.blobs.load_tree(refs)
+        self.reporter.advance(0, 1)  # a listing read
+        self.reporter.item(path or b"/")
         removed: list[bytes] = []
         kept = []
         for node in nodes:
@@ -119,6 +130,7 @@ def rewrite_excluding(
     *,
     forget_originals: bool = False,
     dry_run: bool = False,
+    reporter: Reporter | None = None,
 ) -> list[Cut]:
     """For each snapshot, a replacement without the paths ``matcher``
     matches (none for a snapshot where nothing matches). Needs a key that
@@ -130,10 +142,12 @@ def rewrite_excluding(
         if forget_originals:
             repo.require_owner("forgetting the originals of rewritten snapshots")
     repo.load_index()
+    progress = reporter or Reporter()
+    progress.start("rewrite")  # no total: listings shared between snapshots are read once
     cuts: list[Cut] = []
     for name, infos in by_target(snapshots).items():
         repo.require_reader(repo.target(name))
-        cutter = PathCutter(repo, name, matcher, dry_run)
+        cutter = PathCutter(repo, name, matcher, dry_run, progress)
         try:
             found = [cutter.examine(info) for info in infos]
             if dry_run or not any(c.removed for c in found):
@@ -144,4 +158,5 @@ def rewrite_excluding(
             cutter.abort()
             raise
         cuts += found
+    progress.finish()
     return cuts
