@@ -166,3 +166,28 @@ def test_a_restore_leaves_no_directory_open(repo: Cli, tmp_path: Path) -> None:
     repo.ok("restore", "latest", "--to", out)
     assert (out / str(src).lstrip("/") / "deep" / "sub" / "leaf.txt").read_text() == "leaf"
     assert open_below_out() == []
+
+
+def test_hard_links_follow_the_file_they_name_when_a_neighbour_fails(
+    repo: Cli, tmp_path: Path
+) -> None:
+    """A worker answers for a batch directory by directory; a folder's files
+    queued before and after a sub-folder's must still get their own
+    answers. Before 097b5d2 ``b1`` took ``c2``'s failure, so the hard link
+    to it was made as a separate file."""
+    src = tmp_path / "src"
+    (src / "A" / "b").mkdir(parents=True)
+    (src / "d").mkdir()
+    (src / "A" / "a1").write_text("a1")
+    (src / "A" / "b" / "b1").write_text("b1")
+    (src / "A" / "c2").write_text("c2")
+    os.link(src / "A" / "b" / "b1", src / "d" / "link")
+    repo.ok("snapshot", src)
+    out = tmp_path / "out"
+    root = out / str(src).lstrip("/")
+    (root / "A" / "c2").mkdir(parents=True)  # a folder in the way: c2 fails
+    (root / "A" / "c2" / "keep").write_text("in the way")
+    done = repo("restore", "latest", "--to", out)
+    assert done.code == 1 and "A/c2: cannot create" in done.err
+    assert (root / "A" / "b" / "b1").read_text() == "b1"
+    assert (root / "d" / "link").stat().st_ino == (root / "A" / "b" / "b1").stat().st_ino
