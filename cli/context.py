@@ -117,6 +117,11 @@ def _meta(key: str) -> object:
     return ctx.meta.get(key) if ctx is not None else None
 
 
+def progress_requested() -> bool:
+    """The group's --progress (JSON progress lines, with --json)."""
+    return bool(_meta(META_PROGRESS))
+
+
 def password_command() -> str | None:
     found = _meta(META_COMMAND)
     return found if isinstance(found, str) and found else None
@@ -285,7 +290,7 @@ def reporter(
     from .progress import BarReporter
 
     show = sys.stderr.isatty() and not json_output and not quiet
-    streamed = json_output and bool(_meta(META_PROGRESS))
+    streamed = json_output and progress_requested()
     return BarReporter(
         show=show,
         verbose=0 if quiet else verbose,

@@ -62,7 +62,10 @@ def test_run_does_what_the_profile_says(repo: Cli, tmp_path: Path) -> None:
     assert all(s["tags"] == ["scheduled"] for s in listed)
     files = {e["path"] for e in repo.ok("ls", "latest", src, "-R", "--json").json()}
     assert str(src / "a.txt") in files and str(src / "cache") not in files
-    as_json = repo("run", "docs", "--config", config, "--json", password=None).json()
+    streamed = repo("--progress", "run", "docs", "--config", config, "--json", password=None)
+    phases = {json.loads(line)["phase"] for line in streamed.err.splitlines()}
+    assert {"snapshot", "check"} <= phases  # the steps' progress, passed on as it comes
+    as_json = streamed.json()
     assert as_json["ok"] and [s["step"] for s in as_json["steps"]] == [
         "snapshot", "forget", "prune", "check"
     ]  # fmt: skip
@@ -246,7 +249,6 @@ def test_schedule_install_writes_the_units_and_says_why_enabling_failed(
     assert again.code == 1 and "not scheduled" in again.err
     bad = repo("schedule", "install", "docs", "--every", "25:00", "--config", config, "--print")
     assert bad.code == 2 and "HH:MM" in bad.err
-    json.dumps(installed.err)  # the messages are text, never a traceback
     assert "Traceback" not in installed.err + removed.err
 
 
@@ -254,6 +256,7 @@ def test_the_ui_lists_profiles_and_runs_them(repo: Cli, tmp_path: Path) -> None:
     from uiutil import Ui
 
     src = _src(tmp_path)
+    (src / "data.bin").write_bytes(os.urandom(200_000))
     config = _config(tmp_path, repo, f'paths = ["{src}"]\ntag = ["from-ui"]\ncheck = true\n')
     with Ui(repo, env={"NEOSTORE_CONFIG": str(config)}) as ui:
         ui.login()
@@ -263,6 +266,7 @@ def test_the_ui_lists_profiles_and_runs_them(repo: Cli, tmp_path: Path) -> None:
         assert started.status == 303 and started.headers["Location"] == ui.base + "jobs/1"
         job = ui.wait_job(1)
         assert job["state"] == "done", job
+        assert job["bytes"] >= 200_005  # the steps' progress reached the page
         assert ui.post("/profiles/nope/run", {}).status == 404
     listed = repo.ok("snapshots", "--json").json()
     assert [s["tags"] for s in listed] == [["from-ui"]]

@@ -136,31 +136,37 @@ def _profile(name: str, reporter: PipeReporter, conn: Connection) -> None:
     import signal
     import subprocess
     import sys
+    import tempfile
 
-    command = [sys.executable, "-m", "neostore_cli.main", "run", name, "--json", "--progress"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert process.stderr is not None and process.stdout is not None
-        done = 0
-        for raw in process.stderr:
-            try:
-                event = json.loads(raw)
-            except ValueError:
-                continue
-            if event.get("type") == "progress":
-                reporter.advance(event["bytes_done"] - done, 0)
-                done = event["bytes_done"]
-        outcome = json.loads(process.stdout.read() or b"null")
-        process.wait()
-        if isinstance(outcome, dict) and outcome.get("ok"):
-            reporter.flush()
-            reporter.send("done", {"profile": name, "exit_code": 0, "errors": 0})
-        else:
-            error = outcome.get("error") if isinstance(outcome, dict) else None
-            reporter.send("failed", error or f"neostore run {name} exited {process.returncode}")
-    except KeyboardInterrupt:
-        process.send_signal(signal.SIGINT)
-        process.wait()
-        reporter.send("cancelled")
-    finally:
-        conn.close()
+    command = [sys.executable, "-m", "neostore_cli.main", "--progress", "run", name, "--json"]
+    # its result to a file: read after the end, it must not fill a pipe meanwhile
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE)
+        try:
+            assert process.stderr is not None
+            phase, done = "", 0  # each step's progress counts from 0
+            for raw in process.stderr:
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    continue
+                if event.get("type") == "progress":
+                    if event["phase"] != phase:
+                        phase, done = event["phase"], 0
+                    reporter.advance(event["bytes_done"] - done, 0)
+                    done = event["bytes_done"]
+            process.wait()
+            out.seek(0)
+            outcome = json.loads(out.read() or b"null")
+            if isinstance(outcome, dict) and outcome.get("ok"):
+                reporter.flush()
+                reporter.send("done", {"profile": name, "exit_code": 0, "errors": 0})
+            else:
+                error = outcome.get("error") if isinstance(outcome, dict) else None
+                reporter.send("failed", error or f"neostore run {name} exited {process.returncode}")
+        except KeyboardInterrupt:
+            process.send_signal(signal.SIGINT)
+            process.wait()
+            reporter.send("cancelled")
+        finally:
+            conn.close()

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -33,9 +34,13 @@ ConfigOpt = Annotated[
 
 
 class _Failed(Exception):
-    def __init__(self, step: str, message: str, code: int) -> None:
+    def __init__(
+        self, step: str, message: str, code: int, outcome: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.step, self.code = step, code
+        #: the failed step's result, when a step (not a hook) failed
+        self.outcome = outcome
 
 
 def _hook(profile: Profile, when: str, extra: dict[str, str] | None = None) -> None:
@@ -48,27 +53,40 @@ def _hook(profile: Profile, when: str, extra: dict[str, str] | None = None) -> N
             raise _Failed(when, f"hook {command!r} exited {done.returncode}", ExitCode.FATAL)
 
 
-def _step(step: str, argv: list[str]) -> dict[str, Any]:
-    """One neostore command of the profile, in its own process, with --json."""
-    command = [sys.executable, "-m", "neostore_cli.main", argv[0], "--json", *argv[1:]]
-    done = subprocess.run(command, capture_output=True, stdin=subprocess.DEVNULL, check=False)
+def _step(step: str, argv: list[str], progress: bool) -> dict[str, Any]:
+    """One neostore command of the profile, in its own process, with --json;
+    with ``progress``, its progress lines are passed on as they come."""
+    first = ["--progress"] if progress else []
+    command = [sys.executable, "-m", "neostore_cli.main", *first, argv[0], "--json", *argv[1:]]
     problems = []
-    for line in done.stderr.decode("utf-8", "replace").splitlines():
-        try:
-            problems.append(json.loads(line))
-        except ValueError:
-            problems.append({"type": "error", "message": line})
+    # stdout to a file: a large result must not fill a pipe nobody reads yet
+    with tempfile.TemporaryFile() as out:
+        child = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+        )
+        assert child.stderr is not None
+        for raw in child.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            try:
+                event = json.loads(line)
+            except ValueError:
+                event = {"type": "error", "message": line}
+            if event.get("type") == "progress":
+                print(line, file=sys.stderr, flush=True)
+            else:
+                problems.append(event)
+        code = child.wait()
+        out.seek(0)
+        stdout = out.read()
     try:
-        result = json.loads(done.stdout) if done.stdout.strip() else None
+        result = json.loads(stdout) if stdout.strip() else None
     except ValueError:
         result = None
-    outcome = {"step": step, "exit_code": done.returncode, "result": result, "problems": problems}
-    if done.returncode not in (ExitCode.OK, ExitCode.PARTIAL):
+    outcome = {"step": step, "exit_code": code, "result": result, "problems": problems}
+    if code not in (ExitCode.OK, ExitCode.PARTIAL):
         errors = [p["message"] for p in problems if p.get("type") == "error"]
-        message = errors[-1] if errors else f"exited {done.returncode}"
-        failure = _Failed(step, f"{step}: {message}", done.returncode)
-        failure.outcome = outcome  # type: ignore[attr-defined]
-        raise failure
+        message = errors[-1] if errors else f"exited {code}"
+        raise _Failed(step, f"{step}: {message}", code, outcome)
     return outcome
 
 
@@ -117,11 +135,11 @@ def run(
     try:
         _hook(profile, "before")
         for step, argv in profile.steps():
-            steps.append(_step(step, argv))
+            steps.append(_step(step, argv, json_output and context.progress_requested()))
             code = max(code, steps[-1]["exit_code"])
         _hook(profile, "after")
     except _Failed as failure:
-        if hasattr(failure, "outcome"):
+        if failure.outcome is not None:
             steps.append(failure.outcome)
         code = failure.code
         _hook(
