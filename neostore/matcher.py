@@ -93,10 +93,6 @@ class PathMatcher:
         text = os.fsdecode(path).strip("/")
         return any(m.match(text, exact=False) for m in self._lists)
 
-    #: the same: a match of an ancestor is a match (kept for the callers
-    #: that say so)
-    matches_or_below = matches
-
     def matches_exactly(self, path: bytes) -> bool:
         """True when ``path`` itself matches, not only an ancestor (find)."""
         text = os.fsdecode(path).strip("/")

@@ -27,9 +27,6 @@ user_name = owners.user_name
 group_name = owners.group_name
 
 
-read_xattrs = xattrs.read
-
-
 def node_from_stat(name: bytes, path: bytes, st: os.stat_result) -> Node:
     ntype = _TYPES.get(stat.S_IFMT(st.st_mode))
     if ntype is None:
@@ -54,7 +51,7 @@ def node_from_stat(name: bytes, path: bytes, st: os.stat_result) -> Node:
         node.link_target = os.readlink(path)
     elif ntype in (tree.CHARDEV, tree.BLOCKDEV):
         node.rdev = st.st_rdev
-    node.xattrs = read_xattrs(path)
+    node.xattrs = xattrs.read(path)
     _platform_fields(node, st)
     return node
 

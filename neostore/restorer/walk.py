@@ -259,11 +259,11 @@ class Restorer:
     # -- the walk ------------------------------------------------------------------
 
     def _wanted(self, path: bytes, node: Node) -> bool:
-        if self._exclude and self._exclude.matches_or_below(path):
+        if self._exclude and self._exclude.matches(path):
             return False
         if not self._include:
             return True
-        return node.type == tree.DIR or self._include.matches_or_below(path)
+        return node.type == tree.DIR or self._include.matches(path)
 
     def _restore_nodes(
         self, dest: Dest, nodes: Sequence[Node], prefix: bytes
@@ -327,7 +327,7 @@ class Restorer:
             self.tally.fail(path, f"cannot read directory listing: {e}")
             return
         child = Dest(parent, node.name, node, path=path)
-        wanted = not self._include or self._include.matches_or_below(path)
+        wanted = not self._include or self._include.matches(path)
         if wanted and self._in_the_way(parent, node, path):
             return
         if wanted:
@@ -360,9 +360,9 @@ class Restorer:
         for entry in os.listdir(dir_fd):
             name = os.fsencode(entry)
             path = prefix + b"/" + name
-            if keep(name) or (self._exclude and self._exclude.matches_or_below(path)):
+            if keep(name) or (self._exclude and self._exclude.matches(path)):
                 continue
-            if self._include and not self._include.matches_or_below(path):
+            if self._include and not self._include.matches(path):
                 continue
             try:
                 destination.remove_tree(dir_fd, name)
