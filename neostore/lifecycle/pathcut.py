@@ -19,17 +19,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..core.condemned import keep_condemned
-from ..core.packer import Packer
 from ..core.repository import Repository
 from ..format.blob import Ref
-from ..format.targets import TREE
 from ..format.tree import DIR, ListingBuilder
 from ..matcher import PathMatcher
 from ..progress import Reporter
 from ..snapshots.catalog import by_target
 from ..snapshots.info import SnapshotInfo
-from .rewrite import rewrite
+from .rewrite import ListingWriter
 
 
 @dataclass
@@ -52,10 +49,8 @@ class PathCutter:
     ) -> None:
         self.repo = repo
         self.reporter = reporter or Reporter()
-        self.record = repo.target(target)
         self.matcher = matcher
-        self.dry_run = dry_run
-        self.packer: Packer | None = None
+        self.listings = ListingWriter(repo, target, dry_run)
         self._done: dict[tuple[tuple[bytes, ...], bytes], tuple[list[Ref], list[bytes]]] = {}
         self.roots: dict[bytes, list[Ref]] = {}
 
@@ -92,35 +87,18 @@ class PathCutter:
             listing = ListingBuilder(len(kept), "rewritten directory")
             for node in kept:
                 listing.add(node)
-            result = (self._store(listing.finish()), removed)
+            result = (self.listings.store(listing.finish()), removed)
         else:
             result = (list(refs), removed)
         self._done[key] = result
         return result
 
-    def _store(self, listing: bytes) -> list[Ref]:
-        if self.dry_run:
-            return []
-        if self.packer is None:
-            domain = self.repo.domain(self.record)
-            self.packer = Packer(self.repo, self.record, domain, self.repo.writer)
-        return self.packer.store_buffer(TREE, listing)
-
     def save(self, cuts: list[Cut], forget_originals: bool) -> None:
         changed = [c for c in cuts if c.removed]
-        if self.packer is not None:
-            self.packer.flush()
-            for cut in changed:  # a prune may have condemned what they reuse
-                keep_condemned(self.repo, self.roots[cut.info.snapshot_id], self.packer, "rewrite")
-            self.packer.close()
         changes = [(c.info, {"root": self.roots[c.info.snapshot_id]}) for c in changed]
-        done = rewrite(self.repo, self.record.name, changes, forget_originals=forget_originals)
+        done = self.listings.replace(changes, forget_originals, "rewrite")
         for cut, rewritten in zip(changed, done, strict=True):
             cut.replacement = rewritten.new
-
-    def abort(self) -> None:
-        if self.packer is not None:
-            self.packer.abort()
 
 
 def rewrite_excluding(
@@ -151,11 +129,11 @@ def rewrite_excluding(
         try:
             found = [cutter.examine(info) for info in infos]
             if dry_run or not any(c.removed for c in found):
-                cutter.abort()
+                cutter.listings.abort()
             else:
                 cutter.save(found, forget_originals)
         except BaseException:
-            cutter.abort()
+            cutter.listings.abort()
             raise
         cuts += found
     progress.finish()

@@ -22,7 +22,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.condemned import keep_condemned
+from ..core.packer import Packer
 from ..core.repository import Repository
+from ..format.blob import Ref
+from ..format.targets import TREE
 from ..shares.lists import current_sharelist
 from ..shares.publish import publish_or_warn
 from ..snapshots.catalog import chain_head, list_snapshots, save_snapshot
@@ -76,6 +80,43 @@ def rewrite(
         replaced = {r.old.snapshot_id: r.new.snapshot_id for r in done}
         forget(repo, record, [r.old for r in done], replaced)
     return done
+
+
+class ListingWriter:
+    """The new directory listings of one target's rewritten snapshots, and
+    then their replacements (``repair snapshots``, ``rewrite --exclude``):
+    listings first, the manifests that name them after."""
+
+    def __init__(self, repo: Repository, target: str, dry_run: bool = False) -> None:
+        self.repo = repo
+        self.record = repo.target(target)
+        self.dry_run = dry_run
+        self._packer: Packer | None = None
+
+    def store(self, listing: bytes) -> list[Ref]:
+        if self.dry_run:
+            return []  # and needs no key that can write
+        if self._packer is None:
+            domain = self.repo.domain(self.record)
+            self._packer = Packer(self.repo, self.record, domain, self.repo.writer)
+        return self._packer.store_buffer(TREE, listing)
+
+    def replace(
+        self, changes: list[tuple[SnapshotInfo, dict[str, Any]]], forget_originals: bool, what: str
+    ) -> list[Rewritten]:
+        """Each ``(snapshot, fields)`` with its new ``root``: the listings
+        made durable, the data they reuse kept from a prune's condemnation,
+        then the replacements saved."""
+        if self._packer is not None:
+            self._packer.flush()
+            for _, fields in changes:  # a prune may have condemned what they reuse
+                keep_condemned(self.repo, fields["root"], self._packer, what)
+            self._packer.close()
+        return rewrite(self.repo, self.record.name, changes, forget_originals=forget_originals)
+
+    def abort(self) -> None:
+        if self._packer is not None:
+            self._packer.abort()
 
 
 def retag(

@@ -31,8 +31,6 @@ from dataclasses import dataclass, field
 
 from ..backend.names import ObjectType
 from ..core import objects
-from ..core.condemned import keep_condemned
-from ..core.packer import Packer
 from ..core.repository import Repository
 from ..errors import IntegrityError, NeostoreError
 from ..format.blob import Ref
@@ -40,7 +38,7 @@ from ..format.targets import DATA, TREE
 from ..format.tree import DIR, FILE, ListingBuilder
 from ..snapshots.catalog import by_target
 from ..snapshots.info import SnapshotInfo
-from .rewrite import Rewritten, rewrite
+from .rewrite import ListingWriter, Rewritten
 
 REPAIRED_TAG = "repaired"
 
@@ -61,9 +59,7 @@ class Salvager:
         self, repo: Repository, target: str, *, read_data: bool = False, dry_run: bool = False
     ) -> None:
         self.repo = repo
-        self.record = repo.target(target)
         self.read_data = read_data
-        self.dry_run = dry_run
         self._stored = {bytes.fromhex(name) for name in repo.objects.list(ObjectType.DATA)}
         self.missing_packs = []
         for pack_id, _ in repo.index.packs():
@@ -77,7 +73,7 @@ class Salvager:
         self._readable: dict[bytes, bool] = {}
         self._done: dict[tuple[tuple[bytes, ...], bytes], tuple[list[Ref], list[Lost]]] = {}
         self._new_roots: dict[bytes, list[Ref]] = {}
-        self.packer: Packer | None = None
+        self.listings = ListingWriter(repo, target, dry_run)
 
     def examine(self, info: SnapshotInfo) -> Outcome:
         root, lost = self._tree(info.manifest.root, b"")
@@ -89,13 +85,6 @@ class Salvager:
         """Store the new trees, then save the replacements (and forget the
         originals when asked)."""
         damaged = [o for o in outcomes if o.lost]
-        if self.packer is not None:
-            self.packer.flush()
-            for outcome in damaged:  # a prune may have condemned what they reuse
-                keep_condemned(
-                    self.repo, self._new_roots[outcome.info.snapshot_id], self.packer, "repair"
-                )
-            self.packer.close()
         changes = []
         for outcome in damaged:
             m = outcome.info.manifest
@@ -110,14 +99,13 @@ class Salvager:
                     },
                 )
             )
-        done = rewrite(self.repo, self.record.name, changes, forget_originals=forget_originals)
+        done = self.listings.replace(changes, forget_originals, "repair")
         for outcome, rewritten in zip(damaged, done, strict=True):
             outcome.replacement = rewritten.new
         return done
 
     def abort(self) -> None:
-        if self.packer is not None:
-            self.packer.abort()
+        self.listings.abort()
 
     # -- walking -------------------------------------------------------------------
 
@@ -147,7 +135,10 @@ class Salvager:
             nodes = self.repo.blobs.load_tree(refs)
         except IntegrityError:
             empty = ListingBuilder(0).finish()
-            result: tuple[list[Ref], list[Lost]] = (self._store(empty), [(path or b"/", "dir", 0)])
+            result: tuple[list[Ref], list[Lost]] = (
+                self.listings.store(empty),
+                [(path or b"/", "dir", 0)],
+            )
             self._done[key] = result
             return result
         lost: list[Lost] = []
@@ -170,17 +161,9 @@ class Salvager:
                     changed = True
             listing.add(node)
         del nodes
-        result = (self._store(listing.finish()) if changed else list(refs), lost)
+        result = (self.listings.store(listing.finish()) if changed else list(refs), lost)
         self._done[key] = result
         return result
-
-    def _store(self, listing: bytes) -> list[Ref]:
-        if self.dry_run:
-            return []  # and needs no key that can write
-        if self.packer is None:
-            domain = self.repo.domain(self.record)
-            self.packer = Packer(self.repo, self.record, domain, self.repo.writer)
-        return self.packer.store_buffer(TREE, listing)
 
 
 def repair_snapshots(
