@@ -80,6 +80,8 @@ class BarReporter(Collecting):
             )
 
     def advance(self, nbytes: int = 0, items: int = 0) -> None:
+        if not (self._show or self._json):
+            return  # called per file: nothing to draw, nothing to count
         with self._lock:
             self._done += nbytes
             self._items += items
