@@ -47,6 +47,7 @@ FLAGS = {
     "insecure_http": "--insecure-http",
     "listen": "--listen",
     "create_bucket": "--create-bucket",
+    "exclude_larger_than": "--exclude-larger-than",
 }
 
 

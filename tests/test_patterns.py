@@ -197,6 +197,8 @@ def test_files_from_host_and_snapshot_filters(repo: Cli, tmp_path: Path) -> None
     refused = repo("snapshot", "--files-from", nothing)
     assert refused.code == 2 and "matches nothing" in refused.err
     assert repo("snapshot").code == 2  # no path at all
+    bad_size = repo("snapshot", "--exclude-larger-than", "2x", src)
+    assert bad_size.code == 2 and "--exclude-larger-than: '2x': not a size" in bad_size.err
 
 
 def _run(repo: Cli, args: list[str], data: bytes = b"") -> subprocess.CompletedProcess[bytes]:
